@@ -1,0 +1,14 @@
+//! One module per `hicra` subcommand.
+
+pub mod bench;
+pub mod compare;
+pub mod eval;
+pub mod export;
+pub mod generate;
+pub mod grade;
+pub mod grams;
+pub mod models;
+pub mod report;
+pub mod score;
+pub mod sft;
+pub mod train;

@@ -1,0 +1,66 @@
+//! The `hicra` command-line tool: one module per subcommand under `commands/`.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+/// RL fine-tuning of language models with Hierarchy-Aware Credit Assignment.
+#[derive(Parser)]
+#[command(name = "hicra", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a continuation of a prompt with a model.
+    Generate(commands::generate::Args),
+    /// Teacher-forced log-probabilities of a continuation.
+    Score(commands::score::Args),
+    /// Fetch and list offline real models.
+    #[command(subcommand)]
+    Models(commands::models::Command),
+    /// Export a model as a Hugging Face directory.
+    Export(commands::export::Args),
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(commands::bench::Command),
+    /// Grade responses against gold answers (JSONL in, JSONL out).
+    Grade(commands::grade::Args),
+    /// Strategic Grams: statistics, marking and mining.
+    #[command(subcommand)]
+    Grams(commands::grams::Command),
+    /// Supervised warm start (e.g. the reasoning lab's tiny model).
+    Sft(commands::sft::Args),
+    /// RL training (GRPO family or HICRA); with no arguments, the reasoning lab.
+    Train(commands::train::Args),
+    /// Evaluate a model on a benchmark with the paper's protocol.
+    Eval(commands::eval::Args),
+    /// Run several methods over several seeds and compare them.
+    Compare(commands::compare::Args),
+    /// Write the two-phase dynamics report for run directories.
+    Report(commands::report::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Generate(args) => commands::generate::run(args),
+        Command::Score(args) => commands::score::run(args),
+        Command::Models(cmd) => commands::models::run(cmd),
+        Command::Export(args) => commands::export::run(args),
+        Command::Bench(cmd) => commands::bench::run(cmd),
+        Command::Grade(args) => commands::grade::run(args),
+        Command::Grams(cmd) => commands::grams::run(cmd),
+        Command::Sft(args) => commands::sft::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Compare(args) => commands::compare::run(args),
+        Command::Report(args) => commands::report::run(args),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
