@@ -1,0 +1,206 @@
+//! Loading a run directory for the report: `metrics.jsonl`, the label from `config.toml`,
+//! and `samples/step-N.jsonl`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+/// One line of `metrics.jsonl`: the step and every numeric metric on the line.
+#[derive(Debug, Clone)]
+pub struct MetricsLine {
+    /// The training step.
+    pub step: f64,
+    /// Numeric metrics by name (non-numeric values are left out).
+    pub values: BTreeMap<String, f64>,
+}
+
+/// One sampled response from `samples/step-N.jsonl`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Sample {
+    /// The prompt.
+    #[serde(default)]
+    pub prompt: String,
+    /// The response text.
+    pub response: String,
+    /// The reward.
+    #[serde(default)]
+    pub reward: Option<f64>,
+    /// Whether the answer was correct.
+    #[serde(default)]
+    pub correct: Option<bool>,
+    /// Planning spans as BYTE offsets into `response`; recomputed when absent.
+    #[serde(default)]
+    pub planning_spans: Option<Vec<(usize, usize)>>,
+}
+
+/// Samples of one step.
+#[derive(Debug, Clone)]
+pub struct StepSamples {
+    /// The step.
+    pub step: u64,
+    /// The file they came from.
+    pub path: PathBuf,
+    /// The responses.
+    pub samples: Vec<Sample>,
+}
+
+/// Everything the report uses from one run directory.
+#[derive(Debug, Clone)]
+pub struct RunData {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// The legend label.
+    pub label: String,
+    /// Metrics lines in file order.
+    pub metrics: Vec<MetricsLine>,
+    /// Sample files, sorted by step.
+    pub samples: Vec<StepSamples>,
+}
+
+impl RunData {
+    /// Loads a run directory; `metrics.jsonl` is required, the rest optional.
+    pub fn load(dir: &Path) -> Result<RunData> {
+        if !dir.is_dir() {
+            bail!("run directory {} does not exist", dir.display());
+        }
+        let metrics = read_metrics(&dir.join("metrics.jsonl"))?;
+        let samples = read_sample_files(&dir.join("samples"))?;
+        Ok(RunData {
+            dir: dir.to_path_buf(),
+            label: run_label(dir),
+            metrics,
+            samples,
+        })
+    }
+
+    /// The `(step, value)` points of a metric, in step order, finite values only.
+    pub fn series(&self, name: &str) -> Vec<(f64, f64)> {
+        let mut points: Vec<(f64, f64)> = self
+            .metrics
+            .iter()
+            .filter_map(|line| line.values.get(name).map(|&v| (line.step, v)))
+            .filter(|(_, v)| v.is_finite())
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        points
+    }
+}
+
+/// Reads `metrics.jsonl`; a missing file or a line that is not a JSON object with a
+/// numeric `step` is an error naming the file and line.
+pub fn read_metrics(path: &Path) -> Result<Vec<MetricsLine>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read metrics file {}", path.display()))?;
+    let mut lines = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = || format!("{}:{}", path.display(), index + 1);
+        let value: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}: malformed JSON metrics line", at()))?;
+        let Some(object) = value.as_object() else {
+            bail!("{}: metrics line is not a JSON object", at());
+        };
+        let Some(step) = object.get("step").and_then(serde_json::Value::as_f64) else {
+            bail!("{}: metrics line has no numeric \"step\"", at());
+        };
+        let values = object
+            .iter()
+            .filter_map(|(k, v)| v.as_f64().map(|v| (k.clone(), v)))
+            .collect();
+        lines.push(MetricsLine { step, values });
+    }
+    Ok(lines)
+}
+
+/// Reads every `step-N.jsonl` in `dir` (none when the folder is absent).
+pub fn read_sample_files(dir: &Path) -> Result<Vec<StepSamples>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::new();
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .path();
+        let step = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("step-"))
+            .and_then(|n| n.strip_suffix(".jsonl"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(step) = step {
+            files.push((step, path));
+        }
+    }
+    files.sort();
+    files
+        .into_iter()
+        .map(|(step, path)| {
+            let samples = read_samples(&path)?;
+            Ok(StepSamples {
+                step,
+                path,
+                samples,
+            })
+        })
+        .collect()
+}
+
+fn read_samples(path: &Path) -> Result<Vec<Sample>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read samples file {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            serde_json::from_str(line).with_context(|| {
+                format!("{}:{}: malformed sample line", path.display(), index + 1)
+            })
+        })
+        .collect()
+}
+
+/// The legend label: `method seed N` from `config.toml` when it names them (keys `method`
+/// and `seed` at any depth, shallowest first), else the directory name.
+pub fn run_label(dir: &Path) -> String {
+    let name = dir
+        .canonicalize()
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .file_name()
+        .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let Ok(text) = std::fs::read_to_string(dir.join("config.toml")) else {
+        return name;
+    };
+    let Ok(config) = text.parse::<toml::Table>() else {
+        return name;
+    };
+    let method = find_key(&config, "method").and_then(|v| v.as_str().map(str::to_string));
+    let seed = find_key(&config, "seed").and_then(toml::Value::as_integer);
+    match (method, seed) {
+        (Some(method), Some(seed)) => format!("{method} seed {seed}"),
+        (Some(method), None) => method,
+        (None, Some(seed)) => format!("{name} seed {seed}"),
+        (None, None) => name,
+    }
+}
+
+/// Breadth-first search for a key in nested tables.
+fn find_key<'a>(table: &'a toml::Table, key: &str) -> Option<&'a toml::Value> {
+    let mut level = vec![table];
+    while !level.is_empty() {
+        if let Some(v) = level.iter().find_map(|t| t.get(key)) {
+            return Some(v);
+        }
+        level = level
+            .iter()
+            .flat_map(|t| t.values().filter_map(toml::Value::as_table))
+            .collect();
+    }
+    None
+}

@@ -1,0 +1,118 @@
+//! The error type of `hicra-model`: every failure names the file or item and the problem.
+
+use std::path::PathBuf;
+
+/// Errors from loading, running and saving models.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A configuration file is malformed or lacks a required field.
+    #[error("{path}: {message}")]
+    Config {
+        /// The file (or a description of the source).
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The `model_type`/`architectures` of a config is not supported.
+    #[error("{path}: unknown architecture {arch:?} (supported: llama, qwen2, qwen3)")]
+    UnknownArchitecture {
+        /// The config file.
+        path: PathBuf,
+        /// The architecture named in it.
+        arch: String,
+    },
+    /// A weights file is truncated, corrupt or not safetensors.
+    #[error("{path}: corrupt or truncated weights file: {message}")]
+    CorruptWeights {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A tensor the architecture needs is missing.
+    #[error("{source_name}: missing tensor {name}")]
+    MissingTensor {
+        /// Where the weights came from.
+        source_name: String,
+        /// The HF tensor name.
+        name: String,
+    },
+    /// A tensor has the wrong shape.
+    #[error("{source_name}: tensor {name} has shape {actual:?}, expected {expected:?}")]
+    WrongShape {
+        /// Where the weights came from.
+        source_name: String,
+        /// The HF tensor name.
+        name: String,
+        /// The shape the config implies.
+        expected: Vec<usize>,
+        /// The shape found.
+        actual: Vec<usize>,
+    },
+    /// The tokenizer is missing or cannot be used.
+    #[error("{path}: tokenizer error: {message}")]
+    Tokenizer {
+        /// The tokenizer file (or model directory).
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A chat template failed to compile or render.
+    #[error("chat template: {0}")]
+    Template(String),
+    /// A prompt does not fit in the model's context window.
+    #[error("prompt {index} has {prompt_len} tokens; with {max_new_tokens} new tokens it exceeds the context of {context} tokens")]
+    PromptTooLong {
+        /// Index of the prompt in the batch.
+        index: usize,
+        /// Its length in tokens.
+        prompt_len: usize,
+        /// Requested new tokens.
+        max_new_tokens: usize,
+        /// The model's `max_position_embeddings`.
+        context: usize,
+    },
+    /// An argument is invalid (empty batch, bad sampling parameter, ...).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A tensor operation failed.
+    #[error("tensor error: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// A GGUF file could not be used (truncated, corrupt, unknown quant type, non-llama, ...).
+    #[error(transparent)]
+    Gguf(#[from] crate::gguf::GgufError),
+    /// The model registry failed (unknown or unfetched model, fetch failure, checksum).
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    /// A GGUF file could not be read.
+    #[error(transparent)]
+    Gguf(#[from] crate::gguf::GgufError),
+    /// A model spec could not be resolved or fetched.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    /// Any other failure with a message.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ModelError {
+    /// Builds an [`ModelError::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ModelError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Result with [`ModelError`].
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;

@@ -1,0 +1,230 @@
+//! The generation path: batched, left-padded prompts with per-row positions and masks, a
+//! preallocated KV cache, CPU sampling, stop conditions, and a per-token callback for streaming.
+
+use candle_core::{DType, Tensor};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{ModelError, Result};
+use crate::model::{KvCache, Model};
+use crate::sampling::{SamplerSettings, sample_token};
+
+/// Sampling and stopping parameters.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SamplingParams {
+    /// 0 = greedy.
+    pub temperature: f64,
+    /// Nucleus mass; 1 = off.
+    pub top_p: f64,
+    /// Top-k; 0 = off.
+    pub top_k: usize,
+    /// Most tokens to generate per prompt.
+    pub max_new_tokens: usize,
+    /// Seed; each row draws from its own stream of a ChaCha8 generator seeded with it.
+    pub seed: u64,
+    /// Tokens that end a sequence (included in the output).
+    pub stop_token_ids: Vec<u32>,
+    /// Strings that end a sequence (checked by a [`StopCheck`], e.g. `LoadedModel::generate`).
+    pub stop_strings: Vec<String>,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        SamplingParams {
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            max_new_tokens: 256,
+            seed: 0,
+            stop_token_ids: vec![],
+            stop_strings: vec![],
+        }
+    }
+}
+
+/// Why a sequence ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinishReason {
+    /// A stop token or stop string.
+    Stop,
+    /// `max_new_tokens` reached.
+    Length,
+}
+
+/// One generated sequence.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Generation {
+    /// New token ids (a final stop token included).
+    pub token_ids: Vec<u32>,
+    /// Log-prob of each new token under the model's untempered distribution.
+    pub logprobs: Vec<f32>,
+    /// Why generation ended.
+    pub finish_reason: FinishReason,
+}
+
+/// Decides whether a row should stop after its latest token (e.g. a stop string appeared).
+pub trait StopCheck {
+    /// `row` indexes the prompts; `generated` holds the row's new tokens so far.
+    fn should_stop(&self, row: usize, generated: &[u32]) -> bool;
+}
+
+impl Model {
+    /// Generates continuations of `prompts` (token ids, any lengths) in one batch.
+    pub fn generate(
+        &self,
+        prompts: &[Vec<u32>],
+        params: &SamplingParams,
+        stop: Option<&dyn StopCheck>,
+    ) -> Result<Vec<Generation>> {
+        self.generate_streaming(prompts, params, stop, &mut |_, _| {})
+    }
+
+    /// As [`Model::generate`], calling `on_token(row, token)` for every sampled token.
+    pub fn generate_streaming(
+        &self,
+        prompts: &[Vec<u32>],
+        params: &SamplingParams,
+        stop: Option<&dyn StopCheck>,
+        on_token: &mut dyn FnMut(usize, u32),
+    ) -> Result<Vec<Generation>> {
+        validate(self, prompts, params)?;
+        let n = prompts.len();
+        let mut out: Vec<Generation> = (0..n)
+            .map(|_| Generation {
+                token_ids: vec![],
+                logprobs: vec![],
+                finish_reason: FinishReason::Length,
+            })
+            .collect();
+        if params.max_new_tokens == 0 {
+            return Ok(out);
+        }
+        let settings = SamplerSettings {
+            temperature: params.temperature,
+            top_p: params.top_p,
+            top_k: params.top_k,
+        };
+        let mut rngs: Vec<ChaCha8Rng> = (0..n)
+            .map(|r| {
+                let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+                rng.set_stream(r as u64);
+                rng
+            })
+            .collect();
+        let w = self.inference_weights();
+        let p = prompts.iter().map(Vec::len).max().unwrap_or(0);
+        let capacity = p + params.max_new_tokens;
+        let mut cache = KvCache::new(self.config(), n, capacity, self.dtype(), self.device())?;
+
+        // Prefill the left-padded prompts.
+        let mut ids = Vec::with_capacity(n * p);
+        let mut key_valid: Vec<Vec<bool>> = Vec::with_capacity(n);
+        let mut positions = Vec::with_capacity(n);
+        for prompt in prompts {
+            let pad = p - prompt.len();
+            ids.extend(std::iter::repeat_n(0u32, pad));
+            ids.extend_from_slice(prompt);
+            let mut valid = vec![false; pad];
+            valid.extend(std::iter::repeat_n(true, prompt.len()));
+            key_valid.push(valid);
+            positions.push((0..p).map(|i| i.saturating_sub(pad) as u32).collect::<Vec<_>>());
+        }
+        let ids = Tensor::from_vec(ids, (n, p), self.device())?;
+        let (cos, sin) = self.rope_tables(&positions)?;
+        let mask = self.attention_mask(&key_valid, 0, p)?;
+        let hidden = self.trunk(&w, &ids, &cos, &sin, &mask, Some(&mut cache))?;
+        let mut last = hidden.narrow(1, p - 1, 1)?.squeeze(1)?;
+
+        // rows[i] = original index of the i-th active row.
+        let mut rows: Vec<usize> = (0..n).collect();
+        let mut next_pos: Vec<u32> = prompts.iter().map(|q| q.len() as u32).collect();
+        loop {
+            let logits = self.lm_head(&w, &last)?.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+            let mut keep = Vec::with_capacity(rows.len());
+            let mut fed = Vec::with_capacity(rows.len());
+            for (i, &r) in rows.iter().enumerate() {
+                let (tok, lp) = sample_token(&logits[i], &settings, &mut rngs[r]);
+                let g = &mut out[r];
+                g.token_ids.push(tok);
+                g.logprobs.push(lp);
+                on_token(r, tok);
+                let stopped = params.stop_token_ids.contains(&tok)
+                    || stop.is_some_and(|s| s.should_stop(r, &g.token_ids));
+                if stopped {
+                    g.finish_reason = FinishReason::Stop;
+                } else if g.token_ids.len() >= params.max_new_tokens {
+                    g.finish_reason = FinishReason::Length;
+                } else {
+                    keep.push(i);
+                    fed.push(tok);
+                }
+            }
+            if keep.is_empty() {
+                break;
+            }
+            if keep.len() < rows.len() {
+                compact(&mut cache, &keep)?;
+                rows = keep.iter().map(|&i| rows[i]).collect();
+                key_valid = keep.iter().map(|&i| std::mem::take(&mut key_valid[i])).collect();
+            }
+            let b = rows.len();
+            for kv in key_valid.iter_mut() {
+                kv.push(true);
+            }
+            let positions: Vec<Vec<u32>> = rows.iter().map(|&r| vec![next_pos[r]]).collect();
+            for &r in &rows {
+                next_pos[r] += 1;
+            }
+            let ids = Tensor::from_vec(fed, (b, 1), self.device())?;
+            let (cos, sin) = self.rope_tables(&positions)?;
+            let mask = self.attention_mask(&key_valid, cache.len, 1)?;
+            let hidden = self.trunk(&w, &ids, &cos, &sin, &mask, Some(&mut cache))?;
+            last = hidden.squeeze(1)?;
+        }
+        Ok(out)
+    }
+}
+
+/// Keeps only the cache rows in `keep` (in order).
+fn compact(cache: &mut KvCache, keep: &[usize]) -> Result<()> {
+    let device = cache.k[0].device().clone();
+    let idx = Tensor::from_vec(keep.iter().map(|&i| i as u32).collect::<Vec<_>>(), keep.len(), &device)?;
+    for t in cache.k.iter_mut().chain(cache.v.iter_mut()) {
+        *t = t.index_select(&idx, 0)?;
+    }
+    Ok(())
+}
+
+fn validate(model: &Model, prompts: &[Vec<u32>], params: &SamplingParams) -> Result<()> {
+    if prompts.is_empty() {
+        return Err(ModelError::InvalidInput("no prompts to generate from".into()));
+    }
+    let cfg = model.config();
+    for (i, p) in prompts.iter().enumerate() {
+        if p.is_empty() {
+            return Err(ModelError::InvalidInput(format!("prompt {i} has no tokens")));
+        }
+        if let Some(&bad) = p.iter().find(|&&t| t as usize >= cfg.vocab_size) {
+            return Err(ModelError::InvalidInput(format!(
+                "prompt {i} holds token id {bad}, outside the vocabulary of {}",
+                cfg.vocab_size
+            )));
+        }
+        if p.len() + params.max_new_tokens > cfg.max_position_embeddings {
+            return Err(ModelError::PromptTooLong {
+                index: i,
+                prompt_len: p.len(),
+                max_new_tokens: params.max_new_tokens,
+                context: cfg.max_position_embeddings,
+            });
+        }
+    }
+    if !(params.temperature >= 0.0 && params.temperature.is_finite()) {
+        return Err(ModelError::InvalidInput(format!("temperature must be >= 0, got {}", params.temperature)));
+    }
+    if !(params.top_p > 0.0 && params.top_p <= 1.0) {
+        return Err(ModelError::InvalidInput(format!("top_p must be in (0, 1], got {}", params.top_p)));
+    }
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! Llama/Qwen-family transformer on candle: our own differentiable model code (training path
+//! with chunked log-probs and backward), fast batched generation with a KV cache, loading from
+//! Hugging Face directories and GGUF files, tokenizer and chat templates, tiny test models.
+
+pub mod batch;
+pub mod chat;
+pub mod config;
+pub mod error;
+pub mod export;
+pub mod generate;
+pub mod gguf;
+pub mod hf_files;
+pub mod loader;
+pub mod model;
+pub mod ops;
+pub mod registry;
+pub mod sampling;
+pub mod score;
+pub mod tiny;
+pub mod tokenizer;
+pub mod weights;
+
+pub use batch::{Padding, TokenBatch};
+pub use chat::{ChatMessage, ChatTemplate};
+pub use config::{Arch, ModelConfig, RopeScaling};
+pub use error::{ModelError, Result};
+pub use generate::{FinishReason, Generation, SamplingParams, StopCheck};
+pub use loader::{LoadOptions, LoadedModel, load_hf_dir, load_model};
+pub use model::Model;
+pub use score::{BackwardOutput, ScoreOptions, TokenChunk, TokenScores};
+pub use tokenizer::Tokenizer;

@@ -1,0 +1,332 @@
+//! `Model`: the decoder-only transformer (Llama/Qwen2/Qwen3) with trainable `Var` weights, its
+//! trunk (shared by the training and generation paths) and the full-logits forward pass.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor, Var};
+
+use crate::batch::TokenBatch;
+use crate::config::{ModelConfig, rope_inv_freq};
+use crate::error::{ModelError, Result};
+use crate::loader::LoadOptions;
+use crate::ops::{linear, rms_norm, rope, softmax_last};
+use crate::weights::{EMBED, LM_HEAD, Weights, expected_tensors};
+
+/// A decoder-only transformer whose weights are candle `Var`s (so they can be trained).
+pub struct Model {
+    config: ModelConfig,
+    device: Device,
+    dtype: DType,
+    /// Parameters by HF name, sorted by name; a tied `lm_head` is not listed.
+    vars: Vec<(String, Var)>,
+    /// Tracked tensors of the Vars (training path).
+    weights: Weights,
+    inv_freq: Vec<f64>,
+}
+
+/// Preallocated key/value cache: per layer (B, KV, capacity, head_dim).
+pub(crate) struct KvCache {
+    pub k: Vec<Tensor>,
+    pub v: Vec<Tensor>,
+    /// Number of filled positions.
+    pub len: usize,
+}
+
+impl KvCache {
+    /// Zero-filled cache for `batch` rows and `capacity` positions.
+    pub fn new(config: &ModelConfig, batch: usize, capacity: usize, dtype: DType, device: &Device) -> Result<KvCache> {
+        let shape = (batch, config.num_key_value_heads, capacity, config.head_dim);
+        let mut k = Vec::with_capacity(config.num_hidden_layers);
+        let mut v = Vec::with_capacity(config.num_hidden_layers);
+        for _ in 0..config.num_hidden_layers {
+            k.push(Tensor::zeros(shape, dtype, device)?);
+            v.push(Tensor::zeros(shape, dtype, device)?);
+        }
+        Ok(KvCache { k, v, len: 0 })
+    }
+}
+
+/// The large negative added to masked attention scores (finite, so no NaN appears).
+fn mask_value(dtype: DType) -> f32 {
+    match dtype {
+        DType::F16 | DType::BF16 => -6.0e4,
+        _ => -1.0e9,
+    }
+}
+
+impl Model {
+    /// Builds a model from HF-named tensors (any dtype/device; converted to `opts`).
+    /// Extra tensors are ignored; a missing or mis-shaped tensor is an error.
+    pub fn from_tensors(config: ModelConfig, tensors: HashMap<String, Tensor>, opts: &LoadOptions) -> Result<Model> {
+        Self::from_tensors_named(config, tensors, opts, "tensors")
+    }
+
+    /// As [`Model::from_tensors`]; `source_name` (e.g. the weights file) appears in errors.
+    pub fn from_tensors_named(
+        config: ModelConfig,
+        mut tensors: HashMap<String, Tensor>,
+        opts: &LoadOptions,
+        source_name: &str,
+    ) -> Result<Model> {
+        check_dtype(opts)?;
+        let mut vars = HashMap::new();
+        for (name, shape) in expected_tensors(&config) {
+            let t = tensors.remove(&name).ok_or_else(|| ModelError::MissingTensor {
+                source_name: source_name.to_string(),
+                name: name.clone(),
+            })?;
+            if t.dims() != shape.as_slice() {
+                return Err(ModelError::WrongShape {
+                    source_name: source_name.to_string(),
+                    name,
+                    expected: shape,
+                    actual: t.dims().to_vec(),
+                });
+            }
+            let t = t.to_device(&opts.device)?.to_dtype(opts.dtype)?;
+            let var = if t.is_variable() { Var::from_tensor(&t.copy()?)? } else { Var::from_tensor(&t)? };
+            vars.insert(name, var);
+        }
+        Ok(Self::from_var_map(config, vars, opts.device.clone(), opts.dtype))
+    }
+
+    fn from_var_map(config: ModelConfig, vars: HashMap<String, Var>, device: Device, dtype: DType) -> Model {
+        let weights = Weights::from_vars(&config, &vars, false);
+        let mut list: Vec<(String, Var)> = vars.into_iter().collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        let inv_freq = rope_inv_freq(&config);
+        Model {
+            config,
+            device,
+            dtype,
+            vars: list,
+            weights,
+            inv_freq,
+        }
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The dtype of the weights.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Trainable parameters by HF tensor name, sorted by name; tied weights appear once
+    /// (as `model.embed_tokens.weight`).
+    pub fn parameters(&self) -> Vec<(String, Var)> {
+        self.vars.clone()
+    }
+
+    /// The weights as HF-named tensors for saving (a tied `lm_head.weight` is not included).
+    pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
+        self.vars.iter().map(|(n, v)| (n.clone(), v.as_detached_tensor())).collect()
+    }
+
+    /// An independent copy of the model (e.g. a frozen reference model).
+    pub fn deep_clone(&self) -> Result<Model> {
+        let mut vars = HashMap::new();
+        for (name, var) in &self.vars {
+            vars.insert(name.clone(), Var::from_tensor(&var.as_detached_tensor().copy()?)?);
+        }
+        Ok(Self::from_var_map(self.config.clone(), vars, self.device.clone(), self.dtype))
+    }
+
+    /// Detached views of the weights (share storage with the Vars; no graph recorded).
+    pub(crate) fn inference_weights(&self) -> Weights {
+        let map: HashMap<String, Var> = self.vars.iter().cloned().collect();
+        Weights::from_vars(&self.config, &map, true)
+    }
+
+    /// Tracked weights (training path).
+    pub(crate) fn training_weights(&self) -> &Weights {
+        &self.weights
+    }
+
+    /// Logits for every position, (B, T, V), differentiable w.r.t. the parameters. Holds the full
+    /// logits, so use it for small inputs; training uses `backward_token_loss`.
+    pub fn forward_logits(&self, batch: &TokenBatch) -> Result<Tensor> {
+        let (b, t) = batch.input_ids.dims2()?;
+        let hidden = self.batch_hidden(self.training_weights(), batch)?;
+        let logits = linear(&hidden.reshape((b * t, self.config.hidden_size))?, &self.weights.lm_head, None)?;
+        Ok(logits.reshape((b, t, self.config.vocab_size))?)
+    }
+
+    /// Final normed hidden states (B, T, D) of a padded batch (no cache).
+    pub(crate) fn batch_hidden(&self, w: &Weights, batch: &TokenBatch) -> Result<Tensor> {
+        let (b, t) = batch.input_ids.dims2()?;
+        if b == 0 || t == 0 {
+            return Err(ModelError::InvalidInput("empty token batch".into()));
+        }
+        let mask_rows = batch.mask_rows()?;
+        let positions: Vec<Vec<u32>> = mask_rows.iter().map(|r| positions_from_mask(r)).collect();
+        let max_pos = positions.iter().flatten().copied().max().unwrap_or(0) as usize;
+        if max_pos >= self.config.max_position_embeddings {
+            return Err(ModelError::InvalidInput(format!(
+                "sequence of {} positions exceeds the context of {} tokens",
+                max_pos + 1,
+                self.config.max_position_embeddings
+            )));
+        }
+        let (cos, sin) = self.rope_tables(&positions)?;
+        let mask = self.attention_mask(&mask_rows, 0, t)?;
+        self.trunk(w, &batch.input_ids, &cos, &sin, &mask, None)
+    }
+
+    /// cos/sin tables (B, 1, T, hd) for per-row positions.
+    pub(crate) fn rope_tables(&self, positions: &[Vec<u32>]) -> Result<(Tensor, Tensor)> {
+        let b = positions.len();
+        let t = positions.first().map_or(0, Vec::len);
+        let hd = self.config.head_dim;
+        let half = hd / 2;
+        let mut cos = vec![0f32; b * t * hd];
+        let mut sin = vec![0f32; b * t * hd];
+        for (r, row) in positions.iter().enumerate() {
+            for (i, &p) in row.iter().enumerate() {
+                let base = (r * t + i) * hd;
+                for (j, f) in self.inv_freq.iter().enumerate() {
+                    let a = p as f64 * f;
+                    let (s, c) = a.sin_cos();
+                    cos[base + j] = c as f32;
+                    cos[base + j + half] = c as f32;
+                    sin[base + j] = s as f32;
+                    sin[base + j + half] = s as f32;
+                }
+            }
+        }
+        let cos = Tensor::from_vec(cos, (b, 1, t, hd), &self.device)?.to_dtype(self.dtype)?;
+        let sin = Tensor::from_vec(sin, (b, 1, t, hd), &self.device)?.to_dtype(self.dtype)?;
+        Ok((cos, sin))
+    }
+
+    /// Additive attention mask (B, 1, T, S) for `t` queries at absolute offsets
+    /// `q_offset..q_offset + t` over `key_valid[row].len()` keys: causal, padding keys hidden (a
+    /// query always sees itself, so padding rows stay finite).
+    pub(crate) fn attention_mask(&self, key_valid: &[Vec<bool>], q_offset: usize, t: usize) -> Result<Tensor> {
+        let b = key_valid.len();
+        let s = key_valid.first().map_or(0, Vec::len);
+        let neg = mask_value(self.dtype);
+        let mut m = vec![0f32; b * t * s];
+        for (r, keys) in key_valid.iter().enumerate() {
+            for i in 0..t {
+                let qi = q_offset + i;
+                let row = &mut m[(r * t + i) * s..(r * t + i + 1) * s];
+                for (j, slot) in row.iter_mut().enumerate() {
+                    let visible = j == qi || (j < qi && keys[j]);
+                    if !visible {
+                        *slot = neg;
+                    }
+                }
+            }
+        }
+        Ok(Tensor::from_vec(m, (b, 1, t, s), &self.device)?.to_dtype(self.dtype)?)
+    }
+
+    /// Runs embedding + decoder layers + final norm. `ids`: (B, T) u32. With a cache, new keys
+    /// and values are written at `cache.len` and attention covers the filled cache.
+    pub(crate) fn trunk(
+        &self,
+        w: &Weights,
+        ids: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: &Tensor,
+        mut cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let cfg = &self.config;
+        let (b, t) = ids.dims2()?;
+        let d = cfg.hidden_size;
+        let (nh, nkv, hd) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
+        let rep = nh / nkv;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let mut x = w.embed.index_select(&ids.flatten_all()?, 0)?; // (B*T, D)
+        for (li, lw) in w.layers.iter().enumerate() {
+            let xn = rms_norm(&x, &lw.input_norm, cfg.rms_norm_eps)?;
+            let q = linear(&xn, &lw.q.w, lw.q.b.as_ref())?.reshape((b, t, nh, hd))?;
+            let k = linear(&xn, &lw.k.w, lw.k.b.as_ref())?.reshape((b, t, nkv, hd))?;
+            let v = linear(&xn, &lw.v.w, lw.v.b.as_ref())?.reshape((b, t, nkv, hd))?;
+            let (q, k) = match (&lw.q_norm, &lw.k_norm) {
+                (Some(qn), Some(kn)) => (rms_norm(&q, qn, cfg.rms_norm_eps)?, rms_norm(&k, kn, cfg.rms_norm_eps)?),
+                _ => (q, k),
+            };
+            let q = rope(&q.transpose(1, 2)?, cos, sin)?.affine(scale, 0.0)?; // (B, H, T, hd)
+            let k = rope(&k.transpose(1, 2)?, cos, sin)?; // (B, KV, T, hd)
+            let v = v.transpose(1, 2)?.contiguous()?;
+            let (k_all, v_all) = match cache.as_deref_mut() {
+                Some(c) => {
+                    c.k[li].slice_set(&k.contiguous()?, 2, c.len)?;
+                    c.v[li].slice_set(&v, 2, c.len)?;
+                    let s = c.len + t;
+                    (c.k[li].narrow(2, 0, s)?, c.v[li].narrow(2, 0, s)?)
+                }
+                None => (k, v),
+            };
+            let s = k_all.dim(2)?;
+            // GQA without copying K/V: fold the query heads of a group into the row dimension.
+            let qg = q.contiguous()?.reshape((b, nkv, rep * t, hd))?;
+            let scores = qg.matmul(&k_all.t()?)?.reshape((b, nh, t, s))?;
+            let probs = softmax_last(&scores.broadcast_add(mask)?)?;
+            let ctx = probs.reshape((b, nkv, rep * t, s))?.matmul(&v_all)?; // (B, KV, rep*T, hd)
+            let ctx = ctx.reshape((b, nh, t, hd))?.transpose(1, 2)?.reshape((b * t, nh * hd))?;
+            let attn = linear(&ctx, &lw.o.w, lw.o.b.as_ref())?;
+            x = (x + attn)?;
+            let xn = rms_norm(&x, &lw.post_norm, cfg.rms_norm_eps)?;
+            let gate = linear(&xn, &lw.gate.w, lw.gate.b.as_ref())?.silu()?;
+            let up = linear(&xn, &lw.up.w, lw.up.b.as_ref())?;
+            let mlp = linear(&(gate * up)?, &lw.down.w, lw.down.b.as_ref())?;
+            x = (x + mlp)?;
+        }
+        if let Some(c) = cache {
+            c.len += t;
+        }
+        let x = rms_norm(&x, &w.norm, cfg.rms_norm_eps)?;
+        Ok(x.reshape((b, t, d))?)
+    }
+
+    /// Logits (N, V) of hidden rows (N, D) with the given weights.
+    pub(crate) fn lm_head(&self, w: &Weights, hidden: &Tensor) -> Result<Tensor> {
+        Ok(linear(hidden, &w.lm_head, None)?)
+    }
+
+    /// Whether `name` is the (possibly tied) output projection.
+    pub fn is_lm_head_param(&self, name: &str) -> bool {
+        name == LM_HEAD || (self.config.tie_word_embeddings && name == EMBED)
+    }
+}
+
+/// Positions from an attention mask row: real tokens count 0, 1, 2, ...; padding gets 0 (or
+/// the last real position, for right padding).
+pub(crate) fn positions_from_mask(mask: &[bool]) -> Vec<u32> {
+    let mut next = 0u32;
+    mask.iter()
+        .map(|&m| {
+            if m {
+                next += 1;
+                next - 1
+            } else {
+                next.saturating_sub(1)
+            }
+        })
+        .collect()
+}
+
+/// Rejects dtypes candle 0.11.1 cannot multiply on this device.
+fn check_dtype(opts: &LoadOptions) -> Result<()> {
+    match (opts.dtype, &opts.device) {
+        (DType::F32 | DType::F64 | DType::F16, _) => Ok(()),
+        (DType::BF16, d) if !d.is_cpu() => Ok(()),
+        (DType::BF16, _) => Err(ModelError::InvalidInput(
+            "bf16 matmul is not supported on the CPU by candle 0.11.1; use f32".into(),
+        )),
+        (other, _) => Err(ModelError::InvalidInput(format!("unsupported model dtype {other:?}"))),
+    }
+}
+

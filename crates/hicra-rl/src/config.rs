@@ -1,0 +1,678 @@
+//! The training configuration: TOML sections with serde (`deny_unknown_fields` everywhere so
+//! unknown keys are named), `--set key=value` overrides typed by the existing value, up-front
+//! validation naming the key, and the fully resolved TOML written to the run directory.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::advantage::AdvantageEstimator;
+use crate::error::{Result, RlError};
+use crate::hicra::HicraConfig;
+use crate::loss::{KlEstimator, LossAggregation, LossConfig};
+use crate::optim::{AdamWConfig, LrSchedule, ScheduleKind};
+
+/// Which model to train.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSection {
+    /// Model spec for `hicra_model::load_model` (HF dir, .gguf, fetched name). Empty: the lab's
+    /// tiny model (warm-started by SFT, cached under the hicra home).
+    pub path: String,
+    /// Format prompts with the model's chat template when it has one.
+    pub use_chat_template: bool,
+    /// Optional system prompt (chat template only).
+    pub system_prompt: String,
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        ModelSection {
+            path: String::new(),
+            use_chat_template: true,
+            system_prompt: String::new(),
+        }
+    }
+}
+
+/// Which task supplies prompts and rewards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TaskSection {
+    /// `lab` (the built-in reasoning lab), `arithmetic` (generated word problems), or
+    /// `dataset` (JSONL/Parquet files).
+    pub kind: String,
+    /// Training file (`dataset` only).
+    pub train_path: String,
+    /// Validation file (`dataset` only; empty = hold out part of the training file).
+    pub val_path: String,
+    /// Instruction appended to each problem (e.g. asking for `\boxed{}`); empty = task default.
+    pub instruction: String,
+    /// Seed of generated tasks' problem streams.
+    pub seed: u64,
+}
+
+impl Default for TaskSection {
+    fn default() -> Self {
+        TaskSection {
+            kind: "lab".into(),
+            train_path: String::new(),
+            val_path: String::new(),
+            instruction: String::new(),
+            seed: 0,
+        }
+    }
+}
+
+/// Rollout generation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RolloutSection {
+    /// Responses per training step (prompts × group size).
+    pub batch_size: usize,
+    /// Responses per prompt (G).
+    pub group_size: usize,
+    /// Sampling temperature.
+    pub temperature: f64,
+    /// Nucleus sampling threshold (1 = off).
+    pub top_p: f64,
+    /// Top-k (0 = off).
+    pub top_k: usize,
+    /// Maximum response length in tokens.
+    pub max_new_tokens: usize,
+    /// Sequences generated together (memory bound for generation).
+    pub generation_batch: usize,
+    /// DAPO soft overlong penalty: length of the buffer before `max_new_tokens` over which the
+    /// penalty ramps from 0 to `overlong_penalty` (0 = off).
+    pub overlong_buffer: usize,
+    /// Maximum overlong penalty subtracted from the reward.
+    pub overlong_penalty: f32,
+    /// Give truncated responses (finish reason `length`) zero loss weight.
+    pub mask_truncated: bool,
+}
+
+impl Default for RolloutSection {
+    fn default() -> Self {
+        RolloutSection {
+            batch_size: 64,
+            group_size: 8,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            max_new_tokens: 256,
+            generation_batch: 64,
+            overlong_buffer: 0,
+            overlong_penalty: 1.0,
+            mask_truncated: false,
+        }
+    }
+}
+
+/// The RL algorithm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlgorithmSection {
+    /// Advantage estimator: `grpo`, `dr-grpo`, `rloo`, `reinforce++-baseline`.
+    pub advantage: AdvantageEstimator,
+    /// GRPO: divide by the group std.
+    pub std_normalize: bool,
+    /// The HICRA modifier.
+    pub hicra: HicraConfig,
+    /// Lower clip ε.
+    pub clip_low: f32,
+    /// Upper clip ε (clip-higher).
+    pub clip_high: f32,
+    /// Dual-clip constant (0 = off).
+    pub dual_clip: f32,
+    /// Loss aggregation: `token-mean`, `seq-mean-token-mean`, `seq-mean-token-sum-norm`.
+    pub loss_agg: LossAggregation,
+    /// KL coefficient to the frozen reference (0 = off, no reference model kept).
+    pub kl_coef: f32,
+    /// KL estimator: `k1`, `k2`, `k3`.
+    pub kl_estimator: KlEstimator,
+    /// Entropy bonus coefficient.
+    pub entropy_coef: f32,
+    /// Drop groups whose rewards are all equal and sample more prompts to refill the batch.
+    pub dynamic_sampling: bool,
+    /// With dynamic sampling: rollout rounds per step at most (then train on what there is).
+    pub max_sampling_rounds: usize,
+    /// Passes over each step's rollouts.
+    pub ppo_epochs: usize,
+    /// Optimiser steps per epoch (the batch's groups are split evenly).
+    pub mini_batches: usize,
+    /// Sequences per forward/backward pass (gradient accumulation inside a mini-batch).
+    pub micro_batch: usize,
+    /// Recompute old log-probs with the policy before training (else the sampling log-probs).
+    pub recompute_old_logprobs: bool,
+    /// Positions per lm_head chunk in scoring and backward (memory bound).
+    pub chunk_positions: usize,
+}
+
+impl Default for AlgorithmSection {
+    fn default() -> Self {
+        AlgorithmSection {
+            advantage: AdvantageEstimator::Grpo,
+            std_normalize: true,
+            hicra: HicraConfig::default(),
+            clip_low: 0.2,
+            clip_high: 0.28,
+            dual_clip: 3.0,
+            loss_agg: LossAggregation::TokenMean,
+            kl_coef: 0.0,
+            kl_estimator: KlEstimator::K3,
+            entropy_coef: 0.0,
+            dynamic_sampling: false,
+            max_sampling_rounds: 3,
+            ppo_epochs: 1,
+            mini_batches: 1,
+            micro_batch: 8,
+            recompute_old_logprobs: false,
+            chunk_positions: 64,
+        }
+    }
+}
+
+impl AlgorithmSection {
+    /// The loss settings.
+    pub fn loss_config(&self) -> LossConfig {
+        LossConfig {
+            clip_low: self.clip_low,
+            clip_high: self.clip_high,
+            dual_clip: self.dual_clip,
+            aggregation: self.loss_agg,
+            kl_coef: self.kl_coef,
+            kl_estimator: self.kl_estimator,
+            entropy_coef: self.entropy_coef,
+        }
+    }
+}
+
+/// Optimiser and schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimSection {
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Decoupled weight decay.
+    pub weight_decay: f64,
+    /// Adam β1.
+    pub beta1: f64,
+    /// Adam β2.
+    pub beta2: f64,
+    /// Adam ε.
+    pub eps: f64,
+    /// Global grad-norm clip (0 = off).
+    pub grad_clip: f64,
+    /// Linear warm-up steps.
+    pub warmup_steps: usize,
+    /// `constant` or `cosine` after warm-up.
+    pub schedule: ScheduleKind,
+    /// Cosine floor as a fraction of `lr`.
+    pub min_lr_ratio: f64,
+}
+
+impl Default for OptimSection {
+    fn default() -> Self {
+        OptimSection {
+            lr: 1e-6,
+            weight_decay: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            grad_clip: 1.0,
+            warmup_steps: 0,
+            schedule: ScheduleKind::Constant,
+            min_lr_ratio: 0.0,
+        }
+    }
+}
+
+impl OptimSection {
+    /// AdamW hyper-parameters.
+    pub fn adamw(&self) -> AdamWConfig {
+        AdamWConfig {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            grad_clip: self.grad_clip,
+        }
+    }
+    /// The schedule over `total_steps` optimiser steps.
+    pub fn schedule(&self, total_steps: usize) -> LrSchedule {
+        LrSchedule {
+            lr: self.lr,
+            warmup_steps: self.warmup_steps,
+            kind: self.schedule,
+            total_steps,
+            min_lr_ratio: self.min_lr_ratio,
+        }
+    }
+}
+
+/// The training loop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainerSection {
+    /// RL steps (one rollout batch each).
+    pub steps: usize,
+    /// Validate every N steps (and before the first and after the last); 0 = only at the ends.
+    pub val_every: usize,
+    /// Validation problems.
+    pub val_size: usize,
+    /// Validation sampling temperature (0 = greedy).
+    pub val_temperature: f64,
+    /// Checkpoint every N steps (and at the end); 0 = only at the end.
+    pub ckpt_every: usize,
+    /// Checkpoints kept (older ones deleted); 0 = all.
+    pub keep_checkpoints: usize,
+    /// Seed of everything random in the run.
+    pub seed: u64,
+    /// Run directory (empty = `runs/<timestamp>`).
+    pub out: String,
+    /// Write `samples/step-N.jsonl` every N steps (0 = never).
+    pub samples_every: usize,
+    /// Strategic-Gram file for planning masks (empty = the paper's list).
+    pub grams: String,
+}
+
+impl Default for TrainerSection {
+    fn default() -> Self {
+        TrainerSection {
+            steps: 100,
+            val_every: 10,
+            val_size: 64,
+            val_temperature: 0.0,
+            ckpt_every: 50,
+            keep_checkpoints: 2,
+            seed: 0,
+            out: String::new(),
+            samples_every: 1,
+            grams: String::new(),
+        }
+    }
+}
+
+/// Supervised warm start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SftSection {
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Sequences per step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Warm-up steps.
+    pub warmup_steps: usize,
+    /// JSONL of `{"prompt", "completion"}` (empty = the task's own traces, e.g. the lab's).
+    pub data: String,
+    /// Training examples generated from the task (when `data` is empty).
+    pub examples: usize,
+    /// Longest sequence kept (prompt + completion tokens); longer ones are truncated.
+    pub max_len: usize,
+    /// Log every N steps.
+    pub log_every: usize,
+}
+
+impl Default for SftSection {
+    fn default() -> Self {
+        SftSection {
+            steps: 300,
+            batch_size: 16,
+            lr: 3e-3,
+            warmup_steps: 20,
+            data: String::new(),
+            examples: 4000,
+            max_len: 256,
+            log_every: 20,
+        }
+    }
+}
+
+/// Shape of the lab's tiny Llama model and its tokenizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LabSection {
+    /// BPE vocabulary size trained on the lab corpus.
+    pub vocab_size: usize,
+    /// Hidden size.
+    pub hidden_size: usize,
+    /// Transformer layers.
+    pub layers: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// Key/value heads.
+    pub kv_heads: usize,
+    /// MLP inner size.
+    pub intermediate_size: usize,
+    /// Texts in the tokenizer corpus.
+    pub corpus_size: usize,
+}
+
+impl Default for LabSection {
+    fn default() -> Self {
+        LabSection {
+            vocab_size: 512,
+            hidden_size: 128,
+            layers: 4,
+            heads: 4,
+            kv_heads: 2,
+            intermediate_size: 384,
+            corpus_size: 2000,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Model.
+    pub model: ModelSection,
+    /// Task.
+    pub task: TaskSection,
+    /// Rollouts.
+    pub rollout: RolloutSection,
+    /// Algorithm.
+    pub algorithm: AlgorithmSection,
+    /// Optimiser.
+    pub optim: OptimSection,
+    /// Trainer loop.
+    pub trainer: TrainerSection,
+    /// Supervised warm start.
+    pub sft: SftSection,
+    /// Lab model shape.
+    pub lab: LabSection,
+}
+
+fn to_value(c: &TrainConfig) -> toml::Value {
+    toml::Value::try_from(c).expect("config serialises to TOML")
+}
+
+/// Merges `over` into `base` recursively (tables merge, other values replace); an unknown
+/// key is reported with its dotted path.
+fn merge(base: &mut toml::Value, over: toml::Value, path: &str) -> Result<()> {
+    match (base, over) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                let key = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v, &key)?,
+                    None => return Err(RlError::config(key, "unknown key")),
+                }
+            }
+            Ok(())
+        }
+        (b @ toml::Value::Float(_), toml::Value::Integer(i)) => {
+            *b = toml::Value::Float(i as f64);
+            Ok(())
+        }
+        (b, o) => {
+            *b = o;
+            Ok(())
+        }
+    }
+}
+
+/// Parses `raw` as the type of `existing` for `--set`.
+fn typed_value(key: &str, existing: &toml::Value, raw: &str) -> Result<toml::Value> {
+    let bad = |ty: &str| RlError::config(key, format!("`{raw}` is not a valid {ty}"));
+    Ok(match existing {
+        toml::Value::String(_) => toml::Value::String(raw.to_string()),
+        toml::Value::Integer(_) => toml::Value::Integer(raw.parse().map_err(|_| bad("integer"))?),
+        toml::Value::Float(_) => toml::Value::Float(raw.parse().map_err(|_| bad("number"))?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(raw.parse().map_err(|_| bad("boolean"))?),
+        _ => {
+            let doc: toml::Table =
+                toml::from_str(&format!("v = {raw}")).map_err(|_| bad("TOML value"))?;
+            doc["v"].clone()
+        }
+    })
+}
+
+/// Applies one `key=value` override to `value`, typed by the existing entry.
+fn apply_set(value: &mut toml::Value, assignment: &str) -> Result<()> {
+    let (key, raw) = assignment.split_once('=').ok_or_else(|| {
+        RlError::config(assignment, "an override must look like key=value (dotted key)")
+    })?;
+    let key = key.trim();
+    let mut cur = value;
+    let parts: Vec<&str> = key.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let table = cur
+            .as_table_mut()
+            .ok_or_else(|| RlError::config(key, "is not a section"))?;
+        let slot = table
+            .get_mut(*part)
+            .ok_or_else(|| RlError::config(parts[..=i].join("."), "unknown key"))?;
+        if i + 1 == parts.len() {
+            if slot.is_table() {
+                return Err(RlError::config(key, "is a section; set one of its keys"));
+            }
+            *slot = typed_value(key, slot, raw.trim())?;
+            return Ok(());
+        }
+        cur = slot;
+    }
+    Err(RlError::config(key, "empty key"))
+}
+
+impl TrainConfig {
+    /// Builds the config from defaults, an optional TOML text (`source` names it in errors),
+    /// and `--set` overrides, then validates it.
+    pub fn resolve(toml_text: Option<(&str, &str)>, sets: &[String]) -> Result<TrainConfig> {
+        let mut value = to_value(&TrainConfig::default());
+        if let Some((source, text)) = toml_text {
+            let user: toml::Value = toml::from_str(text)
+                .map_err(|e| RlError::config(source, format!("invalid TOML: {e}")))?;
+            merge(&mut value, user, "").map_err(|e| match e {
+                RlError::Config { key, message } => {
+                    RlError::config(key, format!("{message} (in {source})"))
+                }
+                other => other,
+            })?;
+        }
+        for s in sets {
+            apply_set(&mut value, s)?;
+        }
+        let config: TrainConfig = value
+            .try_into()
+            .map_err(|e: toml::de::Error| RlError::config("config", e.message().to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads `path` (if given) and applies overrides.
+    pub fn load(path: Option<&Path>, sets: &[String]) -> Result<TrainConfig> {
+        match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| RlError::io(p, e))?;
+                Self::resolve(Some((&p.display().to_string(), &text)), sets)
+            }
+            None => Self::resolve(None, sets),
+        }
+    }
+
+    /// The fully resolved TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises to TOML")
+    }
+
+    /// Prompts per step.
+    pub fn prompts_per_step(&self) -> usize {
+        self.rollout.batch_size / self.rollout.group_size.max(1)
+    }
+
+    /// Checks impossible combinations, naming the key.
+    pub fn validate(&self) -> Result<()> {
+        let r = &self.rollout;
+        let a = &self.algorithm;
+        let err = |k: &str, m: String| Err(RlError::config(k, m));
+        if r.group_size == 0 {
+            return err("rollout.group_size", "must be at least 1".into());
+        }
+        if r.batch_size == 0 || r.batch_size % r.group_size != 0 {
+            return err(
+                "rollout.batch_size",
+                format!(
+                    "{} is not a positive multiple of rollout.group_size = {}",
+                    r.batch_size, r.group_size
+                ),
+            );
+        }
+        if r.max_new_tokens == 0 {
+            return err("rollout.max_new_tokens", "must be at least 1".into());
+        }
+        if r.overlong_buffer >= r.max_new_tokens && r.overlong_buffer > 0 {
+            return err(
+                "rollout.overlong_buffer",
+                format!("must be smaller than rollout.max_new_tokens = {}", r.max_new_tokens),
+            );
+        }
+        if !(r.temperature >= 0.0) {
+            return err("rollout.temperature", "must be ≥ 0".into());
+        }
+        if !(r.top_p > 0.0 && r.top_p <= 1.0) {
+            return err("rollout.top_p", "must be in (0, 1]".into());
+        }
+        if r.generation_batch == 0 {
+            return err("rollout.generation_batch", "must be at least 1".into());
+        }
+        let prompts = self.prompts_per_step();
+        if a.mini_batches == 0 || prompts % a.mini_batches != 0 {
+            return err(
+                "algorithm.mini_batches",
+                format!("must divide the {prompts} prompts per step (rollout.batch_size / rollout.group_size)"),
+            );
+        }
+        if a.micro_batch == 0 {
+            return err("algorithm.micro_batch", "must be at least 1".into());
+        }
+        if a.ppo_epochs == 0 {
+            return err("algorithm.ppo_epochs", "must be at least 1".into());
+        }
+        if a.chunk_positions == 0 {
+            return err("algorithm.chunk_positions", "must be at least 1".into());
+        }
+        if !(a.clip_low >= 0.0 && a.clip_low < 1.0) {
+            return err("algorithm.clip_low", "must be in [0, 1)".into());
+        }
+        if !(a.clip_high >= 0.0) {
+            return err("algorithm.clip_high", "must be ≥ 0".into());
+        }
+        if a.dual_clip != 0.0 && !(a.dual_clip > 1.0) {
+            return err("algorithm.dual_clip", "must be 0 (off) or greater than 1".into());
+        }
+        if !(a.kl_coef >= 0.0) {
+            return err("algorithm.kl_coef", "must be ≥ 0".into());
+        }
+        if !(a.hicra.alpha >= 0.0) {
+            return err("algorithm.hicra.alpha", "must be ≥ 0".into());
+        }
+        if !(0.0..=1.0).contains(&a.hicra.entropy_quantile) {
+            return err("algorithm.hicra.entropy_quantile", "must be in [0, 1]".into());
+        }
+        if a.dynamic_sampling && a.max_sampling_rounds == 0 {
+            return err("algorithm.max_sampling_rounds", "must be at least 1".into());
+        }
+        let o = &self.optim;
+        if !(o.lr > 0.0 && o.lr.is_finite()) {
+            return err("optim.lr", "must be a positive number".into());
+        }
+        if !(0.0..1.0).contains(&o.beta1) || !(0.0..1.0).contains(&o.beta2) {
+            return err("optim.beta1", "β1 and β2 must be in [0, 1)".into());
+        }
+        if self.trainer.val_size == 0 {
+            return err("trainer.val_size", "must be at least 1".into());
+        }
+        if !matches!(self.task.kind.as_str(), "lab" | "arithmetic" | "dataset") {
+            return err(
+                "task.kind",
+                format!("`{}` is not one of lab, arithmetic, dataset", self.task.kind),
+            );
+        }
+        if self.task.kind == "dataset" && self.task.train_path.is_empty() {
+            return err("task.train_path", "is required when task.kind = \"dataset\"".into());
+        }
+        if self.sft.batch_size == 0 {
+            return err("sft.batch_size", "must be at least 1".into());
+        }
+        if self.lab.heads == 0
+            || self.lab.kv_heads == 0
+            || self.lab.hidden_size % self.lab.heads != 0
+            || self.lab.heads % self.lab.kv_heads != 0
+        {
+            return err(
+                "lab.heads",
+                "lab.hidden_size must be divisible by lab.heads, and lab.heads by lab.kv_heads"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hicra::HicraVariant;
+
+    #[test]
+    fn file_and_overrides_are_applied_with_types() {
+        let text = "[rollout]\ngroup_size = 4\nbatch_size = 16\n[algorithm.hicra]\nvariant = \"placebo\"\n";
+        let c = TrainConfig::resolve(
+            Some(("x.toml", text)),
+            &[
+                "optim.lr=0.001".into(),
+                "algorithm.kl_coef=0.01".into(),
+                "trainer.steps=7".into(),
+                "algorithm.dynamic_sampling=true".into(),
+                "algorithm.hicra.variant=released".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.rollout.group_size, 4);
+        assert_eq!(c.optim.lr, 0.001);
+        assert_eq!(c.trainer.steps, 7);
+        assert!(c.algorithm.dynamic_sampling);
+        assert_eq!(c.algorithm.hicra.variant, HicraVariant::Released);
+        // resolved TOML round-trips
+        let again = TrainConfig::resolve(Some(("r", &c.to_toml())), &[]).unwrap();
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = TrainConfig::resolve(Some(("x.toml", "[rollout]\ngroup_sise = 4\n")), &[])
+            .unwrap_err();
+        assert!(e.to_string().contains("rollout.group_sise"), "{e}");
+        let e = TrainConfig::resolve(None, &["optim.learning_rate=1".into()]).unwrap_err();
+        assert!(e.to_string().contains("optim.learning_rate"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_are_named() {
+        let e = TrainConfig::resolve(None, &["trainer.steps=many".into()]).unwrap_err();
+        assert!(e.to_string().contains("trainer.steps"), "{e}");
+        let e = TrainConfig::resolve(Some(("x.toml", "[trainer]\nsteps = \"ten\"\n")), &[])
+            .unwrap_err();
+        assert!(e.to_string().contains("steps"), "{e}");
+        let e = TrainConfig::resolve(None, &["algorithm.advantage=ppo".into()]).unwrap_err();
+        assert!(e.to_string().contains("ppo"), "{e}");
+    }
+
+    #[test]
+    fn impossible_combinations_are_rejected_up_front() {
+        let e = TrainConfig::resolve(None, &["rollout.batch_size=10".into()]).unwrap_err();
+        assert!(e.to_string().contains("rollout.batch_size"), "{e}");
+        let e = TrainConfig::resolve(None, &["algorithm.mini_batches=3".into()]).unwrap_err();
+        assert!(e.to_string().contains("algorithm.mini_batches"), "{e}");
+        let e = TrainConfig::resolve(None, &["algorithm.dual_clip=0.5".into()]).unwrap_err();
+        assert!(e.to_string().contains("algorithm.dual_clip"), "{e}");
+    }
+}

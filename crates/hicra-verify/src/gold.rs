@@ -1,0 +1,105 @@
+//! Gold answers: bare answers, LaTeX, numbers in JSON, lists of acceptable answers, and
+//! full reference solutions (GSM8K `#### n`, Minerva `\boxed{…}` inside the solution).
+
+use crate::error::VerifyError;
+use crate::extract::last_boxed;
+
+/// A gold (reference) answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Gold {
+    /// An answer or a full reference solution as text.
+    Text(String),
+    /// A number as written in JSON (kept as its exact decimal text).
+    Number(String),
+    /// Several acceptable answers: a response is correct if it matches any.
+    List(Vec<Gold>),
+}
+
+impl Gold {
+    /// Reads a gold answer from JSON: a string, a number, or a (non-empty) list of those.
+    pub fn from_json(v: &serde_json::Value) -> Result<Gold, VerifyError> {
+        match v {
+            serde_json::Value::String(s) if s.trim().is_empty() => Err(VerifyError::EmptyGold),
+            serde_json::Value::String(s) => Ok(Gold::Text(s.clone())),
+            serde_json::Value::Number(n) => Ok(Gold::Number(n.to_string())),
+            serde_json::Value::Array(items) if items.is_empty() => Err(VerifyError::EmptyGoldList),
+            serde_json::Value::Array(items) => Ok(Gold::List(items.iter().map(Gold::from_json).collect::<Result<_, _>>()?)),
+            serde_json::Value::Null => Err(VerifyError::BadGoldType("null".into())),
+            serde_json::Value::Bool(_) => Err(VerifyError::BadGoldType("a boolean".into())),
+            serde_json::Value::Object(_) => Err(VerifyError::BadGoldType("an object".into())),
+        }
+    }
+
+    /// The answer strings to compare against (one per acceptable answer).
+    pub fn answer_texts(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.collect(&mut out, 0);
+        out
+    }
+
+    fn collect(&self, out: &mut Vec<String>, depth: usize) {
+        match self {
+            Gold::Text(s) => out.push(gold_answer_text(s)),
+            Gold::Number(s) => out.push(s.clone()),
+            Gold::List(items) if depth < 4 => items.iter().for_each(|g| g.collect(out, depth + 1)),
+            Gold::List(_) => {}
+        }
+    }
+}
+
+impl From<&str> for Gold {
+    fn from(s: &str) -> Gold {
+        Gold::Text(s.to_string())
+    }
+}
+
+impl From<String> for Gold {
+    fn from(s: String) -> Gold {
+        Gold::Text(s)
+    }
+}
+
+impl From<f64> for Gold {
+    fn from(x: f64) -> Gold {
+        Gold::Number(x.to_string())
+    }
+}
+
+impl From<i64> for Gold {
+    fn from(x: i64) -> Gold {
+        Gold::Number(x.to_string())
+    }
+}
+
+/// The final answer inside a gold string: after the last `####`, inside the last `\boxed{}`,
+/// or the string itself.
+pub fn gold_answer_text(s: &str) -> String {
+    if let Some(at) = s.rfind("####") {
+        let rest = s[at + 4..].lines().next().unwrap_or("").trim();
+        if !rest.is_empty() {
+            return rest.to_string();
+        }
+    }
+    if s.contains("\\boxed") || s.contains("\\fbox") {
+        if let Some(b) = last_boxed(s) {
+            return b;
+        }
+    }
+    s.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_json_golds() {
+        assert_eq!(Gold::from_json(&json!(27.0)).map(|g| g.answer_texts()), Ok(vec!["27.0".to_string()]));
+        assert_eq!(Gold::from_json(&json!(["$1$", "2"])).map(|g| g.answer_texts()), Ok(vec!["$1$".into(), "2".into()]));
+        assert_eq!(Gold::from_json(&json!("so 3+4=7\n#### 7")).map(|g| g.answer_texts()), Ok(vec!["7".to_string()]));
+        assert_eq!(gold_answer_text("thus $\\boxed{1.6}$ cm"), "1.6");
+        assert!(Gold::from_json(&json!(null)).is_err());
+        assert_eq!(Gold::from_json(&json!([])), Err(VerifyError::EmptyGoldList));
+    }
+}

@@ -1,0 +1,73 @@
+//! The top-level check: configuration, verdicts and [`verify`].
+
+use crate::answer::{Parsed, parse_answer};
+use crate::budget::Budget;
+use crate::compare::{Ctx, parsed_equal};
+use crate::extract::{ExtractMode, extract_answer};
+use crate::gold::Gold;
+use serde::{Deserialize, Serialize};
+use std::cell::Cell;
+
+/// Verifier settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// How the answer is found in the response.
+    pub mode: ExtractMode,
+    /// An absolute tolerance for numbers; when set it replaces the decimal rounding rules.
+    pub abs_tolerance: Option<f64>,
+}
+
+impl Config {
+    /// Default settings with the given extraction mode.
+    pub fn with_mode(mode: ExtractMode) -> Config {
+        Config { mode, ..Config::default() }
+    }
+}
+
+/// The outcome of one check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Whether the response's answer matches the gold.
+    pub correct: bool,
+    /// The answer found in the response, if any.
+    pub extracted: Option<String>,
+    /// A short human-readable reason.
+    pub reason: String,
+}
+
+/// Checks `response` against `gold`. Never panics; bounded in time.
+pub fn verify(gold: &Gold, response: &str, config: &Config) -> Verdict {
+    let Some(extracted) = extract_answer(response, config.mode) else {
+        let reason = match config.mode {
+            ExtractMode::StrictBoxed => "no \\boxed{} answer found",
+            ExtractMode::Flexible => "no answer found",
+        };
+        return Verdict { correct: false, extracted: None, reason: reason.into() };
+    };
+    let (correct, reason) = compare_answer(gold, &extracted, config);
+    Verdict { correct, extracted: Some(extracted), reason }
+}
+
+/// Compares an already extracted answer with the gold: `(correct, reason)`.
+pub fn compare_answer(gold: &Gold, answer: &str, config: &Config) -> (bool, String) {
+    let budget = Budget::standard();
+    let cand = parse_answer(answer, &budget);
+    let ctx = Ctx { budget: &budget, abs_tolerance: config.abs_tolerance, how: Cell::new("") };
+    let golds: Vec<Parsed> = gold.answer_texts().iter().map(|g| parse_answer(g, &budget)).collect();
+    for g in &golds {
+        if parsed_equal(g, &cand, &ctx) {
+            return (true, format!("correct: {}", ctx.how.get()));
+        }
+    }
+    let reason = if budget.is_spent() {
+        "not equal: work budget exhausted".to_string()
+    } else if let Some(err) = &cand.error {
+        format!("not equal: could not parse the answer ({err})")
+    } else if golds.iter().all(|g| g.answer.is_none()) {
+        "not equal: gold could not be parsed and texts differ".to_string()
+    } else {
+        "not equal to the gold answer".to_string()
+    };
+    (false, reason)
+}
