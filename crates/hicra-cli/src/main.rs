@@ -1,6 +1,7 @@
 //! The `hicra` command-line tool: one module per subcommand under `commands/`.
 
 mod commands;
+mod evaluation;
 mod report;
 
 use clap::{Parser, Subcommand};

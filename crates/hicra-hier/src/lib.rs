@@ -10,6 +10,7 @@
 pub mod error;
 pub mod gram_set;
 pub mod metrics;
+pub mod mining;
 pub mod normalize;
 pub mod pass_at_k;
 pub mod words;

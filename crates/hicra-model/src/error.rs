@@ -93,12 +93,6 @@ pub enum ModelError {
     /// The model registry failed (unknown or unfetched model, fetch failure, checksum).
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
-    /// A GGUF file could not be read.
-    #[error(transparent)]
-    Gguf(#[from] crate::gguf::GgufError),
-    /// A model spec could not be resolved or fetched.
-    #[error(transparent)]
-    Registry(#[from] crate::registry::RegistryError),
     /// Any other failure with a message.
     #[error("{0}")]
     Other(String),

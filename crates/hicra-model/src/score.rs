@@ -46,9 +46,9 @@ pub struct TokenChunk {
     pub start: usize,
     /// Number of positions.
     pub len: usize,
-    /// (B, len) f32 log-probabilities, differentiable (0 where not scored).
+    /// (B, len) log-probabilities, differentiable (0 where not scored); f32 (f64 for an f64 model).
     pub logprobs: Tensor,
-    /// (B, len) f32 entropies, differentiable (0 where not scored or not requested).
+    /// (B, len) entropies, differentiable (0 where not scored or not requested); dtype as `logprobs`.
     pub entropy: Tensor,
 }
 
@@ -79,8 +79,8 @@ impl Model {
         let mut entropy = vec![vec![0f32; t]; b];
         for (start, len) in chunks(t, opts.chunk_positions)? {
             let chunk = self.score_chunk(&w, &hidden, batch, &scored, start, len, opts.with_entropy)?;
-            let lp = chunk.logprobs.to_vec2::<f32>()?;
-            let en = chunk.entropy.to_vec2::<f32>()?;
+            let lp = chunk.logprobs.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+            let en = chunk.entropy.to_dtype(DType::F32)?.to_vec2::<f32>()?;
             for r in 0..b {
                 logprobs[r][start..start + len].copy_from_slice(&lp[r]);
                 entropy[r][start..start + len].copy_from_slice(&en[r]);
@@ -166,6 +166,8 @@ impl Model {
         let (b, _) = batch.dims()?;
         let d = self.config().hidden_size;
         let device = self.device();
+        // f32 scores, except that an f64 model keeps f64 (for gradient checks).
+        let out_dtype = if self.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
         let first = start.max(1);
         let n = start + len - first; // positions with a predecessor
         let (mut lp, mut en) = if n > 0 {
@@ -173,20 +175,20 @@ impl Model {
             let logits = self.lm_head(w, &h)?;
             let lsm = log_softmax_last(&logits)?;
             let targets = batch.input_ids.narrow(1, first, n)?.contiguous()?.reshape((b * n, 1))?;
-            let lp = lsm.gather(&targets, D::Minus1)?.reshape((b, n))?.to_dtype(DType::F32)?;
+            let lp = lsm.gather(&targets, D::Minus1)?.reshape((b, n))?.to_dtype(out_dtype)?;
             let en = if with_entropy {
-                (lsm.exp()? * &lsm)?.sum(D::Minus1)?.neg()?.reshape((b, n))?.to_dtype(DType::F32)?
+                (lsm.exp()? * &lsm)?.sum(D::Minus1)?.neg()?.reshape((b, n))?.to_dtype(out_dtype)?
             } else {
-                Tensor::zeros((b, n), DType::F32, device)?
+                Tensor::zeros((b, n), out_dtype, device)?
             };
             let mask: Vec<f32> = scored
                 .iter()
                 .flat_map(|r| r[first..first + n].iter().map(|&s| if s { 1f32 } else { 0f32 }))
                 .collect();
-            let mask = Tensor::from_vec(mask, (b, n), device)?;
+            let mask = Tensor::from_vec(mask, (b, n), device)?.to_dtype(out_dtype)?;
             ((lp * &mask)?, (en * mask)?)
         } else {
-            let zeros = Tensor::zeros((b, len), DType::F32, device)?;
+            let zeros = Tensor::zeros((b, len), out_dtype, device)?;
             return Ok(TokenChunk {
                 start,
                 len,
@@ -195,7 +197,7 @@ impl Model {
             });
         };
         if first > start {
-            let zero = Tensor::zeros((b, 1), DType::F32, device)?;
+            let zero = Tensor::zeros((b, 1), out_dtype, device)?;
             lp = Tensor::cat(&[&zero, &lp], 1)?;
             en = Tensor::cat(&[&zero, &en], 1)?;
         }

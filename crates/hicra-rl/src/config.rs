@@ -42,13 +42,17 @@ pub struct TaskSection {
     /// `lab` (the built-in reasoning lab), `arithmetic` (generated word problems), or
     /// `dataset` (JSONL/Parquet files).
     pub kind: String,
+    /// The reasoning lab's settings (`kind = "lab"`).
+    pub lab: hicra_tasks::lab::LabConfig,
+    /// The word-problem generator's settings (`kind = "arithmetic"`).
+    pub arith: hicra_tasks::arith::ArithConfig,
     /// Training file (`dataset` only).
     pub train_path: String,
-    /// Validation file (`dataset` only; empty = hold out part of the training file).
+    /// Validation file (`dataset` only; empty = hold out `val_holdout` training problems).
     pub val_path: String,
-    /// Instruction appended to each problem (e.g. asking for `\boxed{}`); empty = task default.
-    pub instruction: String,
-    /// Seed of generated tasks' problem streams.
+    /// Problems held out of the training file for validation when `val_path` is empty.
+    pub val_holdout: usize,
+    /// Seed of the data set's shuffling (`dataset` only).
     pub seed: u64,
 }
 
@@ -56,9 +60,11 @@ impl Default for TaskSection {
     fn default() -> Self {
         TaskSection {
             kind: "lab".into(),
+            lab: hicra_tasks::lab::LabConfig::default(),
+            arith: hicra_tasks::arith::ArithConfig::default(),
             train_path: String::new(),
             val_path: String::new(),
-            instruction: String::new(),
+            val_holdout: 100,
             seed: 0,
         }
     }
@@ -333,7 +339,7 @@ impl Default for SftSection {
 /// Shape of the lab's tiny Llama model and its tokenizer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct LabSection {
+pub struct LabModelSection {
     /// BPE vocabulary size trained on the lab corpus.
     pub vocab_size: usize,
     /// Hidden size.
@@ -350,9 +356,9 @@ pub struct LabSection {
     pub corpus_size: usize,
 }
 
-impl Default for LabSection {
+impl Default for LabModelSection {
     fn default() -> Self {
-        LabSection {
+        LabModelSection {
             vocab_size: 512,
             hidden_size: 128,
             layers: 4,
@@ -383,7 +389,7 @@ pub struct TrainConfig {
     /// Supervised warm start.
     pub sft: SftSection,
     /// Lab model shape.
-    pub lab: LabSection,
+    pub lab_model: LabModelSection,
 }
 
 fn to_value(c: &TrainConfig) -> toml::Value {
@@ -413,10 +419,39 @@ fn merge(base: &mut toml::Value, over: toml::Value, path: &str) -> Result<()> {
             Ok(())
         }
         (b, o) => {
+            if b.type_str() != o.type_str() {
+                return Err(RlError::config(
+                    path,
+                    format!("expected a {}, found a {}", b.type_str(), o.type_str()),
+                ));
+            }
             *b = o;
             Ok(())
         }
     }
+}
+
+/// The first section of `value` that does not deserialise (to name it in an error).
+fn failing_section(value: &toml::Value) -> String {
+    fn check<T: serde::de::DeserializeOwned>(v: Option<&toml::Value>) -> bool {
+        v.is_none_or(|v| v.clone().try_into::<T>().is_ok())
+    }
+    let sections: [(&str, fn(Option<&toml::Value>) -> bool); 8] = [
+        ("model", check::<ModelSection>),
+        ("task", check::<TaskSection>),
+        ("rollout", check::<RolloutSection>),
+        ("algorithm", check::<AlgorithmSection>),
+        ("optim", check::<OptimSection>),
+        ("trainer", check::<TrainerSection>),
+        ("sft", check::<SftSection>),
+        ("lab_model", check::<LabModelSection>),
+    ];
+    for (name, ok) in sections {
+        if !ok(value.get(name)) {
+            return name.to_string();
+        }
+    }
+    "config".to_string()
 }
 
 /// Parses `raw` as the type of `existing` for `--set`.
@@ -480,9 +515,9 @@ impl TrainConfig {
         for s in sets {
             apply_set(&mut value, s)?;
         }
-        let config: TrainConfig = value
-            .try_into()
-            .map_err(|e: toml::de::Error| RlError::config("config", e.message().to_string()))?;
+        let config: TrainConfig = value.clone().try_into().map_err(|e: toml::de::Error| {
+            RlError::config(failing_section(&value), e.message().to_string())
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -602,14 +637,14 @@ impl TrainConfig {
         if self.sft.batch_size == 0 {
             return err("sft.batch_size", "must be at least 1".into());
         }
-        if self.lab.heads == 0
-            || self.lab.kv_heads == 0
-            || self.lab.hidden_size % self.lab.heads != 0
-            || self.lab.heads % self.lab.kv_heads != 0
+        if self.lab_model.heads == 0
+            || self.lab_model.kv_heads == 0
+            || self.lab_model.hidden_size % self.lab_model.heads != 0
+            || self.lab_model.heads % self.lab_model.kv_heads != 0
         {
             return err(
-                "lab.heads",
-                "lab.hidden_size must be divisible by lab.heads, and lab.heads by lab.kv_heads"
+                "lab_model.heads",
+                "lab_model.hidden_size must be divisible by lab_model.heads, and lab_model.heads by lab_model.kv_heads"
                     .into(),
             );
         }
@@ -661,9 +696,9 @@ mod tests {
         assert!(e.to_string().contains("trainer.steps"), "{e}");
         let e = TrainConfig::resolve(Some(("x.toml", "[trainer]\nsteps = \"ten\"\n")), &[])
             .unwrap_err();
-        assert!(e.to_string().contains("steps"), "{e}");
+        assert!(e.to_string().contains("trainer.steps"), "{e}");
         let e = TrainConfig::resolve(None, &["algorithm.advantage=ppo".into()]).unwrap_err();
-        assert!(e.to_string().contains("ppo"), "{e}");
+        assert!(e.to_string().contains("ppo") && e.to_string().contains("algorithm"), "{e}");
     }
 
     #[test]

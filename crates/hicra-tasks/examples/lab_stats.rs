@@ -10,10 +10,14 @@ fn main() {
         println!("----\n{}", t.text());
     }
     let n = traces.len() as f64;
-    let share = |f: &dyn Fn(&lab::LabTrace) -> bool| traces.iter().filter(|t| f(t)).count() as f64 / n;
+    let share =
+        |f: &dyn Fn(&lab::LabTrace) -> bool| traces.iter().filter(|t| f(t)).count() as f64 / n;
     println!("----");
     println!("correct:      {:.3}", share(&|t| t.correct));
-    println!("shortcut:     {:.3}", share(&|t| t.strategy == Strategy::Shortcut));
+    println!(
+        "shortcut:     {:.3}",
+        share(&|t| t.strategy == Strategy::Shortcut)
+    );
     println!("backtracked:  {:.3}", share(&|t| t.backtracked));
     println!("with slips:   {:.3}", share(&|t| t.slips > 0));
     let chars: Vec<usize> = traces.iter().map(|t| t.text().len()).collect();

@@ -115,7 +115,9 @@ const THINGS: &[&str] = &[
     "balloons", "beads", "crayons",
 ];
 
-const GOODS: &[&str] = &["notebook", "sandwich", "toy car", "ticket", "kite", "puzzle"];
+const GOODS: &[&str] = &[
+    "notebook", "sandwich", "toy car", "ticket", "kite", "puzzle",
+];
 
 /// Draws one problem from the generator (either split).
 pub fn sample(config: &ArithConfig, rng: &mut impl Rng) -> ArithProblem {
@@ -135,25 +137,51 @@ pub fn sample(config: &ArithConfig, rng: &mut impl Rng) -> ArithProblem {
         match rng.random_range(0..5) {
             0 => {
                 let (a, b) = (rng.random_range(2..=max), rng.random_range(2..=max));
-                (format!("{name} has {a} {things}. {pronoun} finds {b} more {things}. How many {things} does {name} have now?"), a + b)
+                (
+                    format!(
+                        "{name} has {a} {things}. {pronoun} finds {b} more {things}. How many {things} does {name} have now?"
+                    ),
+                    a + b,
+                )
             }
             1 => {
                 let a = rng.random_range(5..=max);
                 let b = rng.random_range(1..a);
-                (format!("{name} has {a} {things}. {pronoun} gives {b} of them to {other}. How many {things} does {name} have left?"), a - b)
+                (
+                    format!(
+                        "{name} has {a} {things}. {pronoun} gives {b} of them to {other}. How many {things} does {name} have left?"
+                    ),
+                    a - b,
+                )
             }
             2 => {
                 let (a, b) = (small(rng), small(rng));
-                (format!("{name} has {a} boxes. Each box holds {b} {things}. How many {things} does {name} have in total?"), a * b)
+                (
+                    format!(
+                        "{name} has {a} boxes. Each box holds {b} {things}. How many {things} does {name} have in total?"
+                    ),
+                    a * b,
+                )
             }
             3 => {
                 let (a, b) = (small(rng), small(rng));
-                (format!("{name} shares {} {things} equally among {a} friends. How many {things} does each friend get?", a * b), b)
+                (
+                    format!(
+                        "{name} shares {} {things} equally among {a} friends. How many {things} does each friend get?",
+                        a * b
+                    ),
+                    b,
+                )
             }
             _ => {
                 let a = rng.random_range(5..=max);
                 let b = rng.random_range(1..a);
-                (format!("{name} has {a} {things} and {other} has {b} {things}. How many more {things} does {name} have than {other}?"), a - b)
+                (
+                    format!(
+                        "{name} has {a} {things} and {other} has {b} {things}. How many more {things} does {name} have than {other}?"
+                    ),
+                    a - b,
+                )
             }
         }
     } else {
@@ -161,25 +189,54 @@ pub fn sample(config: &ArithConfig, rng: &mut impl Rng) -> ArithProblem {
             0 => {
                 let (a, b) = (rng.random_range(2..=max), rng.random_range(2..=max));
                 let c = rng.random_range(1..a + b);
-                (format!("{name} has {a} {things}. {pronoun} buys {b} more and then gives {c} to {other}. How many {things} does {name} have now?"), a + b - c)
+                (
+                    format!(
+                        "{name} has {a} {things}. {pronoun} buys {b} more and then gives {c} to {other}. How many {things} does {name} have now?"
+                    ),
+                    a + b - c,
+                )
             }
             1 => {
                 let (a, b, c) = (small(rng), small(rng), rng.random_range(1..=max));
-                (format!("{name} buys {a} bags with {b} {things} in each bag. {pronoun} already had {c} {things}. How many {things} does {name} have now?"), a * b + c)
+                (
+                    format!(
+                        "{name} buys {a} bags with {b} {things} in each bag. {pronoun} already had {c} {things}. How many {things} does {name} have now?"
+                    ),
+                    a * b + c,
+                )
             }
             2 => {
                 let (a, b) = (small(rng), small(rng));
-                let bill = [10i64, 20, 50, 100].into_iter().find(|&bill| bill > a * b).unwrap_or(100);
-                (format!("A {good} costs {a} dollars. {name} buys {b} of them and pays with a {bill}-dollar bill. How much change does {name} get, in dollars?"), bill - a * b)
+                let bill = [10i64, 20, 50, 100]
+                    .into_iter()
+                    .find(|&bill| bill > a * b)
+                    .unwrap_or(100);
+                (
+                    format!(
+                        "A {good} costs {a} dollars. {name} buys {b} of them and pays with a {bill}-dollar bill. How much change does {name} get, in dollars?"
+                    ),
+                    bill - a * b,
+                )
             }
             3 => {
                 let (a, b) = (small(rng), small(rng));
                 let c = rng.random_range(1..a * b);
-                (format!("{name} puts {things} in {a} rows of {b}. Then {pronoun_lower} takes away {c} {things}. How many {things} are left?", pronoun_lower = pronoun.to_lowercase()), a * b - c)
+                (
+                    format!(
+                        "{name} puts {things} in {a} rows of {b}. Then {pronoun_lower} takes away {c} {things}. How many {things} are left?",
+                        pronoun_lower = pronoun.to_lowercase()
+                    ),
+                    a * b - c,
+                )
             }
             _ => {
                 let (a, b, c) = (small(rng), small(rng), rng.random_range(2..=max));
-                (format!("{name} reads {a} pages every day for {b} days. {other} reads {c} pages in total. How many pages do they read together?"), a * b + c)
+                (
+                    format!(
+                        "{name} reads {a} pages every day for {b} days. {other} reads {c} pages in total. How many pages do they read together?"
+                    ),
+                    a * b + c,
+                )
             }
         }
     };
@@ -206,7 +263,9 @@ pub fn validation_set(config: &ArithConfig) -> Vec<ArithProblem> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     let mut position = 0;
-    while out.len() < config.validation_size && position < 1_000 * config.validation_size as u64 + 10_000 {
+    while out.len() < config.validation_size
+        && position < 1_000 * config.validation_size as u64 + 10_000
+    {
         let p = problem_at(Split::Validation, config, config.validation_seed, position);
         position += 1;
         if seen.insert(p.text.clone()) {
@@ -233,7 +292,10 @@ impl ArithTask {
     /// Builds the task and its validation set; rejects invalid configurations.
     pub fn new(config: ArithConfig) -> Result<Self, TaskError> {
         config.validate()?;
-        let validation = validation_set(&config).iter().map(ArithProblem::to_problem).collect();
+        let validation = validation_set(&config)
+            .iter()
+            .map(ArithProblem::to_problem)
+            .collect();
         Ok(Self {
             config,
             validation,

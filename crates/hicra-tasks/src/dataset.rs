@@ -143,7 +143,8 @@ impl Dataset {
             if options.limit.is_some_and(|limit| problems.len() >= limit) {
                 break;
             }
-            let outcome = record.and_then(|value| problem_from_record(&value, location.number, &ctx));
+            let outcome =
+                record.and_then(|value| problem_from_record(&value, location.number, &ctx));
             match outcome {
                 Ok(problem) => problems.push(problem),
                 Err(reason) => match options.on_error {
@@ -185,7 +186,10 @@ impl Dataset {
     /// Shuffles the problems in place, deterministically for a seed.
     pub fn shuffle(&mut self, seed: u64) {
         self.problems.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-        *self.epoch_order.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
+        *self
+            .epoch_order
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Splits off a validation set of `n` problems chosen by `seed` (order otherwise kept);
@@ -207,7 +211,8 @@ impl Dataset {
         };
         (
             Dataset::new(self.name.clone(), pick(false)).with_path(self.path.clone()),
-            Dataset::new(format!("{}-validation", self.name), pick(true)).with_path(self.path.clone()),
+            Dataset::new(format!("{}-validation", self.name), pick(true))
+                .with_path(self.path.clone()),
         )
     }
 
@@ -225,7 +230,10 @@ impl Dataset {
             order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed.wrapping_add(epoch)));
             *cache = Some((seed, epoch, order));
         }
-        let index = cache.as_ref().map(|(_, _, order)| order[offset]).unwrap_or(offset);
+        let index = cache
+            .as_ref()
+            .map(|(_, _, order)| order[offset])
+            .unwrap_or(offset);
         &self.problems[index]
     }
 
@@ -250,7 +258,10 @@ pub fn dataset_name(path: &Path) -> String {
         .to_string();
     let generic = ["test", "train", "validation", "val", "dev"];
     if generic.contains(&stem.to_ascii_lowercase().as_str())
-        && let Some(parent) = path.parent().and_then(|p| p.file_name()).and_then(|s| s.to_str())
+        && let Some(parent) = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .and_then(|s| s.to_str())
     {
         return parent.to_string();
     }

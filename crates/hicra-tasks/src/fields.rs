@@ -111,7 +111,10 @@ impl FieldSpec {
                 .problem
                 .clone()
                 .or_else(|| Some(layout.problem.to_string())),
-            answer: self.answer.clone().or_else(|| Some(layout.answer.to_string())),
+            answer: self
+                .answer
+                .clone()
+                .or_else(|| Some(layout.answer.to_string())),
             answer_kind: if self.answer.is_none() && self.answer_kind == AnswerKind::Auto {
                 layout.answer_kind
             } else {
@@ -167,7 +170,10 @@ mod tests {
     #[test]
     fn dotted_paths_reach_nested_fields_and_list_items() {
         let v = json!({"reward_model": {"ground_truth": "42"}, "xs": [1, {"y": 2}], "n": null});
-        assert_eq!(get_path(&v, "reward_model.ground_truth"), Some(&json!("42")));
+        assert_eq!(
+            get_path(&v, "reward_model.ground_truth"),
+            Some(&json!("42"))
+        );
         assert_eq!(get_path(&v, "xs.1.y"), Some(&json!(2)));
         assert_eq!(get_path(&v, "xs.7"), None);
         assert_eq!(get_path(&v, "n"), None);

@@ -111,7 +111,9 @@ impl PromptFormat {
         };
         match self.style {
             PromptStyle::Chat => FormattedPrompt::Chat(messages),
-            PromptStyle::Raw => FormattedPrompt::Raw(FormattedPrompt::Chat(messages).to_plain_text()),
+            PromptStyle::Raw => {
+                FormattedPrompt::Raw(FormattedPrompt::Chat(messages).to_plain_text())
+            }
         }
     }
 

@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
-use crate::fields::{ANSWER_FIELDS, AnswerKind, FieldSpec, ID_FIELDS, PROBLEM_FIELDS, first_present, get_path};
+use crate::fields::{
+    ANSWER_FIELDS, AnswerKind, FieldSpec, ID_FIELDS, PROBLEM_FIELDS, first_present, get_path,
+};
 use crate::problem::{Message, Problem, PromptSource};
 use crate::repair::repair_lost_backslashes;
 
@@ -23,9 +25,17 @@ pub(crate) fn problem_from_record(
     ctx: &RecordContext<'_>,
 ) -> Result<Problem, String> {
     if !record.is_object() {
-        return Err(format!("expected a JSON object, found {}", type_name(record)));
+        return Err(format!(
+            "expected a JSON object, found {}",
+            type_name(record)
+        ));
     }
-    let (problem_field, problem_value) = lookup(record, ctx.fields.problem.as_deref(), PROBLEM_FIELDS, "problem")?;
+    let (problem_field, problem_value) = lookup(
+        record,
+        ctx.fields.problem.as_deref(),
+        PROBLEM_FIELDS,
+        "problem",
+    )?;
     let mut prompt = prompt_from_value(problem_value)
         .map_err(|why| format!("field `{problem_field}`: {why}"))?;
     if ctx.repair_escapes {
@@ -35,7 +45,12 @@ pub(crate) fn problem_from_record(
         return Err(format!("field `{problem_field}` is empty"));
     }
 
-    let (answer_field, answer_value) = lookup(record, ctx.fields.answer.as_deref(), ANSWER_FIELDS, "answer")?;
+    let (answer_field, answer_value) = lookup(
+        record,
+        ctx.fields.answer.as_deref(),
+        ANSWER_FIELDS,
+        "answer",
+    )?;
     let gold = gold_from_value(&answer_field, answer_value, ctx.fields.answer_kind)
         .map_err(|why| format!("field `{answer_field}`: {why}"))?;
 
@@ -124,8 +139,12 @@ fn gold_from_value(field: &str, value: &Value, kind: AnswerKind) -> Result<Value
     };
     let gold = match kind {
         AnswerKind::AfterHashes => {
-            let text = value.as_str().ok_or("expected a string holding `#### answer`")?;
-            let (_, after) = text.rsplit_once("####").ok_or("no `####` before the answer")?;
+            let text = value
+                .as_str()
+                .ok_or("expected a string holding `#### answer`")?;
+            let (_, after) = text
+                .rsplit_once("####")
+                .ok_or("no `####` before the answer")?;
             Value::String(after.trim().replace(',', ""))
         }
         AnswerKind::Boxed => {
@@ -148,7 +167,11 @@ fn normalise_gold(value: &Value) -> Result<Value, String> {
         Value::String(s) => Ok(Value::String(s.trim().to_string())),
         Value::Number(_) => Ok(value.clone()),
         Value::Array(items) if items.len() == 1 => normalise_gold(&items[0]),
-        Value::Array(items) => items.iter().map(normalise_gold).collect::<Result<Vec<_>, _>>().map(Value::Array),
+        Value::Array(items) => items
+            .iter()
+            .map(normalise_gold)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
         other => Err(format!(
             "expected a string, number or list answer, found {}",
             type_name(other)
@@ -198,7 +221,10 @@ mod tests {
             &FieldSpec::default(),
         )
         .unwrap();
-        assert_eq!(p.prompt, PromptSource::Messages(vec![Message::user("1+1?")]));
+        assert_eq!(
+            p.prompt,
+            PromptSource::Messages(vec![Message::user("1+1?")])
+        );
         assert_eq!(p.gold, json!("2"));
         assert_eq!(p.data_source, "openai/gsm8k");
         assert_eq!(p.id, "7");
@@ -233,11 +259,35 @@ mod tests {
     #[test]
     fn bad_records_are_explained() {
         let none = FieldSpec::default();
-        assert!(convert(json!([1]), &none).unwrap_err().contains("JSON object"));
-        assert!(convert(json!({"answer": "1"}), &none).unwrap_err().contains("no problem field"));
-        assert!(convert(json!({"problem": "p"}), &none).unwrap_err().contains("no answer field"));
-        assert!(convert(json!({"problem": "p", "answer": " "}), &none).unwrap_err().contains("empty"));
-        assert!(convert(json!({"problem": 4, "answer": "1"}), &none).unwrap_err().contains("`problem`"));
-        assert!(convert(json!({"problem": "p", "answer": {"a": 1}}), &none).unwrap_err().contains("an object"));
+        assert!(
+            convert(json!([1]), &none)
+                .unwrap_err()
+                .contains("JSON object")
+        );
+        assert!(
+            convert(json!({"answer": "1"}), &none)
+                .unwrap_err()
+                .contains("no problem field")
+        );
+        assert!(
+            convert(json!({"problem": "p"}), &none)
+                .unwrap_err()
+                .contains("no answer field")
+        );
+        assert!(
+            convert(json!({"problem": "p", "answer": " "}), &none)
+                .unwrap_err()
+                .contains("empty")
+        );
+        assert!(
+            convert(json!({"problem": 4, "answer": "1"}), &none)
+                .unwrap_err()
+                .contains("`problem`")
+        );
+        assert!(
+            convert(json!({"problem": "p", "answer": {"a": 1}}), &none)
+                .unwrap_err()
+                .contains("an object")
+        );
     }
 }

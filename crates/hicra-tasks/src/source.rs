@@ -124,7 +124,9 @@ fn read_json_list(path: &Path) -> Result<Vec<RawRecord>, TaskError> {
     let Value::Array(items) = value else {
         return Err(TaskError::Malformed {
             location: path.display().to_string(),
-            reason: "a .json data set must be a list of objects (use .jsonl for one object per line)".into(),
+            reason:
+                "a .json data set must be a list of objects (use .jsonl for one object per line)"
+                    .into(),
         });
     };
     Ok(items
@@ -178,7 +180,11 @@ pub(crate) fn row_to_json(row: &Row) -> Value {
 }
 
 fn field_to_json(field: &Field) -> Value {
-    let float = |f: f64| Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null);
+    let float = |f: f64| {
+        Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
+    };
     match field {
         Field::Null => Value::Null,
         Field::Bool(b) => Value::Bool(*b),
@@ -199,7 +205,9 @@ fn field_to_json(field: &Field) -> Value {
             Err(_) => Value::String(field.to_string()),
         },
         Field::Group(row) => row_to_json(row),
-        Field::ListInternal(list) => Value::Array(list.elements().iter().map(field_to_json).collect()),
+        Field::ListInternal(list) => {
+            Value::Array(list.elements().iter().map(field_to_json).collect())
+        }
         Field::MapInternal(map) => Value::Object(
             map.entries()
                 .iter()

@@ -86,6 +86,30 @@ fn is_words(s: &str) -> bool {
         && t.split_whitespace().any(|w| w.len() >= 3)
 }
 
+/// Drops trailing unit words after a value: `18 dollars` → `18`, `5 cm` → `5`.
+fn strip_trailing_words(s: &str) -> String {
+    let is_unit = |w: &str| {
+        w.len() >= 2
+            && w.chars().all(|c| c.is_ascii_alphabetic() || c == '.')
+            && !crate::normalize::FUNCTION_NAMES.contains(&w)
+            && !matches!(w, "pi" | "or" | "and" | "infty")
+    };
+    let mut head = s.trim_end();
+    let mut words = 0;
+    while let Some(p) = head.rfind(' ') {
+        if !is_unit(&head[p + 1..]) {
+            break;
+        }
+        head = head[..p].trim_end();
+        words += 1;
+    }
+    if words > 0 && head.chars().last().is_some_and(|c| c.is_ascii_digit() || c == '}') {
+        head.to_string()
+    } else {
+        s.to_string()
+    }
+}
+
 /// Parses an answer string (gold or extracted) into its structure.
 pub fn parse_answer(raw: &str, budget: &Budget) -> Parsed {
     if raw.len() > MAX_ANSWER_BYTES {
@@ -118,6 +142,7 @@ pub fn parse_answer(raw: &str, budget: &Budget) -> Parsed {
     if let Some(n) = number_word(&norm) {
         return ok(Answer::Expr(Expr::Num(n)), text);
     }
+    let norm = strip_trailing_words(&norm);
     if is_words(&norm) {
         let t = compact_text(&norm.to_lowercase());
         return ok(Answer::Text(t.clone()), t);
@@ -159,8 +184,11 @@ fn split_top<'t>(toks: &'t [Tok], is_sep: &dyn Fn(&Tok) -> bool) -> Vec<&'t [Tok
     parts
 }
 
-/// If the first token opens a group that closes exactly at the last token, its index pair.
+/// Whether the first token opens a group that closes exactly at the last token.
 fn wraps_whole(toks: &[Tok]) -> bool {
+    if toks.len() < 2 || depth_delta(&toks[0]) <= 0 {
+        return false;
+    }
     let mut depth = 0;
     for (i, t) in toks.iter().enumerate() {
         depth += depth_delta(t);
@@ -341,19 +369,26 @@ fn structure(toks: &[Tok], budget: &Budget, depth: usize) -> Result<Answer, Stri
         v
     };
     if !rel_positions.is_empty() {
-        return relation(toks, &rel_positions, budget);
+        return relation(toks, &rel_positions, budget, d);
     }
     Ok(expr_answer(expr_of(toks, budget)?))
 }
 
 /// Equations and inequalities.
-fn relation(toks: &[Tok], pos: &[usize], budget: &Budget) -> Result<Answer, String> {
+fn relation(toks: &[Tok], pos: &[usize], budget: &Budget, depth: usize) -> Result<Answer, String> {
     let all_eq = pos.iter().all(|&p| matches!(&toks[p], Tok::Sym('=') | Tok::Cmd(_)) && !matches!(&toks[p], Tok::Cmd(n) if n == "le" || n == "ge" || n == "ne"));
     if all_eq {
         let (first, last) = (pos[0], pos[pos.len() - 1]);
         let lhs_toks = &toks[..first];
         let rhs_toks = &toks[last + 1..];
         let lhs_is_name = is_name(lhs_toks);
+        if lhs_is_name && first == last {
+            // `v = (1, 2)`, `S = \{1, 2\}`: a name for a structured answer.
+            let structured = structure(rhs_toks, budget, depth + 1)?;
+            if !matches!(structured, Answer::Expr(_)) {
+                return Ok(structured);
+            }
+        }
         let rhs = expr_of(rhs_toks, budget)?;
         let lhs_text = render(lhs_toks);
         let lhs = match expr_of(lhs_toks, budget) {

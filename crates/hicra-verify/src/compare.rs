@@ -77,7 +77,11 @@ pub fn answers_equal(g: &Answer, c: &Answer, ctx: &Ctx) -> bool {
         (Answer::Set(a), other) | (Answer::Union(a), other) if a.len() == 1 => answers_equal(&a[0], other, ctx),
         (other, Answer::Set(b)) | (other, Answer::Union(b)) if b.len() == 1 => answers_equal(other, &b[0], ctx),
         (Answer::Seq { open: o1, close: c1, items: a }, Answer::Seq { open: o2, close: c2, items: b }) => {
-            o1 == o2 && c1 == c2 && ordered_equal(a, b, ctx)
+            let ok = o1 == o2 && c1 == c2 && ordered_equal(a, b, ctx);
+            if ok {
+                ctx.how.set("same tuple or interval");
+            }
+            ok
         }
         (Answer::Matrix(a), Answer::Matrix(b)) => {
             a.len() == b.len() && a.iter().zip(b).all(|(r, s)| ordered_equal(r, s, ctx))
@@ -120,6 +124,7 @@ fn unordered_equal(a: &[Answer], b: &[Answer], ctx: &Ctx) -> bool {
         }
         return false;
     }
+    ctx.how.set("same collection of answers, in any order");
     true
 }
 
@@ -322,7 +327,10 @@ fn equations_equal(g: (&Expr, &Expr), c: (&Expr, &Expr), ctx: &Ctx) -> bool {
     }
 }
 
-/// Deterministic pseudo-random value of variable `name` at point `k`, in `[1.1, 2.9)`.
+/// Ranges of the evaluation points (point `k` uses range `k % 5`).
+const POINT_RANGES: [(f64, f64); 5] = [(1.1, 2.9), (2.1, 6.9), (1.1, 2.9), (4.1, 11.9), (0.3, 0.9)];
+
+/// Deterministic pseudo-random value of variable `name` at point `k` (see [`POINT_RANGES`]).
 fn point_value(name: &str, k: usize) -> f64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in name.bytes() {
@@ -333,5 +341,6 @@ fn point_value(name: &str, k: usize) -> f64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
-    1.1 + 1.8 * ((z >> 11) as f64 / (1u64 << 53) as f64)
+    let (lo, hi) = POINT_RANGES[k % POINT_RANGES.len()];
+    lo + (hi - lo) * ((z >> 11) as f64 / (1u64 << 53) as f64)
 }

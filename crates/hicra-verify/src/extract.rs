@@ -57,22 +57,38 @@ pub fn last_boxed(text: &str) -> Option<String> {
             (None, None) => return None,
         };
         let name_len = if text[at..].starts_with("\\boxed") { 6 } else { 5 };
-        if let Some(content) = boxed_content(&text[at + name_len..]) {
-            let content = content.trim();
-            if !content.is_empty() {
-                return Some(cap(content, MAX_EXTRACTED_BYTES).to_string());
+        match boxed_content(&text[at + name_len..]) {
+            Boxed::Found(content) => {
+                let content = content.trim();
+                if !content.is_empty() {
+                    return Some(cap(content, MAX_EXTRACTED_BYTES).to_string());
+                }
             }
+            // An unclosed brace here also leaves every earlier box unclosed.
+            Boxed::Unclosed => return None,
+            Boxed::Missing => {}
         }
         end = at;
     }
     None
 }
 
+/// What follows a `\boxed` command.
+enum Boxed<'a> {
+    /// The argument.
+    Found(&'a str),
+    /// A `{` that never closes.
+    Unclosed,
+    /// No argument.
+    Missing,
+}
+
 /// The argument after `\boxed`: `{…}` (balanced) or ` token`.
-fn boxed_content(rest: &str) -> Option<&str> {
+fn boxed_content(rest: &str) -> Boxed<'_> {
     let trimmed = rest.trim_start_matches([' ', '\t']);
     let bytes = trimmed.as_bytes();
-    match bytes.first()? {
+    let Some(first) = bytes.first() else { return Boxed::Missing };
+    match first {
         b'{' => {
             let mut depth = 0usize;
             let mut i = 0;
@@ -86,21 +102,21 @@ fn boxed_content(rest: &str) -> Option<&str> {
                     b'}' => {
                         depth -= 1;
                         if depth == 0 {
-                            return Some(&trimmed[1..i]);
+                            return Boxed::Found(&trimmed[1..i]);
                         }
                     }
                     _ => {}
                 }
                 i += 1;
             }
-            None
+            Boxed::Unclosed
         }
         _ if rest.starts_with([' ', '\t']) => {
             let end = trimmed.find(|c: char| c.is_whitespace() || c == '$' || c == '\\').unwrap_or(trimmed.len());
             let token = trimmed[..end].trim_end_matches(['.', ',']);
-            (!token.is_empty()).then_some(token)
+            if token.is_empty() { Boxed::Missing } else { Boxed::Found(token) }
         }
-        _ => None,
+        _ => Boxed::Missing,
     }
 }
 

@@ -192,6 +192,9 @@ fn remove_sizing(s: &str) -> String {
 /// Plain replacements of commands with equivalent spellings.
 fn replace_commands(s: &str) -> String {
     let mut out = s.to_string();
+    if out.contains("circ") {
+        out = out.replace("^{\\circ}", "").replace("^\\circ", "").replace("^ {\\circ}", "");
+    }
     let pairs: &[(&str, &str)] = &[
         ("dfrac", "\\frac"),
         ("tfrac", "\\frac"),
@@ -233,13 +236,40 @@ fn replace_commands(s: &str) -> String {
             out = replace_command(&out, name, with);
         }
     }
-    for spacing in ["\\!", "\\,", "\\;", "\\:", "\\ ", "~"] {
-        if out.contains(spacing) {
-            out = out.replace(spacing, " ");
-        }
+    while let Some(at) = out.find(",\\!") {
+        let rest = out[at + 3..].trim_start().to_string();
+        out = format!("{},{}", &out[..at], rest);
     }
+    out = remove_spacing(&out);
     out = out.replace("^{}", "").replace("^ {}", "");
     out = out.replace("\\%", "%").replace("{,}", ",");
+    out
+}
+
+/// Replaces spacing commands (`\,` `\;` `\:` `\ ` `~`) by a space and drops `\!`, leaving `\\` intact.
+fn remove_spacing(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '~' => out.push(' '),
+            '\\' => match chars.peek() {
+                Some('\\') => {
+                    chars.next();
+                    out.push_str("\\\\");
+                }
+                Some(',' | ';' | ':' | ' ') => {
+                    chars.next();
+                    out.push(' ');
+                }
+                Some('!') => {
+                    chars.next();
+                }
+                _ => out.push('\\'),
+            },
+            _ => out.push(c),
+        }
+    }
     out
 }
 
@@ -284,7 +314,8 @@ fn handle_text_groups(s: &str) -> String {
         let trimmed = content.trim();
         let lower = trimmed.to_ascii_lowercase();
         let before = out[..at].trim_end();
-        let in_script = before.ends_with('_') || before.ends_with('^');
+        let in_braced_script = before.ends_with("_{") || before.ends_with("^{");
+        let in_script = before.ends_with('_') || before.ends_with('^') || in_braced_script;
         let replacement = if lower == "and" || lower == "or" || lower == "," || lower == "and/or" {
             ",".to_string()
         } else if !in_script && is_unit_words(trimmed) && !before.is_empty() {
@@ -305,6 +336,8 @@ fn handle_text_groups(s: &str) -> String {
             }
             out = format!("{} {}", &out[..at], &out[end + skip..]);
             continue;
+        } else if in_braced_script {
+            trimmed.to_string()
         } else if in_script {
             format!("{{{trimmed}}}")
         } else {

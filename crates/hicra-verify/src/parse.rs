@@ -172,12 +172,30 @@ impl Parser<'_> {
                     let numerator = if factors.len() == 1 { factors.remove(0) } else { Expr::Mul(std::mem::take(&mut factors)) };
                     factors = vec![Expr::Div(Box::new(numerator), Box::new(denominator))];
                 }
+                Some(Tok::Cmd(n)) if n == "frac" && factors.len() == 1 && self.mixed_number_base(&factors[0]) => {
+                    // `137\frac{1}{2}` is a mixed number.
+                    let fraction = self.postfix()?;
+                    let whole = factors.remove(0);
+                    factors.push(match fraction {
+                        Expr::Div(a, b) if matches!((&*a, &*b), (Expr::Num(_), Expr::Num(_))) => {
+                            Expr::Add(vec![whole, Expr::Div(a, b)])
+                        }
+                        other => Expr::Mul(vec![whole, other]),
+                    });
+                }
                 _ if self.starts_operand() => factors.push(self.postfix()?),
                 _ => break,
             }
         }
         self.leave();
         Ok(if factors.len() == 1 { factors.remove(0) } else { Expr::Mul(factors) })
+    }
+
+    /// Whether `e`, just read from a plain integer literal, can start a mixed number.
+    fn mixed_number_base(&self, e: &Expr) -> bool {
+        matches!(e, Expr::Num(n) if n.is_integer())
+            && self.pos > 0
+            && matches!(self.toks.get(self.pos - 1), Some(Tok::Num(s)) if !s.contains('.'))
     }
 
     fn factor(&mut self) -> PResult<Expr> {
@@ -208,6 +226,15 @@ impl Parser<'_> {
     fn postfix(&mut self) -> PResult<Expr> {
         self.enter()?;
         let mut base = self.atom()?;
+        // `I(0)`, `x(1)`: a quantity evaluated at a number is a name of its own.
+        if let Expr::Sym(name) = &base {
+            if let (Some(Tok::Sym('(')), Some(Tok::Num(n)), Some(Tok::Sym(')'))) =
+                (self.toks.get(self.pos), self.toks.get(self.pos + 1), self.toks.get(self.pos + 2))
+            {
+                base = Expr::Sym(format!("{name}({n})"));
+                self.pos += 3;
+            }
+        }
         loop {
             self.budget.tick(1).map_err(|_| ParseError("budget spent".into()))?;
             match self.peek() {

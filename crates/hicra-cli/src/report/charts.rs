@@ -157,7 +157,7 @@ pub fn draw_chart(path: &Path, spec: &ChartSpec<'_>) -> Result<()> {
     Ok(())
 }
 
-type Chart<'a, 'b> = DualCoordChartContext<
+type Chart<'a, 'b> = plotters::chart::DualCoordChartContext<
     'a,
     BitMapBackend<'b>,
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,

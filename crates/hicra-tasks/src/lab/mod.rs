@@ -53,5 +53,8 @@ pub fn sft_corpus(config: &LabConfig, n: usize) -> Vec<LabTrace> {
 /// full SFT texts (prompts and completions) covering every phrase, digit and format line.
 pub fn tokenizer_corpus() -> Vec<String> {
     let config = LabConfig::default();
-    sft_corpus(&config, 4000).iter().map(LabTrace::text).collect()
+    sft_corpus(&config, 4000)
+        .iter()
+        .map(LabTrace::text)
+        .collect()
 }

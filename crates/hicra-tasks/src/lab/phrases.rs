@@ -13,10 +13,18 @@ pub const SHORTCUT: &[&str] = &["use the fact that", "the key insight is", "note
 pub const SHORTCUT_CLAIM: &str = "no column carries";
 
 /// Notice that the shortcut broke (a column sum reached 10): backtracking.
-pub const DETECT: &[&str] = &["wait, that's not right", "that can't be right", "there is a mistake"];
+pub const DETECT: &[&str] = &[
+    "wait, that's not right",
+    "that can't be right",
+    "there is a mistake",
+];
 
 /// Switch to the other strategy after noticing: branching.
-pub const SWITCH: &[&str] = &["let's try a different angle", "alternatively", "let's backtrack"];
+pub const SWITCH: &[&str] = &[
+    "let's try a different angle",
+    "alternatively",
+    "let's backtrack",
+];
 
 /// Every planted phrase.
 pub fn planted_phrases() -> Vec<&'static str> {

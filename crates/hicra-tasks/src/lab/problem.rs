@@ -74,7 +74,12 @@ impl LabProblem {
     /// Reads a lab problem back from a generic one (its id or prompt).
     pub fn from_problem(problem: &Problem) -> Option<LabProblem> {
         let text = problem.prompt.problem_text();
-        let body = text.trim().strip_prefix("Q:")?.trim().strip_suffix('=')?.trim();
+        let body = text
+            .trim()
+            .strip_prefix("Q:")?
+            .trim()
+            .strip_suffix('=')?
+            .trim();
         let (a, b) = body.split_once('+')?;
         Some(LabProblem {
             a: a.trim().parse().ok()?,
@@ -155,14 +160,17 @@ pub fn problems(split: Split, seed: u64) -> Box<dyn Iterator<Item = LabProblem>>
 pub fn problems_with(split: Split, config: &LabConfig) -> Box<dyn Iterator<Item = LabProblem>> {
     let config = config.clone();
     match split {
-        Split::Train => Box::new((0..).map(move |i| problem_at(Split::Train, &config, config.seed, i))),
+        Split::Train => {
+            Box::new((0..).map(move |i| problem_at(Split::Train, &config, config.seed, i)))
+        }
         Split::Validation => {
             let mut seen = HashSet::new();
             let mut misses = 0u32;
             let mut position = 0u64;
             Box::new(std::iter::from_fn(move || {
                 while misses < 10_000 {
-                    let p = problem_at(Split::Validation, &config, config.validation_seed, position);
+                    let p =
+                        problem_at(Split::Validation, &config, config.validation_seed, position);
                     position += 1;
                     if seen.insert(p) {
                         misses = 0;

@@ -35,7 +35,8 @@ impl LabTask {
 pub fn score_lab(problem: &Problem, response: &str) -> Score {
     let extracted = extract_answer(response);
     let gold = problem.gold.as_u64();
-    let correct = matches!((&extracted, gold), (Some(e), Some(g)) if e.parse::<u64>().ok() == Some(g));
+    let correct =
+        matches!((&extracted, gold), (Some(e), Some(g)) if e.parse::<u64>().ok() == Some(g));
     Score {
         reward: if correct { 1.0 } else { 0.0 },
         correct,

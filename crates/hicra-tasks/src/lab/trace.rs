@@ -49,7 +49,8 @@ pub struct LabTrace {
     pub strategy: Strategy,
     /// Whether the trace noticed a broken shortcut and switched to the column method.
     pub backtracked: bool,
-    /// Number of injected execution slips.
+    /// Number of injected execution slips in the steps the answer comes from (slips in an
+    /// abandoned shortcut are not counted). Any such slip makes the answer wrong.
     pub slips: usize,
     /// The answer the trace writes.
     pub answer: u64,
@@ -129,11 +130,15 @@ pub fn write_trace(problem: &LabProblem, plan: &TracePlan, rng: &mut impl Rng) -
             lines.push(format!("{} {SHORTCUT_CLAIM}", pick(SHORTCUT, rng)));
             let mut written = Vec::new();
             let mut broke = false;
+            let mut shortcut_slips = 0;
+            // A shortcut that will finish despite a carry is wrong already; a slip there
+            // could cancel the dropped carry and make a lucky right answer, so none is added.
+            let blind = !plan.backtrack && problem.has_carry();
             for (x, y) in problem.columns() {
                 let mut sum = x + y;
-                if sum < 10 && rng.random_bool(plan.shortcut_slip_rate) {
+                if sum < 10 && !blind && rng.random_bool(plan.shortcut_slip_rate) {
                     sum = slip_below_ten(sum, rng);
-                    slips += 1;
+                    shortcut_slips += 1;
                 }
                 lines.push(format!("{x}+{y}={sum}"));
                 if sum >= 10 && plan.backtrack {
@@ -148,6 +153,7 @@ pub fn write_trace(problem: &LabProblem, plan: &TracePlan, rng: &mut impl Rng) -
                 lines.push(pick(SWITCH, rng).to_string());
                 column_steps(problem, plan.column_slip_rate, rng, &mut lines, &mut slips)
             } else {
+                slips += shortcut_slips;
                 written.iter().fold(0, |acc, &d| acc * 10 + u64::from(d))
             }
         }

@@ -131,7 +131,7 @@ fn bench_training(loaded: &LoadedModel, args: &Args) -> anyhow::Result<(usize, f
         chunk_positions: 64,
         with_entropy: false,
     };
-    let mut step = |optimizer: &mut candle_nn::AdamW| -> anyhow::Result<()> {
+    let step = |optimizer: &mut candle_nn::AdamW| -> anyhow::Result<()> {
         let out = model.backward_token_loss(&batch, &opts, &mut |chunk| {
             chunk.logprobs.sum_all()?.neg()
         })?;
@@ -166,7 +166,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             params / 1e6
         );
     }
-    let mut gen = Vec::new();
+    let mut gen_figures = Vec::new();
     for &batch in &args.batch_sizes {
         let fig = bench_generation(&loaded, &args, batch)?;
         if !args.json {
@@ -179,7 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 2.0 * params * fig.tokens as f64 / fig.seconds / 1e9
             );
         }
-        gen.push(fig);
+        gen_figures.push(fig);
     }
     let (train_tokens, train_s) = bench_training(&loaded, &args)?;
     let train_tok_s = train_tokens as f64 / train_s;
@@ -189,7 +189,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     out.insert("model".into(), serde_json::json!(loaded.source));
     out.insert("parameters".into(), serde_json::json!(params as u64));
     out.insert("threads".into(), serde_json::json!(threads));
-    for fig in &gen {
+    for fig in &gen_figures {
         let tok_s = fig.tokens as f64 / fig.seconds;
         out.insert(format!("gen_b{}_tok_s", fig.batch), serde_json::json!(tok_s));
         out.insert(

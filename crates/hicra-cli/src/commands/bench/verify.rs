@@ -1,10 +1,93 @@
-//! `hicra bench verify` (work in progress).
+//! `hicra bench verify`: verifier throughput (pairs per second, one thread) on MATH-500 gold
+//! answers embedded in ~500-token responses built deterministically from the real data.
+
+use anyhow::Context;
+use hicra_verify::{Config, ExtractMode, Gold, verify};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// Arguments of `hicra bench verify`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// MATH-500 JSONL (fields `solution` and `answer`).
+    #[arg(long, default_value = "../shared/data/math/math500/test.jsonl")]
+    pub data: PathBuf,
+    /// Minimum measuring time in seconds.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Answer extraction mode.
+    #[arg(long, default_value = "strict-boxed")]
+    pub mode: ExtractMode,
+}
+
+/// Characters of reasoning text per response (~500 tokens at ~4 characters per token).
+const RESPONSE_CHARS: usize = 2_000;
+
+/// One benchmark pair.
+struct Pair {
+    gold: Gold,
+    response: String,
+    expect_correct: bool,
+}
+
+/// Builds the pairs: the item's own solution (its `\boxed` removed) padded to ~2,000
+/// characters, ending with a boxed answer: the gold for even items, the next item's gold
+/// for odd ones.
+fn build_pairs(path: &PathBuf) -> anyhow::Result<Vec<Pair>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {} (MATH-500 JSONL)", path.display()))?;
+    let mut items = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("{}:{}: invalid JSON", path.display(), n + 1))?;
+        let answer = v["answer"].as_str().with_context(|| format!("{}:{}: missing string field \"answer\"", path.display(), n + 1))?;
+        let solution = v["solution"].as_str().unwrap_or(answer);
+        items.push((answer.to_string(), solution.replace("\\boxed", "")));
+    }
+    anyhow::ensure!(!items.is_empty(), "{} holds no items", path.display());
+    let mut pairs = Vec::with_capacity(items.len());
+    for (i, (answer, solution)) in items.iter().enumerate() {
+        let mut body = String::with_capacity(RESPONSE_CHARS + 200);
+        while body.len() < RESPONSE_CHARS {
+            body.push_str(solution);
+            body.push('\n');
+        }
+        let mut cut = RESPONSE_CHARS;
+        while !body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        body.truncate(cut);
+        let expect_correct = i % 2 == 0;
+        let shown = if expect_correct { answer } else { &items[(i + 1) % items.len()].0 };
+        let response = format!("{body}\n\nTherefore, the final answer is $\\boxed{{{shown}}}$.");
+        pairs.push(Pair { gold: Gold::from(answer.as_str()), response, expect_correct });
+    }
+    Ok(pairs)
+}
 
 /// Runs `hicra bench verify`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("hicra bench verify is not built yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let pairs = build_pairs(&args.data)?;
+    let config = Config::with_mode(args.mode);
+    // Warm-up pass, also a sanity check of the verdicts.
+    let agree = pairs.iter().filter(|p| verify(&p.gold, &p.response, &config).correct == p.expect_correct).count();
+    let mut latencies: Vec<Duration> = Vec::new();
+    let start = Instant::now();
+    let mut count = 0usize;
+    while start.elapsed().as_secs_f64() < args.seconds {
+        for p in &pairs {
+            let t = Instant::now();
+            std::hint::black_box(verify(&p.gold, std::hint::black_box(&p.response), &config));
+            latencies.push(t.elapsed());
+        }
+        count += pairs.len();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    let mean_len = pairs.iter().map(|p| p.response.len()).sum::<usize>() / pairs.len();
+    println!("verifier benchmark: {} MATH-500 pairs, responses ~{mean_len} bytes, mode {:?}, 1 thread", pairs.len(), args.mode);
+    println!("verdicts as constructed: {agree}/{} (even items correct, odd items wrong)", pairs.len());
+    println!("pairs/s: {:.0}", count as f64 / secs);
+    println!("latency: mean {:.1} us, p50 {:?}, p99 {:?}, max {:?}", secs * 1e6 / count as f64, pct(0.5), pct(0.99), pct(1.0));
+    Ok(())
 }

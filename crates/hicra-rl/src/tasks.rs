@@ -1,0 +1,46 @@
+//! Builds the [`Task`] named by the config's `[task]` section.
+
+use std::path::Path;
+
+use hicra_tasks::arith::ArithTask;
+use hicra_tasks::lab::LabTask;
+use hicra_tasks::{Dataset, LoadOptions, MathTask, PromptFormat, Task};
+
+use crate::config::TaskSection;
+use crate::error::{Result, RlError};
+
+fn load_dataset(path: &str) -> Result<Dataset> {
+    let loaded = Dataset::load(Path::new(path), &LoadOptions::default())
+        .map_err(|e| RlError::Task(format!("{path}: {e}")))?;
+    for s in &loaded.skipped {
+        eprintln!("warning: skipped malformed record {s}");
+    }
+    if loaded.dataset.is_empty() {
+        return Err(RlError::Task(format!("{path}: no usable problems")));
+    }
+    Ok(loaded.dataset)
+}
+
+/// The task of `section` (`lab`, `arithmetic` or `dataset`).
+pub fn build_task(section: &TaskSection) -> Result<Box<dyn Task>> {
+    let t = |e: hicra_tasks::TaskError| RlError::Task(e.to_string());
+    Ok(match section.kind.as_str() {
+        "lab" => Box::new(LabTask::new(section.lab.clone()).map_err(t)?),
+        "arithmetic" => Box::new(ArithTask::new(section.arith.clone()).map_err(t)?),
+        "dataset" => {
+            let train = load_dataset(&section.train_path)?;
+            let (train, val) = if section.val_path.is_empty() {
+                train.split_validation(section.val_holdout, section.seed)
+            } else {
+                (train, load_dataset(&section.val_path)?)
+            };
+            Box::new(MathTask::new(train, val, PromptFormat::default(), section.seed))
+        }
+        other => {
+            return Err(RlError::config(
+                "task.kind",
+                format!("`{other}` is not one of lab, arithmetic, dataset"),
+            ));
+        }
+    })
+}

@@ -1,0 +1,101 @@
+//! Property-based fuzzing of extraction and equivalence: no panic, and no call over the
+//! time bound (a safety property of the verifier, measured per call).
+
+use hicra_verify::{Config, ExtractMode, Gold, compare_answer, extract_answer, verify};
+use proptest::prelude::*;
+use std::time::{Duration, Instant};
+
+/// The issue's bound on one call.
+const BOUND: Duration = Duration::from_millis(50);
+
+/// Runs `f`, and if it took longer than the bound, once more (to rule out the process being
+/// descheduled on a busy machine); asserts the better of the two timings is within the bound.
+fn timed<T>(what: &str, f: impl Fn() -> T) -> T {
+    let start = Instant::now();
+    let out = f();
+    let first = start.elapsed();
+    if first > BOUND {
+        let again = Instant::now();
+        let _ = f();
+        let second = again.elapsed();
+        assert!(second <= BOUND, "{what} took {first:?} then {second:?}");
+    }
+    out
+}
+
+/// LaTeX-ish fragments that exercise every parser path, including hostile ones.
+const PIECES: &[&str] = &[
+    "\\boxed{", "\\fbox{", "}", "{", "\\frac", "\\dfrac", "\\sqrt", "\\sqrt[3]", "^", "_", "!", "10", "9", "0",
+    "1000000000", "2006", "x", "y", "n", "e", "i", "(", ")", "[", "]", ",", "=", "<", "\\le", "\\ge", "\\pm",
+    "\\left(", "\\right)", "\\infty", "\\cup", "\\{", "\\}", "\\begin{pmatrix}", "\\end{pmatrix}", "&", "\\\\",
+    "%", "\\%", "\\pi", "\\text{", "\\mathrm{", " cm", ".", "-", "+", "*", "/", "\\binom", "\\lfloor", "\\rfloor",
+    "\\log_", "\\ln", "\\sin", "\\cos^2", " ", "$", "####", "<answer>", "</answer>", "final answer is ",
+    "Answer: ", "\\cdot", "\\times", "10^{", "|", "\\,", "\\!", "52_8", "\\in", "\\approx", "\u{2212}", "π",
+    "√", "½", "'", "\\prime", "\\overline", "a_{n}", ";", ":", "1,000", "0.5", ".5", "3e5", "\\tfrac12",
+];
+
+fn fragments() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(PIECES), 0..60).prop_map(|v| v.concat())
+}
+
+fn any_text() -> impl Strategy<Value = String> {
+    prop_oneof![fragments(), "\\PC{0,120}", "[0-9a-z\\\\{}^_()+*/=,. -]{0,80}"]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn extraction_and_equivalence_are_safe(gold in any_text(), response in any_text()) {
+        for mode in [ExtractMode::StrictBoxed, ExtractMode::Flexible] {
+            timed("extract_answer", || extract_answer(&response, mode));
+            let config = Config::with_mode(mode);
+            let v = timed("verify", || verify(&Gold::from(gold.as_str()), &response, &config));
+            prop_assert!(!v.reason.is_empty());
+        }
+        timed("compare_answer", || compare_answer(&Gold::from(gold.as_str()), &response, &Config::default()));
+    }
+
+    #[test]
+    fn answers_match_themselves_boxed(answer in fragments()) {
+        // Whatever the answer, checking it against itself is safe and bounded.
+        let response = format!("so \\boxed{{{answer}}}");
+        timed("verify", || verify(&Gold::from(answer.as_str()), &response, &Config::default()));
+    }
+}
+
+/// Hostile inputs named in the issue.
+#[test]
+fn hostile_inputs_are_bounded() {
+    let nested = format!("\\boxed{{{}1{}}}", "{".repeat(10_000), "}".repeat(10_000));
+    let parens = format!("{}1{}", "(".repeat(10_000), ")".repeat(10_000));
+    let megabyte = format!("{} \\boxed{{2}}", "word 12 ".repeat(1 << 17));
+    let tower = format!("{}10{}", "10^{".repeat(200), "}".repeat(200));
+    let cases: Vec<(String, String)> = vec![
+        ("1".into(), nested),
+        ("1".into(), format!("\\boxed{{{parens}}}")),
+        ("2".into(), megabyte.clone()),
+        ("10^{10^{10}}".into(), "\\boxed{10^{10^{10^{10}}}}".into()),
+        ("1".into(), "\\boxed{(10^9)! - (10^9)!}".into()),
+        ("1000000000!".into(), "\\boxed{1000000000!}".into()),
+        ("1".into(), format!("\\boxed{{{tower}}}")),
+        ("1".into(), format!("\\boxed{{{}}}", "9".repeat(100_000))),
+        ("2^{100000}".into(), "\\boxed{2^{99999} \\cdot 2}".into()),
+        ("\\binom{1000000}{500000}".into(), "\\boxed{\\binom{1000000}{500001}}".into()),
+        (megabyte.clone(), megabyte),
+        ("x".into(), format!("\\boxed{{{}}}", "-".repeat(50_000) + "x")),
+        ("1".into(), format!("\\boxed{{{}}}", "1/".repeat(20_000) + "1")),
+        ("1".into(), format!("\\boxed{{{}}}", "\\sqrt{".repeat(5_000) + "1" + &"}".repeat(5_000))),
+        ("1".into(), "\\boxed{".repeat(150_000)),
+        ("1".into(), "final answer is ".repeat(60_000)),
+    ];
+    for (gold, response) in &cases {
+        for mode in [ExtractMode::StrictBoxed, ExtractMode::Flexible] {
+            let v = timed("verify", || verify(&Gold::from(gold.as_str()), response, &Config::with_mode(mode)));
+            assert!(!v.reason.is_empty());
+        }
+    }
+    // A correct answer in a 1 MB response is still found and graded.
+    let v = verify(&Gold::from("2"), &cases[2].1, &Config::default());
+    assert!(v.correct, "{v:?}");
+}
