@@ -6,31 +6,75 @@ use std::time::Instant;
 
 use candle_core::Device;
 use hicra_model::tiny::random_tensors;
-use hicra_model::{Arch, LoadOptions, Model, ModelConfig, Padding, SamplingParams, ScoreOptions, TokenBatch};
+use hicra_model::{
+    Arch, LoadOptions, Model, ModelConfig, Padding, SamplingParams, ScoreOptions, TokenBatch,
+};
 
 fn main() -> hicra_model::Result<()> {
-    let new_tokens: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(64);
+    let new_tokens: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64);
     let config = smol();
+    {
+        let a = candle_core::Tensor::randn(0f32, 1.0, (512, 576), &Device::Cpu)?;
+        let w = candle_core::Tensor::randn(0f32, 1.0, (1536, 576), &Device::Cpu)?;
+        let t = Instant::now();
+        for _ in 0..20 {
+            let _ = a.matmul(&w.t()?)?;
+        }
+        let gf = 20.0 * 2.0 * 512.0 * 576.0 * 1536.0 / t.elapsed().as_secs_f64() / 1e9;
+        println!("calibration matmul: {gf:.1} GFLOP/s");
+    }
+    if std::env::var("ONLY_CAL").is_ok() {
+        return Ok(());
+    }
     let t0 = Instant::now();
     let tensors = random_tensors(&config, 0)?;
     let model = Model::from_tensors(config, tensors, &LoadOptions::default())?;
     eprintln!("built model in {:.1}s", t0.elapsed().as_secs_f64());
     for batch in [1usize, 8, 32] {
-        let prompts: Vec<Vec<u32>> = (0..batch).map(|i| (0..40 + (i % 5) as u32).map(|t| (t * 7 + i as u32) % 49000).collect()).collect();
-        let params = SamplingParams { temperature: 1.0, max_new_tokens: new_tokens, seed: 1, ..SamplingParams::default() };
+        let prompts: Vec<Vec<u32>> = (0..batch)
+            .map(|i| {
+                (0..40 + (i % 5) as u32)
+                    .map(|t| (t * 7 + i as u32) % 49000)
+                    .collect()
+            })
+            .collect();
+        let params = SamplingParams {
+            temperature: 1.0,
+            max_new_tokens: new_tokens,
+            seed: 1,
+            ..SamplingParams::default()
+        };
         let t = Instant::now();
         let out = model.generate(&prompts, &params, None)?;
         let n: usize = out.iter().map(|g| g.token_ids.len()).sum();
-        println!("gen batch {batch:>2}: {:.1} tok/s ({n} tokens in {:.2}s)", n as f64 / t.elapsed().as_secs_f64(), t.elapsed().as_secs_f64());
+        println!(
+            "gen batch {batch:>2}: {:.1} tok/s ({n} tokens in {:.2}s)",
+            n as f64 / t.elapsed().as_secs_f64(),
+            t.elapsed().as_secs_f64()
+        );
     }
-    let rows: Vec<Vec<u32>> = (0..8).map(|i| (0..256u32).map(|t| (t * 13 + i) % 49000).collect()).collect();
+    let rows: Vec<Vec<u32>> = (0..8)
+        .map(|i| (0..256u32).map(|t| (t * 13 + i) % 49000).collect())
+        .collect();
     let batch = TokenBatch::from_rows(&rows, 0, Padding::Right, &Device::Cpu)?;
     let t = Instant::now();
-    let out = model.backward_token_loss(&batch, &ScoreOptions { chunk_positions: 32, with_entropy: true }, &mut |c| {
-        c.logprobs.sum_all()?.neg()
-    })?;
+    let out = model.backward_token_loss(
+        &batch,
+        &ScoreOptions {
+            chunk_positions: 32,
+            with_entropy: true,
+        },
+        &mut |c| c.logprobs.sum_all()?.neg(),
+    )?;
     let dt = t.elapsed().as_secs_f64();
-    println!("train fwd+bwd 8x256: {:.1} tok/s ({dt:.2}s, loss {:.1})", 2048.0 / dt, out.loss);
+    println!(
+        "train fwd+bwd 8x256: {:.1} tok/s ({dt:.2}s, loss {:.1})",
+        2048.0 / dt,
+        out.loss
+    );
     Ok(())
 }
 

@@ -24,13 +24,20 @@ pub struct TokenBatch {
 
 impl TokenBatch {
     /// Pads `rows` to the longest with `pad_id` on the given side.
-    pub fn from_rows(rows: &[Vec<u32>], pad_id: u32, padding: Padding, device: &Device) -> Result<Self> {
+    pub fn from_rows(
+        rows: &[Vec<u32>],
+        pad_id: u32,
+        padding: Padding,
+        device: &Device,
+    ) -> Result<Self> {
         if rows.is_empty() {
             return Err(ModelError::InvalidInput("token batch has no rows".into()));
         }
         let t = rows.iter().map(Vec::len).max().unwrap_or(0);
         if t == 0 {
-            return Err(ModelError::InvalidInput("token batch has only empty rows".into()));
+            return Err(ModelError::InvalidInput(
+                "token batch has only empty rows".into(),
+            ));
         }
         let mut ids = Vec::with_capacity(rows.len() * t);
         let mut mask = Vec::with_capacity(rows.len() * t);
@@ -67,8 +74,13 @@ impl TokenBatch {
                 self.input_ids.dims()
             )));
         }
-        let m = self.attention_mask.to_dtype(candle_core::DType::U32)?.to_vec2::<u32>()?;
-        Ok(m.into_iter().map(|r| r.into_iter().map(|x| x != 0).collect()).collect())
+        let m = self
+            .attention_mask
+            .to_dtype(candle_core::DType::U32)?
+            .to_vec2::<u32>()?;
+        Ok(m.into_iter()
+            .map(|r| r.into_iter().map(|x| x != 0).collect())
+            .collect())
     }
 
     /// The token ids per row (padding included).

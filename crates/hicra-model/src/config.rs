@@ -162,23 +162,27 @@ impl ModelConfig {
                     .map(str::to_string)
             })
             .ok_or_else(|| cfg_err("missing required field `model_type`".into()))?;
-        let arch = Arch::from_hf_name(&arch_name).ok_or_else(|| ModelError::UnknownArchitecture {
-            path: path.into(),
-            arch: arch_name.clone(),
-        })?;
+        let arch =
+            Arch::from_hf_name(&arch_name).ok_or_else(|| ModelError::UnknownArchitecture {
+                path: path.into(),
+                arch: arch_name.clone(),
+            })?;
         let req = |name: &str| -> Result<usize> {
             match obj.get(name) {
-                None | Some(Value::Null) => Err(cfg_err(format!("missing required field `{name}`"))),
-                Some(v) => as_usize(v)
-                    .ok_or_else(|| cfg_err(format!("field `{name}` is not a non-negative integer: {v}"))),
+                None | Some(Value::Null) => {
+                    Err(cfg_err(format!("missing required field `{name}`")))
+                }
+                Some(v) => as_usize(v).ok_or_else(|| {
+                    cfg_err(format!("field `{name}` is not a non-negative integer: {v}"))
+                }),
             }
         };
         let opt_usize = |name: &str| -> Result<Option<usize>> {
             match obj.get(name) {
                 None | Some(Value::Null) => Ok(None),
-                Some(v) => as_usize(v)
-                    .map(Some)
-                    .ok_or_else(|| cfg_err(format!("field `{name}` is not a non-negative integer: {v}"))),
+                Some(v) => as_usize(v).map(Some).ok_or_else(|| {
+                    cfg_err(format!("field `{name}` is not a non-negative integer: {v}"))
+                }),
             }
         };
         let opt_f64 = |name: &str| -> Result<Option<f64>> {
@@ -227,11 +231,16 @@ impl ModelConfig {
             }
         };
         if head_dim % 2 != 0 {
-            return Err(cfg_err(format!("`head_dim` ({head_dim}) must be even for RoPE")));
+            return Err(cfg_err(format!(
+                "`head_dim` ({head_dim}) must be even for RoPE"
+            )));
         }
         // RoPE: 5.x `rope_parameters` first, then 4.x `rope_theta` + `rope_scaling`.
         let rope_params = obj.get("rope_parameters").filter(|v| !v.is_null());
-        let rope_theta = match rope_params.and_then(|p| p.get("rope_theta")).and_then(Value::as_f64) {
+        let rope_theta = match rope_params
+            .and_then(|p| p.get("rope_theta"))
+            .and_then(Value::as_f64)
+        {
             Some(t) => t,
             None => opt_f64("rope_theta")?.unwrap_or(10000.0),
         };
@@ -245,8 +254,11 @@ impl ModelConfig {
         };
         let eos_token_ids = match obj.get("eos_token_id") {
             None | Some(Value::Null) => vec![],
-            Some(v) => ids_from_value(v)
-                .ok_or_else(|| cfg_err(format!("field `eos_token_id` is not an id or list of ids: {v}")))?,
+            Some(v) => ids_from_value(v).ok_or_else(|| {
+                cfg_err(format!(
+                    "field `eos_token_id` is not an id or list of ids: {v}"
+                ))
+            })?,
         };
         let torch_dtype = obj
             .get("dtype")
@@ -256,7 +268,9 @@ impl ModelConfig {
         if let Some(act) = obj.get("hidden_act").and_then(Value::as_str)
             && act != "silu"
         {
-            return Err(cfg_err(format!("unsupported `hidden_act` {act:?} (only silu)")));
+            return Err(cfg_err(format!(
+                "unsupported `hidden_act` {act:?} (only silu)"
+            )));
         }
         Ok(ModelConfig {
             arch,
@@ -289,8 +303,14 @@ impl ModelConfig {
         m.insert("hidden_size".into(), json!(self.hidden_size));
         m.insert("intermediate_size".into(), json!(self.intermediate_size));
         m.insert("num_hidden_layers".into(), json!(self.num_hidden_layers));
-        m.insert("num_attention_heads".into(), json!(self.num_attention_heads));
-        m.insert("num_key_value_heads".into(), json!(self.num_key_value_heads));
+        m.insert(
+            "num_attention_heads".into(),
+            json!(self.num_attention_heads),
+        );
+        m.insert(
+            "num_key_value_heads".into(),
+            json!(self.num_key_value_heads),
+        );
         m.insert("head_dim".into(), json!(self.head_dim));
         m.insert("hidden_act".into(), json!("silu"));
         m.insert("rms_norm_eps".into(), json!(self.rms_norm_eps));
@@ -309,11 +329,19 @@ impl ModelConfig {
                 "high_freq_factor": high_freq_factor,
                 "original_max_position_embeddings": original_max_position_embeddings,
             }),
-            Some(RopeScaling::Linear { factor }) => json!({"rope_type": "linear", "factor": factor}),
+            Some(RopeScaling::Linear { factor }) => {
+                json!({"rope_type": "linear", "factor": factor})
+            }
         };
         m.insert("rope_scaling".into(), scaling);
-        m.insert("max_position_embeddings".into(), json!(self.max_position_embeddings));
-        m.insert("tie_word_embeddings".into(), json!(self.tie_word_embeddings));
+        m.insert(
+            "max_position_embeddings".into(),
+            json!(self.max_position_embeddings),
+        );
+        m.insert(
+            "tie_word_embeddings".into(),
+            json!(self.tie_word_embeddings),
+        );
         if self.arch == Arch::Llama {
             m.insert("attention_bias".into(), json!(self.attention_bias));
             m.insert("mlp_bias".into(), json!(self.mlp_bias));
@@ -364,14 +392,19 @@ impl ModelConfig {
 }
 
 fn as_usize(v: &Value) -> Option<usize> {
-    v.as_u64()
-        .map(|x| x as usize)
-        .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as usize))
+    v.as_u64().map(|x| x as usize).or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+            .map(|f| f as usize)
+    })
 }
 
 fn ids_from_value(v: &Value) -> Option<Vec<u32>> {
     match v {
-        Value::Array(items) => items.iter().map(|x| as_usize(x).map(|i| i as u32)).collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|x| as_usize(x).map(|i| i as u32))
+            .collect(),
         other => as_usize(other).map(|i| vec![i as u32]),
     }
 }
@@ -390,14 +423,18 @@ fn parse_rope_scaling(v: &Value) -> std::result::Result<Option<RopeScaling>, Str
     };
     match kind {
         "default" => Ok(None),
-        "linear" => Ok(Some(RopeScaling::Linear { factor: num("factor")? })),
+        "linear" => Ok(Some(RopeScaling::Linear {
+            factor: num("factor")?,
+        })),
         "llama3" => Ok(Some(RopeScaling::Llama3 {
             factor: num("factor")?,
             low_freq_factor: num("low_freq_factor")?,
             high_freq_factor: num("high_freq_factor")?,
             original_max_position_embeddings: num("original_max_position_embeddings")? as usize,
         })),
-        other => Err(format!("unsupported rope scaling type {other:?} (supported: default, linear, llama3)")),
+        other => Err(format!(
+            "unsupported rope scaling type {other:?} (supported: default, linear, llama3)"
+        )),
     }
 }
 
@@ -405,7 +442,11 @@ fn parse_rope_scaling(v: &Value) -> std::result::Result<Option<RopeScaling>, Str
 pub fn rope_inv_freq(config: &ModelConfig) -> Vec<f64> {
     let half = config.head_dim / 2;
     let base: Vec<f64> = (0..half)
-        .map(|i| 1.0 / config.rope_theta.powf((2 * i) as f64 / config.head_dim as f64))
+        .map(|i| {
+            1.0 / config
+                .rope_theta
+                .powf((2 * i) as f64 / config.head_dim as f64)
+        })
         .collect();
     match &config.rope_scaling {
         None => base,
@@ -427,7 +468,8 @@ pub fn rope_inv_freq(config: &ModelConfig) -> Vec<f64> {
                     } else if wavelen > low_wavelen {
                         f / factor
                     } else {
-                        let smooth = (old / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                        let smooth = (old / wavelen - low_freq_factor)
+                            / (high_freq_factor - low_freq_factor);
                         (1.0 - smooth) * f / factor + smooth * f
                     }
                 })

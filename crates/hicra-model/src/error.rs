@@ -70,7 +70,9 @@ pub enum ModelError {
     #[error("chat template: {0}")]
     Template(String),
     /// A prompt does not fit in the model's context window.
-    #[error("prompt {index} has {prompt_len} tokens; with {max_new_tokens} new tokens it exceeds the context of {context} tokens")]
+    #[error(
+        "prompt {index} has {prompt_len} tokens; with {max_new_tokens} new tokens it exceeds the context of {context} tokens"
+    )]
     PromptTooLong {
         /// Index of the prompt in the batch.
         index: usize,
@@ -89,10 +91,10 @@ pub enum ModelError {
     Candle(#[from] candle_core::Error),
     /// A GGUF file could not be used (truncated, corrupt, unknown quant type, non-llama, ...).
     #[error(transparent)]
-    Gguf(#[from] crate::gguf::GgufError),
+    Gguf(Box<crate::gguf::GgufError>),
     /// The model registry failed (unknown or unfetched model, fetch failure, checksum).
     #[error(transparent)]
-    Registry(#[from] crate::registry::RegistryError),
+    Registry(Box<crate::registry::RegistryError>),
     /// Any other failure with a message.
     #[error("{0}")]
     Other(String),

@@ -95,7 +95,11 @@ fn write_json(dir: &Path, name: &str, value: &Value) -> Result<()> {
 /// The token text of `id` in a `tokenizer.json` value (added tokens first, then the vocab).
 fn token_text(tokenizer_json: &Value, id: u32) -> Option<String> {
     let added = tokenizer_json.get("added_tokens").and_then(Value::as_array);
-    if let Some(t) = added.into_iter().flatten().find(|t| t.get("id") == Some(&json!(id))) {
+    if let Some(t) = added
+        .into_iter()
+        .flatten()
+        .find(|t| t.get("id") == Some(&json!(id)))
+    {
         return t.get("content").and_then(Value::as_str).map(str::to_string);
     }
     let vocab = tokenizer_json.get("model")?.get("vocab")?.as_object()?;
@@ -195,7 +199,9 @@ impl LoadedModel {
     /// Writes the model as a Hugging Face directory at `dir` (atomically: temp dir + rename).
     pub fn save_hf(&self, dir: &Path) -> Result<()> {
         let tmp = sibling_temp_dir(dir)?;
-        let result = self.write_hf_files(&tmp).and_then(|()| commit_dir(&tmp, dir));
+        let result = self
+            .write_hf_files(&tmp)
+            .and_then(|()| commit_dir(&tmp, dir));
         if result.is_err() {
             let _ = std::fs::remove_dir_all(&tmp);
         }
@@ -271,7 +277,12 @@ impl LoadedModel {
         );
         write_json(dir, "tokenizer_config.json", &tok_config)?;
         let mut special = Map::new();
-        for (key, value) in [("bos_token", &bos), ("eos_token", &eos), ("pad_token", &pad), ("unk_token", &unk)] {
+        for (key, value) in [
+            ("bos_token", &bos),
+            ("eos_token", &eos),
+            ("pad_token", &pad),
+            ("unk_token", &unk),
+        ] {
             if let Some(v) = value {
                 special.insert(key.into(), json!(v));
             }

@@ -128,7 +128,11 @@ impl Model {
             let mut valid = vec![false; pad];
             valid.extend(std::iter::repeat_n(true, prompt.len()));
             key_valid.push(valid);
-            positions.push((0..p).map(|i| i.saturating_sub(pad) as u32).collect::<Vec<_>>());
+            positions.push(
+                (0..p)
+                    .map(|i| i.saturating_sub(pad) as u32)
+                    .collect::<Vec<_>>(),
+            );
         }
         let ids = Tensor::from_vec(ids, (n, p), self.device())?;
         let (cos, sin) = self.rope_tables(&positions)?;
@@ -140,7 +144,10 @@ impl Model {
         let mut rows: Vec<usize> = (0..n).collect();
         let mut next_pos: Vec<u32> = prompts.iter().map(|q| q.len() as u32).collect();
         loop {
-            let logits = self.lm_head(&w, &last)?.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+            let logits = self
+                .lm_head(&w, &last)?
+                .to_dtype(DType::F32)?
+                .to_vec2::<f32>()?;
             let mut keep = Vec::with_capacity(rows.len());
             let mut fed = Vec::with_capacity(rows.len());
             for (i, &r) in rows.iter().enumerate() {
@@ -166,7 +173,10 @@ impl Model {
             if keep.len() < rows.len() {
                 compact(&mut cache, &keep)?;
                 rows = keep.iter().map(|&i| rows[i]).collect();
-                key_valid = keep.iter().map(|&i| std::mem::take(&mut key_valid[i])).collect();
+                key_valid = keep
+                    .iter()
+                    .map(|&i| std::mem::take(&mut key_valid[i]))
+                    .collect();
             }
             let b = rows.len();
             for kv in key_valid.iter_mut() {
@@ -189,7 +199,11 @@ impl Model {
 /// Keeps only the cache rows in `keep` (in order).
 fn compact(cache: &mut KvCache, keep: &[usize]) -> Result<()> {
     let device = cache.k[0].device().clone();
-    let idx = Tensor::from_vec(keep.iter().map(|&i| i as u32).collect::<Vec<_>>(), keep.len(), &device)?;
+    let idx = Tensor::from_vec(
+        keep.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+        keep.len(),
+        &device,
+    )?;
     for t in cache.k.iter_mut().chain(cache.v.iter_mut()) {
         *t = t.index_select(&idx, 0)?;
     }
@@ -198,12 +212,16 @@ fn compact(cache: &mut KvCache, keep: &[usize]) -> Result<()> {
 
 fn validate(model: &Model, prompts: &[Vec<u32>], params: &SamplingParams) -> Result<()> {
     if prompts.is_empty() {
-        return Err(ModelError::InvalidInput("no prompts to generate from".into()));
+        return Err(ModelError::InvalidInput(
+            "no prompts to generate from".into(),
+        ));
     }
     let cfg = model.config();
     for (i, p) in prompts.iter().enumerate() {
         if p.is_empty() {
-            return Err(ModelError::InvalidInput(format!("prompt {i} has no tokens")));
+            return Err(ModelError::InvalidInput(format!(
+                "prompt {i} has no tokens"
+            )));
         }
         if let Some(&bad) = p.iter().find(|&&t| t as usize >= cfg.vocab_size) {
             return Err(ModelError::InvalidInput(format!(
@@ -221,10 +239,16 @@ fn validate(model: &Model, prompts: &[Vec<u32>], params: &SamplingParams) -> Res
         }
     }
     if !(params.temperature >= 0.0 && params.temperature.is_finite()) {
-        return Err(ModelError::InvalidInput(format!("temperature must be >= 0, got {}", params.temperature)));
+        return Err(ModelError::InvalidInput(format!(
+            "temperature must be >= 0, got {}",
+            params.temperature
+        )));
     }
     if !(params.top_p > 0.0 && params.top_p <= 1.0) {
-        return Err(ModelError::InvalidInput(format!("top_p must be in (0, 1], got {}", params.top_p)));
+        return Err(ModelError::InvalidInput(format!(
+            "top_p must be in (0, 1], got {}",
+            params.top_p
+        )));
     }
     Ok(())
 }

@@ -46,7 +46,9 @@ pub enum GgufError {
         message: String,
     },
     /// A tensor uses a quantisation type that is not known.
-    #[error("{path}: unknown GGUF quantisation type {type_id} (supported include F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K)")]
+    #[error(
+        "{path}: unknown GGUF quantisation type {type_id} (supported include F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K)"
+    )]
     UnknownQuantType {
         /// The GGUF file.
         path: PathBuf,
@@ -95,8 +97,14 @@ pub enum GgufError {
         /// The GGUF tensor name.
         name: String,
         /// The candle error.
-        error: candle_core::Error,
+        error: Box<candle_core::Error>,
     },
+}
+
+impl From<GgufError> for crate::ModelError {
+    fn from(err: GgufError) -> Self {
+        crate::ModelError::Gguf(Box::new(err))
+    }
 }
 
 /// Everything a GGUF file provides, in Hugging Face terms.
@@ -181,7 +189,7 @@ fn check_tensor_extents(
     for (name, info) in &content.tensor_infos {
         let elems = info.shape.elem_count();
         let block = info.ggml_dtype.block_size();
-        if elems % block != 0 {
+        if !elems.is_multiple_of(block) {
             return Err(GgufError::Corrupt {
                 path: path.to_path_buf(),
                 message: format!(
@@ -240,7 +248,7 @@ pub fn read_gguf(path: &Path, device: &Device, dtype: DType) -> Result<GgufConte
         let tensor_err = |error| GgufError::Tensor {
             path: path.to_path_buf(),
             name: name.clone(),
-            error,
+            error: Box::new(error),
         };
         let qtensor = content
             .tensor(&mut reader, name, &Device::Cpu)
@@ -256,7 +264,7 @@ pub fn read_gguf(path: &Path, device: &Device, dtype: DType) -> Result<GgufConte
             Some(heads) => names::unpermute_qk(&tensor, heads).map_err(tensor_err)?,
             None => tensor,
         };
-        if tensor.dims().iter().any(|&d| d == 0) {
+        if tensor.dims().contains(&0) {
             return Err(GgufError::Corrupt {
                 path: path.to_path_buf(),
                 message: format!("tensor {name} has an empty dimension"),
@@ -271,7 +279,9 @@ pub fn read_gguf(path: &Path, device: &Device, dtype: DType) -> Result<GgufConte
     Ok(GgufContents {
         config_json,
         tensors,
-        chat_template: meta.opt_string("tokenizer.chat_template").map(str::to_string),
+        chat_template: meta
+            .opt_string("tokenizer.chat_template")
+            .map(str::to_string),
         bos_token: tok.bos_token.clone(),
         eos_token: tok.eos_token.clone(),
         eos_token_ids: tok.eos_token_ids.clone(),

@@ -67,7 +67,12 @@ pub fn write_tokenizer_files(
 }
 
 /// Writes `generation_config.json` with the EOS ids.
-pub fn write_generation_config(dir: &Path, bos: Option<u32>, eos_ids: &[u32], pad: Option<u32>) -> Result<()> {
+pub fn write_generation_config(
+    dir: &Path,
+    bos: Option<u32>,
+    eos_ids: &[u32],
+    pad: Option<u32>,
+) -> Result<()> {
     let mut v = json!({ "_from_model_config": false, "eos_token_id": eos_ids });
     if let Some(b) = bos {
         v["bos_token_id"] = json!(b);

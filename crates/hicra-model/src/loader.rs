@@ -52,7 +52,11 @@ pub struct LoadedModel {
 /// Loads `spec`: an HF directory, a `.gguf` file, or a fetched model's name.
 pub fn load_model(spec: &str, opts: &LoadOptions) -> Result<LoadedModel> {
     let path = crate::registry::resolve_model_path(spec)?;
-    if path.is_file() && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")) {
+    if path.is_file()
+        && path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+    {
         return crate::gguf::load_gguf(&path, opts);
     }
     if !path.is_dir() {
@@ -84,7 +88,11 @@ pub fn load_hf_dir(dir: &Path, opts: &LoadOptions) -> Result<LoadedModel> {
     if eos.is_empty() {
         eos.extend(model.config().eos_token_ids.iter().copied());
     }
-    if let Some(id) = specials.eos.as_deref().and_then(|t| tokenizer.token_to_id(t)) {
+    if let Some(id) = specials
+        .eos
+        .as_deref()
+        .and_then(|t| tokenizer.token_to_id(t))
+    {
         eos.insert(id);
     }
     let eos_token_ids: Vec<u32> = eos.into_iter().collect();
@@ -164,7 +172,11 @@ pub fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
             safetensors::Dtype::F16 => DType::F16,
             safetensors::Dtype::BF16 => DType::BF16,
             safetensors::Dtype::F64 => DType::F64,
-            other => return Err(corrupt(format!("tensor {name} has unsupported dtype {other:?}"))),
+            other => {
+                return Err(corrupt(format!(
+                    "tensor {name} has unsupported dtype {other:?}"
+                )));
+            }
         };
         let t = Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)
             .map_err(|e| corrupt(format!("tensor {name}: {e}")))?;
@@ -212,7 +224,11 @@ fn read_tokenizer_config(dir: &Path) -> Result<SpecialTokens> {
                         .and_then(Value::as_str)
                 };
                 named("default")
-                    .or_else(|| list.first().and_then(|e| e.get("template")).and_then(Value::as_str))
+                    .or_else(|| {
+                        list.first()
+                            .and_then(|e| e.get("template"))
+                            .and_then(Value::as_str)
+                    })
                     .map(str::to_string)
             }
             _ => None,
@@ -243,11 +259,18 @@ fn read_generation_eos(dir: &Path) -> Result<GenerationDefaults> {
         message: format!("invalid JSON: {e}"),
     })?;
     let eos = match v.get("eos_token_id") {
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_u64).map(|x| x as u32).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_u64)
+            .map(|x| x as u32)
+            .collect(),
         Some(x) => x.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
         None => vec![],
     };
-    let pad = v.get("pad_token_id").and_then(Value::as_u64).map(|x| x as u32);
+    let pad = v
+        .get("pad_token_id")
+        .and_then(Value::as_u64)
+        .map(|x| x as u32);
     Ok(GenerationDefaults { eos, pad })
 }
 
@@ -270,7 +293,11 @@ impl StopCheck for StopStrings<'_> {
 
 impl LoadedModel {
     /// Generates with the model's EOS ids added to the stop tokens and stop strings honoured.
-    pub fn generate(&self, prompts: &[Vec<u32>], params: &SamplingParams) -> Result<Vec<Generation>> {
+    pub fn generate(
+        &self,
+        prompts: &[Vec<u32>],
+        params: &SamplingParams,
+    ) -> Result<Vec<Generation>> {
         self.generate_streaming(prompts, params, &mut |_, _| {})
     }
 
@@ -287,13 +314,22 @@ impl LoadedModel {
                 p.stop_token_ids.push(id);
             }
         }
-        let strings: Vec<String> = params.stop_strings.iter().filter(|s| !s.is_empty()).cloned().collect();
+        let strings: Vec<String> = params
+            .stop_strings
+            .iter()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect();
         let stop = StopStrings {
             tokenizer: &self.tokenizer,
             strings: &strings,
             window: strings.iter().map(String::len).max().unwrap_or(0) + 4,
         };
-        let check: Option<&dyn StopCheck> = if strings.is_empty() { None } else { Some(&stop) };
+        let check: Option<&dyn StopCheck> = if strings.is_empty() {
+            None
+        } else {
+            Some(&stop)
+        };
         self.model.generate_streaming(prompts, &p, check, on_token)
     }
 

@@ -34,7 +34,13 @@ pub(crate) struct KvCache {
 
 impl KvCache {
     /// Zero-filled cache for `batch` rows and `capacity` positions.
-    pub fn new(config: &ModelConfig, batch: usize, capacity: usize, dtype: DType, device: &Device) -> Result<KvCache> {
+    pub fn new(
+        config: &ModelConfig,
+        batch: usize,
+        capacity: usize,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<KvCache> {
         let shape = (batch, config.num_key_value_heads, capacity, config.head_dim);
         let mut k = Vec::with_capacity(config.num_hidden_layers);
         let mut v = Vec::with_capacity(config.num_hidden_layers);
@@ -57,7 +63,11 @@ fn mask_value(dtype: DType) -> f32 {
 impl Model {
     /// Builds a model from HF-named tensors (any dtype/device; converted to `opts`).
     /// Extra tensors are ignored; a missing or mis-shaped tensor is an error.
-    pub fn from_tensors(config: ModelConfig, tensors: HashMap<String, Tensor>, opts: &LoadOptions) -> Result<Model> {
+    pub fn from_tensors(
+        config: ModelConfig,
+        tensors: HashMap<String, Tensor>,
+        opts: &LoadOptions,
+    ) -> Result<Model> {
         Self::from_tensors_named(config, tensors, opts, "tensors")
     }
 
@@ -71,10 +81,12 @@ impl Model {
         check_dtype(opts)?;
         let mut vars = HashMap::new();
         for (name, shape) in expected_tensors(&config) {
-            let t = tensors.remove(&name).ok_or_else(|| ModelError::MissingTensor {
-                source_name: source_name.to_string(),
-                name: name.clone(),
-            })?;
+            let t = tensors
+                .remove(&name)
+                .ok_or_else(|| ModelError::MissingTensor {
+                    source_name: source_name.to_string(),
+                    name: name.clone(),
+                })?;
             if t.dims() != shape.as_slice() {
                 return Err(ModelError::WrongShape {
                     source_name: source_name.to_string(),
@@ -84,13 +96,27 @@ impl Model {
                 });
             }
             let t = t.to_device(&opts.device)?.to_dtype(opts.dtype)?;
-            let var = if t.is_variable() { Var::from_tensor(&t.copy()?)? } else { Var::from_tensor(&t)? };
+            let var = if t.is_variable() {
+                Var::from_tensor(&t.copy()?)?
+            } else {
+                Var::from_tensor(&t)?
+            };
             vars.insert(name, var);
         }
-        Ok(Self::from_var_map(config, vars, opts.device.clone(), opts.dtype))
+        Ok(Self::from_var_map(
+            config,
+            vars,
+            opts.device.clone(),
+            opts.dtype,
+        ))
     }
 
-    fn from_var_map(config: ModelConfig, vars: HashMap<String, Var>, device: Device, dtype: DType) -> Model {
+    fn from_var_map(
+        config: ModelConfig,
+        vars: HashMap<String, Var>,
+        device: Device,
+        dtype: DType,
+    ) -> Model {
         let weights = Weights::from_vars(&config, &vars, false);
         let mut list: Vec<(String, Var)> = vars.into_iter().collect();
         list.sort_by(|a, b| a.0.cmp(&b.0));
@@ -128,16 +154,27 @@ impl Model {
 
     /// The weights as HF-named tensors for saving (a tied `lm_head.weight` is not included).
     pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
-        self.vars.iter().map(|(n, v)| (n.clone(), v.as_detached_tensor())).collect()
+        self.vars
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_detached_tensor()))
+            .collect()
     }
 
     /// An independent copy of the model (e.g. a frozen reference model).
     pub fn deep_clone(&self) -> Result<Model> {
         let mut vars = HashMap::new();
         for (name, var) in &self.vars {
-            vars.insert(name.clone(), Var::from_tensor(&var.as_detached_tensor().copy()?)?);
+            vars.insert(
+                name.clone(),
+                Var::from_tensor(&var.as_detached_tensor().copy()?)?,
+            );
         }
-        Ok(Self::from_var_map(self.config.clone(), vars, self.device.clone(), self.dtype))
+        Ok(Self::from_var_map(
+            self.config.clone(),
+            vars,
+            self.device.clone(),
+            self.dtype,
+        ))
     }
 
     /// Detached views of the weights (share storage with the Vars; no graph recorded).
@@ -156,7 +193,11 @@ impl Model {
     pub fn forward_logits(&self, batch: &TokenBatch) -> Result<Tensor> {
         let (b, t) = batch.input_ids.dims2()?;
         let hidden = self.batch_hidden(self.training_weights(), batch)?;
-        let logits = linear(&hidden.reshape((b * t, self.config.hidden_size))?, &self.weights.lm_head, None)?;
+        let logits = linear(
+            &hidden.reshape((b * t, self.config.hidden_size))?,
+            &self.weights.lm_head,
+            None,
+        )?;
         Ok(logits.reshape((b, t, self.config.vocab_size))?)
     }
 
@@ -210,7 +251,12 @@ impl Model {
     /// Additive attention mask (B, 1, T, S) for `t` queries at absolute offsets
     /// `q_offset..q_offset + t` over `key_valid[row].len()` keys: causal, padding keys hidden (a
     /// query always sees itself, so padding rows stay finite).
-    pub(crate) fn attention_mask(&self, key_valid: &[Vec<bool>], q_offset: usize, t: usize) -> Result<Tensor> {
+    pub(crate) fn attention_mask(
+        &self,
+        key_valid: &[Vec<bool>],
+        q_offset: usize,
+        t: usize,
+    ) -> Result<Tensor> {
         let b = key_valid.len();
         let s = key_valid.first().map_or(0, Vec::len);
         let neg = mask_value(self.dtype);
@@ -244,7 +290,11 @@ impl Model {
         let cfg = &self.config;
         let (b, t) = ids.dims2()?;
         let d = cfg.hidden_size;
-        let (nh, nkv, hd) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
+        let (nh, nkv, hd) = (
+            cfg.num_attention_heads,
+            cfg.num_key_value_heads,
+            cfg.head_dim,
+        );
         let rep = nh / nkv;
         let scale = 1.0 / (hd as f64).sqrt();
         let mut x = w.embed.index_select(&ids.flatten_all()?, 0)?; // (B*T, D)
@@ -254,7 +304,10 @@ impl Model {
             let k = linear(&xn, &lw.k.w, lw.k.b.as_ref())?.reshape((b, t, nkv, hd))?;
             let v = linear(&xn, &lw.v.w, lw.v.b.as_ref())?.reshape((b, t, nkv, hd))?;
             let (q, k) = match (&lw.q_norm, &lw.k_norm) {
-                (Some(qn), Some(kn)) => (rms_norm(&q, qn, cfg.rms_norm_eps)?, rms_norm(&k, kn, cfg.rms_norm_eps)?),
+                (Some(qn), Some(kn)) => (
+                    rms_norm(&q, qn, cfg.rms_norm_eps)?,
+                    rms_norm(&k, kn, cfg.rms_norm_eps)?,
+                ),
                 _ => (q, k),
             };
             let q = rope(&q.transpose(1, 2)?, cos, sin)?.affine(scale, 0.0)?; // (B, H, T, hd)
@@ -275,7 +328,10 @@ impl Model {
             let scores = qg.matmul(&k_all.t()?)?.reshape((b, nh, t, s))?;
             let probs = softmax_last(&scores.broadcast_add(mask)?)?;
             let ctx = probs.reshape((b, nkv, rep * t, s))?.matmul(&v_all)?; // (B, KV, rep*T, hd)
-            let ctx = ctx.reshape((b, nh, t, hd))?.transpose(1, 2)?.reshape((b * t, nh * hd))?;
+            let ctx = ctx
+                .reshape((b, nh, t, hd))?
+                .transpose(1, 2)?
+                .reshape((b * t, nh * hd))?;
             let attn = linear(&ctx, &lw.o.w, lw.o.b.as_ref())?;
             x = (x + attn)?;
             let xn = rms_norm(&x, &lw.post_norm, cfg.rms_norm_eps)?;
@@ -326,7 +382,8 @@ fn check_dtype(opts: &LoadOptions) -> Result<()> {
         (DType::BF16, _) => Err(ModelError::InvalidInput(
             "bf16 matmul is not supported on the CPU by candle 0.11.1; use f32".into(),
         )),
-        (other, _) => Err(ModelError::InvalidInput(format!("unsupported model dtype {other:?}"))),
+        (other, _) => Err(ModelError::InvalidInput(format!(
+            "unsupported model dtype {other:?}"
+        ))),
     }
 }
-

@@ -69,13 +69,18 @@ mod tests {
         let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (3, 8), &dev)?)?;
         let w = Var::from_tensor(&Tensor::randn(1f32, 0.1, 8, &dev)?)?;
         let ours = rms_norm(x.as_tensor(), w.as_tensor(), 1e-5)?;
-        let theirs = candle_nn::ops::rms_norm(&x.as_detached_tensor(), &w.as_detached_tensor(), 1e-5)?;
+        let theirs =
+            candle_nn::ops::rms_norm(&x.as_detached_tensor(), &w.as_detached_tensor(), 1e-5)?;
         let diff = (&ours - theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-5, "rms_norm differs by {diff}");
         let grads = ours.sqr()?.sum_all()?.backward()?;
         for v in [&x, &w] {
             let g = grads.get(v.as_tensor()).expect("gradient present");
-            let n = g.abs()?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            let n = g
+                .abs()?
+                .sum_all()?
+                .to_dtype(DType::F64)?
+                .to_scalar::<f64>()?;
             assert!(n.is_finite() && n > 0.0);
         }
         Ok(())

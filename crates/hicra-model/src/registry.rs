@@ -96,6 +96,12 @@ pub enum RegistryError {
     },
 }
 
+impl From<RegistryError> for ModelError {
+    fn from(err: RegistryError) -> Self {
+        ModelError::Registry(Box::new(err))
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
     move |error| RegistryError::Io {
         path: path.to_path_buf(),
@@ -232,7 +238,11 @@ pub fn model_install_dir(model: &KnownModel) -> Result<PathBuf, RegistryError> {
 /// The path a fetched known model resolves to (its entry file or directory), if installed.
 pub fn installed_path(model: &KnownModel) -> Result<Option<PathBuf>, RegistryError> {
     let dir = model_install_dir(model)?;
-    if !model.files.iter().all(|f| dir.join(f.install_name).is_file()) {
+    if !model
+        .files
+        .iter()
+        .all(|f| dir.join(f.install_name).is_file())
+    {
         return Ok(None);
     }
     Ok(Some(match model.entry_file {

@@ -17,7 +17,12 @@ pub struct SamplerSettings {
 /// Picks a token from `logits` and returns it with its log-probability under softmax(logits).
 pub fn sample_token<R: Rng>(logits: &[f32], settings: &SamplerSettings, rng: &mut R) -> (u32, f32) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let lse = max + logits.iter().map(|&l| ((l - max) as f64).exp()).sum::<f64>().ln() as f32;
+    let lse = max
+        + logits
+            .iter()
+            .map(|&l| ((l - max) as f64).exp())
+            .sum::<f64>()
+            .ln() as f32;
     let token = if settings.temperature <= 0.0 {
         argmax(logits)
     } else {
@@ -40,7 +45,11 @@ fn sample_tempered<R: Rng>(logits: &[f32], max: f32, s: &SamplerSettings, rng: &
     let inv_t = 1.0 / s.temperature;
     // Candidates sorted by logit, descending, cut to top-k when that is set.
     let mut idx: Vec<usize> = (0..logits.len()).collect();
-    let k = if s.top_k > 0 { s.top_k.min(logits.len()) } else { logits.len() };
+    let k = if s.top_k > 0 {
+        s.top_k.min(logits.len())
+    } else {
+        logits.len()
+    };
     let by_logit = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b));
     if k < idx.len() {
         idx.select_nth_unstable_by(k - 1, by_logit);
@@ -88,7 +97,11 @@ mod tests {
     #[test]
     fn greedy_picks_argmax_and_reports_untempered_logprob() {
         let logits = [0.0f32, 2.0, 1.0];
-        let s = SamplerSettings { temperature: 0.0, top_p: 1.0, top_k: 0 };
+        let s = SamplerSettings {
+            temperature: 0.0,
+            top_p: 1.0,
+            top_k: 0,
+        };
         let (t, lp) = sample_token(&logits, &s, &mut ChaCha8Rng::seed_from_u64(0));
         assert_eq!(t, 1);
         let z: f32 = logits.iter().map(|l| l.exp()).sum();
@@ -99,8 +112,16 @@ mod tests {
     fn top_k_and_top_p_restrict_the_support() {
         let logits = [3.0f32, 2.9, 0.0, -1.0, 2.8];
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let k2 = SamplerSettings { temperature: 1.0, top_p: 1.0, top_k: 2 };
-        let p = SamplerSettings { temperature: 1.0, top_p: 0.3, top_k: 0 };
+        let k2 = SamplerSettings {
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 2,
+        };
+        let p = SamplerSettings {
+            temperature: 1.0,
+            top_p: 0.3,
+            top_k: 0,
+        };
         for _ in 0..200 {
             let (t, _) = sample_token(&logits, &k2, &mut rng);
             assert!(t == 0 || t == 1, "top-k 2 sampled {t}");
@@ -112,9 +133,15 @@ mod tests {
     #[test]
     fn temperature_sampling_follows_the_distribution() {
         let logits = [0.0f32, (3.0f32).ln()];
-        let s = SamplerSettings { temperature: 1.0, top_p: 1.0, top_k: 0 };
+        let s = SamplerSettings {
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let ones = (0..4000).filter(|_| sample_token(&logits, &s, &mut rng).0 == 1).count();
+        let ones = (0..4000)
+            .filter(|_| sample_token(&logits, &s, &mut rng).0 == 1)
+            .count();
         let frac = ones as f64 / 4000.0;
         assert!((frac - 0.75).abs() < 0.03, "frequency {frac}");
     }

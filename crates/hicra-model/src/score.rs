@@ -78,7 +78,8 @@ impl Model {
         let mut logprobs = vec![vec![0f32; t]; b];
         let mut entropy = vec![vec![0f32; t]; b];
         for (start, len) in chunks(t, opts.chunk_positions)? {
-            let chunk = self.score_chunk(&w, &hidden, batch, &scored, start, len, opts.with_entropy)?;
+            let chunk =
+                self.score_chunk(&w, &hidden, batch, &scored, start, len, opts.with_entropy)?;
             let lp = chunk.logprobs.to_dtype(DType::F32)?.to_vec2::<f32>()?;
             let en = chunk.entropy.to_dtype(DType::F32)?.to_vec2::<f32>()?;
             for r in 0..b {
@@ -107,7 +108,15 @@ impl Model {
         let mut grad_hidden: Option<Tensor> = None;
         let mut total = 0f64;
         for (start, len) in chunks(t, opts.chunk_positions)? {
-            let chunk = self.score_chunk(w, hidden_var.as_tensor(), batch, &scored, start, len, opts.with_entropy)?;
+            let chunk = self.score_chunk(
+                w,
+                hidden_var.as_tensor(),
+                batch,
+                &scored,
+                start,
+                len,
+                opts.with_entropy,
+            )?;
             let loss = loss_fn(&chunk)?;
             if loss.elem_count() != 1 {
                 return Err(ModelError::InvalidInput(format!(
@@ -167,23 +176,42 @@ impl Model {
         let d = self.config().hidden_size;
         let device = self.device();
         // f32 scores, except that an f64 model keeps f64 (for gradient checks).
-        let out_dtype = if self.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
+        let out_dtype = if self.dtype() == DType::F64 {
+            DType::F64
+        } else {
+            DType::F32
+        };
         let first = start.max(1);
         let n = start + len - first; // positions with a predecessor
         let (mut lp, mut en) = if n > 0 {
             let h = hidden.narrow(1, first - 1, n)?.reshape((b * n, d))?;
             let logits = self.lm_head(w, &h)?;
             let lsm = log_softmax_last(&logits)?;
-            let targets = batch.input_ids.narrow(1, first, n)?.contiguous()?.reshape((b * n, 1))?;
-            let lp = lsm.gather(&targets, D::Minus1)?.reshape((b, n))?.to_dtype(out_dtype)?;
+            let targets = batch
+                .input_ids
+                .narrow(1, first, n)?
+                .contiguous()?
+                .reshape((b * n, 1))?;
+            let lp = lsm
+                .gather(&targets, D::Minus1)?
+                .reshape((b, n))?
+                .to_dtype(out_dtype)?;
             let en = if with_entropy {
-                (lsm.exp()? * &lsm)?.sum(D::Minus1)?.neg()?.reshape((b, n))?.to_dtype(out_dtype)?
+                (lsm.exp()? * &lsm)?
+                    .sum(D::Minus1)?
+                    .neg()?
+                    .reshape((b, n))?
+                    .to_dtype(out_dtype)?
             } else {
                 Tensor::zeros((b, n), out_dtype, device)?
             };
             let mask: Vec<f32> = scored
                 .iter()
-                .flat_map(|r| r[first..first + n].iter().map(|&s| if s { 1f32 } else { 0f32 }))
+                .flat_map(|r| {
+                    r[first..first + n]
+                        .iter()
+                        .map(|&s| if s { 1f32 } else { 0f32 })
+                })
                 .collect();
             let mask = Tensor::from_vec(mask, (b, n), device)?.to_dtype(out_dtype)?;
             ((lp * &mask)?, (en * mask)?)
@@ -213,7 +241,9 @@ impl Model {
 /// Splits `0..t` into chunks of `size` positions.
 fn chunks(t: usize, size: usize) -> Result<Vec<(usize, usize)>> {
     if size == 0 {
-        return Err(ModelError::InvalidInput("chunk_positions must be positive".into()));
+        return Err(ModelError::InvalidInput(
+            "chunk_positions must be positive".into(),
+        ));
     }
     Ok((0..t).step_by(size).map(|s| (s, size.min(t - s))).collect())
 }

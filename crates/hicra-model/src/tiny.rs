@@ -11,7 +11,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::{Arch, ModelConfig};
 use crate::error::{ModelError, Result};
-use crate::hf_files::{write_config, write_generation_config, write_safetensors, write_tokenizer_files};
+use crate::hf_files::{
+    write_config, write_generation_config, write_safetensors, write_tokenizer_files,
+};
 use crate::tokenizer::Tokenizer;
 use crate::weights::expected_tensors;
 
@@ -44,7 +46,8 @@ pub fn test_tokenizer() -> Tokenizer {
     static TOK: OnceLock<Tokenizer> = OnceLock::new();
     TOK.get_or_init(|| {
         let corpus: Vec<String> = CORPUS.iter().map(|s| s.to_string()).collect();
-        Tokenizer::train_bpe(&corpus, 400, &[EOS_TOKEN, IM_START, IM_END]).expect("training the built-in tokenizer")
+        Tokenizer::train_bpe(&corpus, 400, &[EOS_TOKEN, IM_START, IM_END])
+            .expect("training the built-in tokenizer")
     })
     .clone()
 }
@@ -121,13 +124,20 @@ pub fn write_tiny_model(
         )));
     }
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
-    let eos_text = if chat_template.is_some() { IM_END } else { EOS_TOKEN };
+    let eos_text = if chat_template.is_some() {
+        IM_END
+    } else {
+        EOS_TOKEN
+    };
     let eos_id = tokenizer.token_to_id(eos_text);
     let pad_id = tokenizer.token_to_id(EOS_TOKEN);
     let mut cfg = config.clone();
     cfg.eos_token_ids = eos_id.into_iter().collect();
     write_config(dir, &cfg)?;
-    write_safetensors(&dir.join("model.safetensors"), &random_tensors(config, seed)?)?;
+    write_safetensors(
+        &dir.join("model.safetensors"),
+        &random_tensors(config, seed)?,
+    )?;
     write_tokenizer_files(
         dir,
         tokenizer,

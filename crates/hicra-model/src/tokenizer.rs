@@ -43,16 +43,20 @@ impl Tokenizer {
             },
             _ => ModelError::io(path, e),
         })?;
-        let inner = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| ModelError::Tokenizer {
-            path: path.into(),
-            message: format!("cannot parse: {e}"),
-        })?;
+        let inner =
+            tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| ModelError::Tokenizer {
+                path: path.into(),
+                message: format!("cannot parse: {e}"),
+            })?;
         Ok(Tokenizer { inner })
     }
 
     /// Token ids of `text`; `add_special_tokens` applies the post-processor (e.g. BOS).
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
-        let enc = self.inner.encode(text, add_special_tokens).map_err(tok_err)?;
+        let enc = self
+            .inner
+            .encode(text, add_special_tokens)
+            .map_err(tok_err)?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -93,7 +97,11 @@ impl Tokenizer {
         for i in 0..ids.len() {
             let prefix = self.decode(&ids[..=i], false)?;
             let common = common_prefix_len(&prefix, &full).max(prev);
-            let end = if i + 1 == ids.len() { full.len() } else { common };
+            let end = if i + 1 == ids.len() {
+                full.len()
+            } else {
+                common
+            };
             spans.push((prev, end));
             prev = end;
         }
@@ -117,7 +125,11 @@ impl Tokenizer {
 
     /// Trains a byte-level BPE tokenizer (GPT-2 style, no prefix space) on `corpus`;
     /// `special_tokens` get the first ids.
-    pub fn train_bpe(corpus: &[String], vocab_size: usize, special_tokens: &[&str]) -> Result<Tokenizer> {
+    pub fn train_bpe(
+        corpus: &[String],
+        vocab_size: usize,
+        special_tokens: &[&str],
+    ) -> Result<Tokenizer> {
         let specials: Vec<AddedToken> = special_tokens
             .iter()
             .map(|s| AddedToken::from(s.to_string(), true))
@@ -130,7 +142,8 @@ impl Tokenizer {
             .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
             .build();
         let byte_level = ByteLevel::new(false, true, true);
-        let mut tok: TokenizerImpl<BPE, NormalizerWrapper, ByteLevel, ByteLevel, ByteLevel> = TokenizerImpl::new(BPE::default());
+        let mut tok: TokenizerImpl<BPE, NormalizerWrapper, ByteLevel, ByteLevel, ByteLevel> =
+            TokenizerImpl::new(BPE::default());
         tok.with_pre_tokenizer(Some(byte_level))
             .with_post_processor(Some(byte_level))
             .with_decoder(Some(byte_level));

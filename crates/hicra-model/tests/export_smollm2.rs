@@ -9,7 +9,8 @@ use hicra_model::{ChatMessage, LoadOptions, LoadedModel, Padding, TokenBatch, lo
 use serde_json::Value;
 
 fn logits(loaded: &LoadedModel, rows: &[Vec<u32>]) -> candle_core::Tensor {
-    let batch = TokenBatch::from_rows(rows, loaded.pad_token_id, Padding::Left, &Device::Cpu).unwrap();
+    let batch =
+        TokenBatch::from_rows(rows, loaded.pad_token_id, Padding::Left, &Device::Cpu).unwrap();
     loaded.model.forward_logits(&batch).unwrap()
 }
 
@@ -29,7 +30,11 @@ fn gguf_export_loads_back_with_identical_logits() {
         .render(&[ChatMessage::new("user", "What is 7 * 8?")], true)
         .unwrap();
     assert_eq!(
-        hf.chat_template.as_ref().unwrap().render(&[ChatMessage::new("user", "What is 7 * 8?")], true).unwrap(),
+        hf.chat_template
+            .as_ref()
+            .unwrap()
+            .render(&[ChatMessage::new("user", "What is 7 * 8?")], true)
+            .unwrap(),
         chat
     );
     let texts = [chat.as_str(), "def f(x):\n    return 12345 * x  # ünïcode"];
@@ -37,7 +42,11 @@ fn gguf_export_loads_back_with_identical_logits() {
         .iter()
         .map(|t| {
             let ids = gguf.tokenizer.encode(t, false).unwrap();
-            assert_eq!(hf.tokenizer.encode(t, false).unwrap(), ids, "tokenizer changed for {t:?}");
+            assert_eq!(
+                hf.tokenizer.encode(t, false).unwrap(),
+                ids,
+                "tokenizer changed for {t:?}"
+            );
             ids
         })
         .collect();
@@ -53,13 +62,17 @@ fn gguf_export_loads_back_with_identical_logits() {
     assert_eq!(hf.eos_token_ids, vec![2]);
     assert_eq!(hf.pad_token_id, 2);
 
-    let config: Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["model_type"], "llama");
     assert_eq!(config["num_key_value_heads"], 3);
     assert_eq!(config["rope_theta"], 100000.0);
     assert_eq!(config["tie_word_embeddings"], true);
     let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-    assert!(!meta.tensors().contains_key("lm_head.weight"), "tied head is not written");
+    assert!(
+        !meta.tensors().contains_key("lm_head.weight"),
+        "tied head is not written"
+    );
     assert_eq!(meta.tensors().len(), 2 + 30 * 9);
 }

@@ -16,10 +16,17 @@ fn load(path: &Path) -> LoadedModel {
 
 fn logits(loaded: &LoadedModel) -> Tensor {
     let rows = vec![
-        loaded.tokenizer.encode("Alice has 5 apples and buys 7 more.", false).unwrap(),
-        loaded.tokenizer.encode("<|im_start|>user\n2+2?<|im_end|>", false).unwrap(),
+        loaded
+            .tokenizer
+            .encode("Alice has 5 apples and buys 7 more.", false)
+            .unwrap(),
+        loaded
+            .tokenizer
+            .encode("<|im_start|>user\n2+2?<|im_end|>", false)
+            .unwrap(),
     ];
-    let batch = TokenBatch::from_rows(&rows, loaded.pad_token_id, Padding::Left, &Device::Cpu).unwrap();
+    let batch =
+        TokenBatch::from_rows(&rows, loaded.pad_token_id, Padding::Left, &Device::Cpu).unwrap();
     loaded.model.forward_logits(&batch).unwrap()
 }
 
@@ -32,7 +39,10 @@ fn safetensors_names_and_format(path: &Path) -> (Vec<String>, Option<String>) {
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let mut names: Vec<String> = meta.tensors().keys().cloned().collect();
     names.sort();
-    let format = meta.metadata().as_ref().and_then(|m| m.get("format").cloned());
+    let format = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("format").cloned());
     (names, format)
 }
 
@@ -67,12 +77,20 @@ fn export_round_trips_with_identical_logits() {
             .to_scalar::<f32>()
             .unwrap();
         assert_eq!(diff, 0.0, "{arch:?}: logits changed by export");
-        assert_eq!(back.model.config(), original.model.config(), "{arch:?}: config");
+        assert_eq!(
+            back.model.config(),
+            original.model.config(),
+            "{arch:?}: config"
+        );
         assert_eq!(back.eos_token_ids, original.eos_token_ids);
         assert_eq!(back.pad_token_id, original.pad_token_id);
 
         let (names, format) = safetensors_names_and_format(&out.join("model.safetensors"));
-        assert_eq!(format.as_deref(), Some("pt"), "transformers requires format=pt metadata");
+        assert_eq!(
+            format.as_deref(),
+            Some("pt"),
+            "transformers requires format=pt metadata"
+        );
         assert_eq!(
             names.contains(&"lm_head.weight".to_string()),
             !config.tie_word_embeddings,
@@ -93,9 +111,15 @@ fn export_round_trips_with_identical_logits() {
             .unwrap()
             .render(&[ChatMessage::new("user", "hi")], true)
             .unwrap();
-        assert_eq!(chat, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+        assert_eq!(
+            chat,
+            "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+        );
         let gc = read_json(&out.join("generation_config.json"));
-        assert_eq!(gc["eos_token_id"], serde_json::json!(original.eos_token_ids[0]));
+        assert_eq!(
+            gc["eos_token_id"],
+            serde_json::json!(original.eos_token_ids[0])
+        );
     }
 }
 
@@ -112,14 +136,24 @@ fn export_replaces_an_existing_directory_and_leaves_no_temp_files() {
     let tmp = tempfile::tempdir().unwrap();
     let tok = test_tokenizer();
     let src = tmp.path().join("src");
-    write_tiny_model(&src, &tiny_config(Arch::Llama, tok.vocab_size()), &tok, None, 1).unwrap();
+    write_tiny_model(
+        &src,
+        &tiny_config(Arch::Llama, tok.vocab_size()),
+        &tok,
+        None,
+        1,
+    )
+    .unwrap();
     let loaded = load(&src);
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("stale.txt"), "old").unwrap();
     loaded.save_hf(&out).unwrap();
     loaded.save_hf(&out).unwrap();
-    assert!(!out.join("stale.txt").exists(), "old directory contents replaced");
+    assert!(
+        !out.join("stale.txt").exists(),
+        "old directory contents replaced"
+    );
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -134,7 +168,14 @@ fn export_into_an_unwritable_place_is_an_error_naming_it() {
     let tmp = tempfile::tempdir().unwrap();
     let tok = test_tokenizer();
     let src = tmp.path().join("src");
-    write_tiny_model(&src, &tiny_config(Arch::Llama, tok.vocab_size()), &tok, None, 1).unwrap();
+    write_tiny_model(
+        &src,
+        &tiny_config(Arch::Llama, tok.vocab_size()),
+        &tok,
+        None,
+        1,
+    )
+    .unwrap();
     let loaded = load(&src);
     // A regular file where the parent directory should be.
     let blocker = tmp.path().join("file");

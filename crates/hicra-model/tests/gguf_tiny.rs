@@ -8,8 +8,7 @@ use hicra_model::gguf::GgufError;
 use hicra_model::gguf::writer::{GgufTokenizerInfo, write_llama_gguf};
 use hicra_model::tiny::{random_tensors, test_tokenizer, tiny_config};
 use hicra_model::{
-    Arch, ChatMessage, LoadOptions, Model, ModelConfig, ModelError, Padding, TokenBatch,
-    load_model,
+    Arch, ChatMessage, LoadOptions, Model, ModelConfig, ModelError, Padding, TokenBatch, load_model,
 };
 use std::path::{Path, PathBuf};
 
@@ -27,12 +26,17 @@ fn tiny(tied: bool) -> (ModelConfig, Vec<(String, Tensor)>) {
     let tok = test_tokenizer();
     let mut config = tiny_config(Arch::Llama, tok.vocab_size());
     config.tie_word_embeddings = tied;
-    let mut tensors: Vec<(String, Tensor)> = random_tensors(&config, 7).unwrap().into_iter().collect();
+    let mut tensors: Vec<(String, Tensor)> =
+        random_tensors(&config, 7).unwrap().into_iter().collect();
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     (config, tensors)
 }
 
-fn write_tiny_gguf(dir: &Path, tied: bool, dtype: GgmlDType) -> (PathBuf, ModelConfig, Vec<(String, Tensor)>) {
+fn write_tiny_gguf(
+    dir: &Path,
+    tied: bool,
+    dtype: GgmlDType,
+) -> (PathBuf, ModelConfig, Vec<(String, Tensor)>) {
     let (config, tensors) = tiny(tied);
     let tok = test_tokenizer();
     let info = GgufTokenizerInfo {
@@ -53,12 +57,22 @@ fn logits(model: &Model, rows: &[Vec<u32>]) -> Tensor {
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 fn rows() -> Vec<Vec<u32>> {
     let tok = test_tokenizer();
-    vec![tok.encode(TEXTS[0], false).unwrap(), tok.encode(TEXTS[1], false).unwrap()]
+    vec![
+        tok.encode(TEXTS[0], false).unwrap(),
+        tok.encode(TEXTS[1], false).unwrap(),
+    ]
 }
 
 #[test]
@@ -68,11 +82,24 @@ fn f32_gguf_gives_the_same_logits_as_the_hf_weights() {
         let (path, config, tensors) = write_tiny_gguf(dir.path(), tied, GgmlDType::F32);
         let loaded = load_model(path.to_str().unwrap(), &LoadOptions::default()).unwrap();
         assert_eq!(loaded.model.config().tie_word_embeddings, tied);
-        assert_eq!(loaded.model.config().num_key_value_heads, config.num_key_value_heads);
+        assert_eq!(
+            loaded.model.config().num_key_value_heads,
+            config.num_key_value_heads
+        );
         assert_eq!(loaded.model.config().head_dim, config.head_dim);
-        let names: Vec<String> = loaded.model.parameters().into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = loaded
+            .model
+            .parameters()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         assert_eq!(names.contains(&"lm_head.weight".to_string()), !tied);
-        let direct = Model::from_tensors(config, tensors.into_iter().collect(), &LoadOptions::default()).unwrap();
+        let direct = Model::from_tensors(
+            config,
+            tensors.into_iter().collect(),
+            &LoadOptions::default(),
+        )
+        .unwrap();
         let rows = rows();
         let diff = max_abs_diff(&logits(&loaded.model, &rows), &logits(&direct, &rows));
         assert!(diff < 1e-5, "tied={tied}: logits differ by {diff}");
@@ -95,9 +122,18 @@ fn quantised_gguf_weights_are_close_to_the_originals() {
             .collect();
         for (name, original) in &tensors {
             let got = &params[name];
-            let scale = original.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let scale = original
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
             let diff = max_abs_diff(got, original);
-            assert!(diff <= tol * scale, "{dtype:?} {name}: error {diff} vs scale {scale}");
+            assert!(
+                diff <= tol * scale,
+                "{dtype:?} {name}: error {diff} vs scale {scale}"
+            );
         }
     }
 }
@@ -115,15 +151,42 @@ fn gguf_tokenizer_and_chat_template_match_the_original() {
         assert_eq!(loaded.tokenizer.decode(&got, false).unwrap(), *text);
     }
     // Special tokens are single ids and are skipped on request.
-    let ids = loaded.tokenizer.encode("<|im_start|>user\nhi<|im_end|>", false).unwrap();
+    let ids = loaded
+        .tokenizer
+        .encode("<|im_start|>user\nhi<|im_end|>", false)
+        .unwrap();
     assert_eq!(ids[0], original.token_to_id("<|im_start|>").unwrap());
-    assert_eq!(*ids.last().unwrap(), original.token_to_id("<|im_end|>").unwrap());
+    assert_eq!(
+        *ids.last().unwrap(),
+        original.token_to_id("<|im_end|>").unwrap()
+    );
     assert_eq!(loaded.tokenizer.decode(&ids, true).unwrap(), "user\nhi");
-    assert_eq!(loaded.eos_token_ids, vec![original.token_to_id("<|im_end|>").unwrap()]);
-    assert_eq!(loaded.pad_token_id, original.token_to_id("<|endoftext|>").unwrap());
-    let template = loaded.chat_template.as_ref().expect("chat template from GGUF");
-    let rendered = template.render(&[ChatMessage::new("user", "2+2?")], true).unwrap();
-    assert_eq!(rendered, "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n");
+    assert_eq!(
+        loaded.eos_token_ids,
+        vec![original.token_to_id("<|im_end|>").unwrap()]
+    );
+    assert_eq!(
+        loaded.pad_token_id,
+        original.token_to_id("<|endoftext|>").unwrap()
+    );
+    let template = loaded
+        .chat_template
+        .as_ref()
+        .expect("chat template from GGUF");
+    let rendered = template
+        .render(&[ChatMessage::new("user", "2+2?")], true)
+        .unwrap();
+    assert_eq!(
+        rendered,
+        "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n"
+    );
+}
+
+fn gguf_err(err: &ModelError) -> &GgufError {
+    match err {
+        ModelError::Gguf(e) => e,
+        other => panic!("expected a GGUF error, got {other}"),
+    }
 }
 
 fn load_err(path: &Path) -> ModelError {
@@ -144,7 +207,7 @@ fn truncated_gguf_is_a_named_error() {
         std::fs::write(&cut, &bytes[..keep]).unwrap();
         let err = load_err(&cut);
         assert!(
-            matches!(&err, ModelError::Gguf(GgufError::Truncated { path, .. }) if path == &cut),
+            matches!(gguf_err(&err), GgufError::Truncated { path, .. } if path == &cut),
             "keep {keep}: {err}"
         );
         assert!(err.to_string().contains("truncated"), "{err}");
@@ -160,7 +223,7 @@ fn corrupt_gguf_is_a_named_error() {
     let bad = dir.path().join("bad-magic.gguf");
     std::fs::write(&bad, &bytes).unwrap();
     let err = load_err(&bad);
-    assert!(matches!(&err, ModelError::Gguf(GgufError::Corrupt { .. })), "{err}");
+    assert!(matches!(gguf_err(&err), GgufError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("bad-magic.gguf"), "{err}");
 }
 
@@ -168,7 +231,10 @@ fn corrupt_gguf_is_a_named_error() {
 fn dtype_field_offset(bytes: &[u8], name: &str) -> usize {
     let mut needle = (name.len() as u64).to_le_bytes().to_vec();
     needle.extend_from_slice(name.as_bytes());
-    let at = bytes.windows(needle.len()).position(|w| w == needle.as_slice()).unwrap();
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle.as_slice())
+        .unwrap();
     let dims_at = at + needle.len();
     let n_dims = u32::from_le_bytes(bytes[dims_at..dims_at + 4].try_into().unwrap()) as usize;
     dims_at + 4 + 8 * n_dims
@@ -180,13 +246,20 @@ fn unknown_quant_type_is_a_named_error() {
     let (path, _, _) = write_tiny_gguf(dir.path(), true, GgmlDType::F32);
     let mut bytes = std::fs::read(&path).unwrap();
     let at = dtype_field_offset(&bytes, "blk.0.attn_q.weight");
-    assert_eq!(u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()), 0, "F32 type id");
+    assert_eq!(
+        u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()),
+        0,
+        "F32 type id"
+    );
     bytes[at..at + 4].copy_from_slice(&77u32.to_le_bytes());
     let bad = dir.path().join("unknown-type.gguf");
     std::fs::write(&bad, &bytes).unwrap();
     let err = load_err(&bad);
     assert!(
-        matches!(&err, ModelError::Gguf(GgufError::UnknownQuantType { type_id: 77, .. })),
+        matches!(
+            gguf_err(&err),
+            GgufError::UnknownQuantType { type_id: 77, .. }
+        ),
         "{err}"
     );
 }
@@ -199,14 +272,17 @@ fn non_llama_architecture_is_a_named_error() {
     // Same length keeps every offset valid: "llama" -> "gemma".
     let mut needle = 5u64.to_le_bytes().to_vec();
     needle.extend_from_slice(b"llama");
-    let at = bytes.windows(needle.len()).position(|w| w == needle.as_slice()).unwrap();
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle.as_slice())
+        .unwrap();
     let mut patched = bytes.clone();
     patched[at + 8..at + 13].copy_from_slice(b"gemma");
     let bad = dir.path().join("gemma.gguf");
     std::fs::write(&bad, &patched).unwrap();
     let err = load_err(&bad);
     assert!(
-        matches!(&err, ModelError::Gguf(GgufError::UnsupportedArchitecture { arch, .. }) if arch == "gemma"),
+        matches!(gguf_err(&err), GgufError::UnsupportedArchitecture { arch, .. } if arch == "gemma"),
         "{err}"
     );
 }
@@ -214,5 +290,8 @@ fn non_llama_architecture_is_a_named_error() {
 #[test]
 fn missing_gguf_file_names_the_path() {
     let err = load_err(Path::new("/nonexistent/dir/model.gguf"));
-    assert!(err.to_string().contains("/nonexistent/dir/model.gguf"), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent/dir/model.gguf"),
+        "{err}"
+    );
 }

@@ -10,13 +10,22 @@ use common::tiny_model;
 use hicra_model::hf_files::write_safetensors;
 use hicra_model::loader::read_safetensors;
 use hicra_model::tiny::{CHATML_TEMPLATE, test_tokenizer, tiny_config, write_tiny_model};
-use hicra_model::{Arch, ChatMessage, LoadOptions, ModelConfig, Padding, ScoreOptions, TokenBatch, load_model};
+use hicra_model::{
+    Arch, ChatMessage, LoadOptions, ModelConfig, Padding, ScoreOptions, TokenBatch, load_model,
+};
 use serde_json::{Value, json};
 
 fn write_model(arch: Arch) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let tok = test_tokenizer();
-    write_tiny_model(dir.path(), &tiny_config(arch, tok.vocab_size()), &tok, Some(CHATML_TEMPLATE), 1).unwrap();
+    write_tiny_model(
+        dir.path(),
+        &tiny_config(arch, tok.vocab_size()),
+        &tok,
+        Some(CHATML_TEMPLATE),
+        1,
+    )
+    .unwrap();
     dir
 }
 
@@ -35,9 +44,18 @@ fn edit_json(path: &Path, f: impl FnOnce(&mut Value)) {
 
 fn scores(dir: &Path) -> Vec<f32> {
     let loaded = load_model(dir.to_str().unwrap(), &LoadOptions::default()).unwrap();
-    let ids = loaded.tokenizer.encode("We can use the fact that 2 + 2 = 4.", false).unwrap();
-    let batch = TokenBatch::from_rows(&[ids], 0, Padding::Right, &candle_core::Device::Cpu).unwrap();
-    loaded.model.score_tokens(&batch, &ScoreOptions::default()).unwrap().logprobs.remove(0)
+    let ids = loaded
+        .tokenizer
+        .encode("We can use the fact that 2 + 2 = 4.", false)
+        .unwrap();
+    let batch =
+        TokenBatch::from_rows(&[ids], 0, Padding::Right, &candle_core::Device::Cpu).unwrap();
+    loaded
+        .model
+        .score_tokens(&batch, &ScoreOptions::default())
+        .unwrap()
+        .logprobs
+        .remove(0)
 }
 
 #[test]
@@ -45,11 +63,20 @@ fn loaded_model_has_tokenizer_template_and_eos() {
     let (_d, loaded) = tiny_model(Arch::Qwen3, 1);
     let im_end = loaded.tokenizer.token_to_id("<|im_end|>").unwrap();
     assert_eq!(loaded.eos_token_ids, vec![im_end]);
-    assert_eq!(loaded.pad_token_id, loaded.tokenizer.token_to_id("<|endoftext|>").unwrap());
+    assert_eq!(
+        loaded.pad_token_id,
+        loaded.tokenizer.token_to_id("<|endoftext|>").unwrap()
+    );
     let text = loaded.chat_prompt("hi").unwrap();
-    assert_eq!(text, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+    assert_eq!(
+        text,
+        "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    );
     let ids = loaded.tokenizer.encode(&text, false).unwrap();
-    assert_eq!(ids[0], loaded.tokenizer.token_to_id("<|im_start|>").unwrap());
+    assert_eq!(
+        ids[0],
+        loaded.tokenizer.token_to_id("<|im_start|>").unwrap()
+    );
 }
 
 #[test]
@@ -61,8 +88,14 @@ fn sharded_weights_load_identically() {
     names.sort();
     let (a, b) = names.split_at(names.len() / 2);
     let mut weight_map = serde_json::Map::new();
-    for (file, part) in [("model-00001-of-00002.safetensors", a), ("model-00002-of-00002.safetensors", b)] {
-        let shard: HashMap<String, candle_core::Tensor> = part.iter().map(|n| ((*n).clone(), all[*n].clone())).collect();
+    for (file, part) in [
+        ("model-00001-of-00002.safetensors", a),
+        ("model-00002-of-00002.safetensors", b),
+    ] {
+        let shard: HashMap<String, candle_core::Tensor> = part
+            .iter()
+            .map(|n| ((*n).clone(), all[*n].clone()))
+            .collect();
         write_safetensors(&dir.path().join(file), &shard).unwrap();
         for n in part {
             weight_map.insert((*n).clone(), json!(file));
@@ -88,15 +121,25 @@ fn transformers_5_config_and_separate_template_file_load() {
         o.remove("rope_scaling");
         o.remove("torch_dtype");
         o.insert("dtype".into(), json!("bfloat16"));
-        o.insert("rope_parameters".into(), json!({"rope_type": "default", "rope_theta": theta}));
+        o.insert(
+            "rope_parameters".into(),
+            json!({"rope_type": "default", "rope_theta": theta}),
+        );
         o.insert("some_unknown_field".into(), json!({"nested": [1, 2]}));
     });
     edit_json(&dir.path().join("tokenizer_config.json"), |v| {
         v.as_object_mut().unwrap().remove("chat_template");
     });
-    std::fs::write(dir.path().join("chat_template.jinja"), "{% for m in messages %}[{{ m.role | upper }}]{{ m.content }}{% endfor %}").unwrap();
+    std::fs::write(
+        dir.path().join("chat_template.jinja"),
+        "{% for m in messages %}[{{ m.role | upper }}]{{ m.content }}{% endfor %}",
+    )
+    .unwrap();
     let loaded = load_model(dir.path().to_str().unwrap(), &LoadOptions::default()).unwrap();
-    assert_eq!(loaded.model.config().torch_dtype.as_deref(), Some("bfloat16"));
+    assert_eq!(
+        loaded.model.config().torch_dtype.as_deref(),
+        Some("bfloat16")
+    );
     assert_eq!(loaded.chat_prompt("hey").unwrap(), "[USER]hey");
     drop(loaded);
     assert_eq!(scores(dir.path()), before);
@@ -135,7 +178,10 @@ fn llama3_rope_scaling_changes_only_low_frequencies() {
     let scaled = hicra_model::config::rope_inv_freq(&cfg);
     assert_eq!(scaled[0], plain[0], "highest frequency unchanged");
     let last = plain.len() - 1;
-    assert!((scaled[last] - plain[last] / 8.0).abs() < 1e-15, "lowest frequency divided by the factor");
+    assert!(
+        (scaled[last] - plain[last] / 8.0).abs() < 1e-15,
+        "lowest frequency divided by the factor"
+    );
 }
 
 #[test]
@@ -145,7 +191,10 @@ fn missing_required_field_is_named() {
         v.as_object_mut().unwrap().remove("hidden_size");
     });
     let e = load_err(dir.path());
-    assert!(e.contains("config.json") && e.contains("hidden_size"), "{e}");
+    assert!(
+        e.contains("config.json") && e.contains("hidden_size"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -156,7 +205,10 @@ fn unknown_architecture_is_named() {
         v["architectures"] = json!(["MambaForCausalLM"]);
     });
     let e = load_err(dir.path());
-    assert!(e.contains("config.json") && e.contains("unknown architecture") && e.contains("mamba"), "{e}");
+    assert!(
+        e.contains("config.json") && e.contains("unknown architecture") && e.contains("mamba"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -167,7 +219,11 @@ fn missing_tensor_is_named() {
     all.remove("model.layers.1.self_attn.k_proj.bias");
     write_safetensors(&path, &all).unwrap();
     let e = load_err(dir.path());
-    assert!(e.contains("model.safetensors") && e.contains("missing tensor model.layers.1.self_attn.k_proj.bias"), "{e}");
+    assert!(
+        e.contains("model.safetensors")
+            && e.contains("missing tensor model.layers.1.self_attn.k_proj.bias"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -175,10 +231,19 @@ fn wrong_shape_is_named() {
     let dir = write_model(Arch::Llama);
     let path = dir.path().join("model.safetensors");
     let mut all = read_safetensors(&path).unwrap();
-    all.insert("model.norm.weight".into(), candle_core::Tensor::ones(63, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap());
+    all.insert(
+        "model.norm.weight".into(),
+        candle_core::Tensor::ones(63, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap(),
+    );
     write_safetensors(&path, &all).unwrap();
     let e = load_err(dir.path());
-    assert!(e.contains("model.safetensors") && e.contains("model.norm.weight") && e.contains("[63]") && e.contains("[64]"), "{e}");
+    assert!(
+        e.contains("model.safetensors")
+            && e.contains("model.norm.weight")
+            && e.contains("[63]")
+            && e.contains("[64]"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -188,10 +253,16 @@ fn truncated_and_corrupt_safetensors_are_named() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
     let e = load_err(dir.path());
-    assert!(e.contains("model.safetensors") && e.contains("corrupt or truncated"), "{e}");
+    assert!(
+        e.contains("model.safetensors") && e.contains("corrupt or truncated"),
+        "{e}"
+    );
     std::fs::write(&path, b"this is not a safetensors file at all").unwrap();
     let e = load_err(dir.path());
-    assert!(e.contains("model.safetensors") && e.contains("corrupt or truncated"), "{e}");
+    assert!(
+        e.contains("model.safetensors") && e.contains("corrupt or truncated"),
+        "{e}"
+    );
     std::fs::remove_file(&path).unwrap();
     let e = load_err(dir.path());
     assert!(e.contains("model.safetensors"), "{e}");
@@ -203,10 +274,16 @@ fn missing_or_broken_tokenizer_is_named() {
     let path = dir.path().join("tokenizer.json");
     std::fs::write(&path, "{ not json").unwrap();
     let e = load_err(dir.path());
-    assert!(e.contains("tokenizer.json") && e.contains("tokenizer"), "{e}");
+    assert!(
+        e.contains("tokenizer.json") && e.contains("tokenizer"),
+        "{e}"
+    );
     std::fs::remove_file(&path).unwrap();
     let e = load_err(dir.path());
-    assert!(e.contains("tokenizer.json") && e.contains("not found"), "{e}");
+    assert!(
+        e.contains("tokenizer.json") && e.contains("not found"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -225,23 +302,51 @@ fn deep_clone_is_independent() {
     let copy = loaded.model.deep_clone().unwrap();
     let (name, var) = &loaded.model.parameters()[0];
     var.set(&var.as_tensor().zeros_like().unwrap()).unwrap();
-    let other = copy.parameters().into_iter().find(|(n, _)| n == name).unwrap().1;
-    let s = other.as_tensor().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+    let other = copy
+        .parameters()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap()
+        .1;
+    let s = other
+        .as_tensor()
+        .abs()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(s > 0.0);
 }
 
 #[test]
 fn parameters_are_sorted_and_tied_weights_listed_once() {
     let (_d, loaded) = tiny_model(Arch::Llama, 3);
-    let names: Vec<String> = loaded.model.parameters().into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = loaded
+        .model
+        .parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted);
     assert!(!names.contains(&"lm_head.weight".to_string()));
-    let count: usize = loaded.model.parameters().iter().map(|(_, v)| v.elem_count()).sum();
+    let count: usize = loaded
+        .model
+        .parameters()
+        .iter()
+        .map(|(_, v)| v.elem_count())
+        .sum();
     assert_eq!(count, loaded.model.config().num_parameters());
     let (_d2, qwen2) = tiny_model(Arch::Qwen2, 3);
-    assert!(qwen2.model.parameters().iter().any(|(n, _)| n == "lm_head.weight"));
+    assert!(
+        qwen2
+            .model
+            .parameters()
+            .iter()
+            .any(|(n, _)| n == "lm_head.weight")
+    );
 }
 
 #[test]
@@ -249,7 +354,17 @@ fn chat_messages_render_with_system_prompt() {
     let (_d, loaded) = tiny_model(Arch::Qwen2, 1);
     let t = loaded.chat_template.as_ref().unwrap();
     let s = t
-        .render(&[ChatMessage::new("system", "Be brief."), ChatMessage::new("user", "2+2?"), ChatMessage::new("assistant", "4")], false)
+        .render(
+            &[
+                ChatMessage::new("system", "Be brief."),
+                ChatMessage::new("user", "2+2?"),
+                ChatMessage::new("assistant", "4"),
+            ],
+            false,
+        )
         .unwrap();
-    assert_eq!(s, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n4<|im_end|>\n");
+    assert_eq!(
+        s,
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n4<|im_end|>\n"
+    );
 }

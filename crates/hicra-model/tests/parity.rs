@@ -89,7 +89,9 @@ impl Reference {
     /// Fresh cache.
     fn reset(&mut self) {
         match self {
-            Reference::Llama(_, cache, c) => *cache = llama::Cache::new(true, DType::F32, c, &Device::Cpu).unwrap(),
+            Reference::Llama(_, cache, c) => {
+                *cache = llama::Cache::new(true, DType::F32, c, &Device::Cpu).unwrap()
+            }
             Reference::Qwen2(m) => m.clear_kv_cache(),
             Reference::Qwen3(m) => m.clear_kv_cache(),
         }
@@ -97,7 +99,10 @@ impl Reference {
 
     /// Logits (V) of the last of `ids`, which start at position `offset`.
     fn last_logits(&mut self, ids: &[u32], offset: usize) -> Vec<f32> {
-        let x = Tensor::new(ids, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let x = Tensor::new(ids, &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
         let logits = match self {
             Reference::Llama(m, cache, _) => m.forward(&x, offset, cache).unwrap(),
             Reference::Qwen2(m) => m.forward(&x, offset).unwrap(),
@@ -118,15 +123,25 @@ fn logits_match_candle_transformers() {
         let (dir, loaded) = tiny_model(arch, 11);
         let mut reference = Reference::load(loaded.model.config(), dir.path());
         let rows = sample_rows(&loaded);
-        let batch = TokenBatch::from_rows(&rows, loaded.pad_token_id, Padding::Right, &Device::Cpu).unwrap();
+        let batch = TokenBatch::from_rows(&rows, loaded.pad_token_id, Padding::Right, &Device::Cpu)
+            .unwrap();
         let ours = loaded.model.forward_logits(&batch).unwrap();
         for (r, row) in rows.iter().enumerate() {
             for len in [1, row.len() / 2, row.len()] {
                 reference.reset();
                 let theirs = reference.last_logits(&row[..len], 0);
-                let mine = ours.get(r).unwrap().get(len - 1).unwrap().to_vec1::<f32>().unwrap();
+                let mine = ours
+                    .get(r)
+                    .unwrap()
+                    .get(len - 1)
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap();
                 let d = max_rel_diff(&mine, &theirs);
-                assert!(d < 1e-4, "{arch:?} row {r} prefix {len}: relative logit difference {d}");
+                assert!(
+                    d < 1e-4,
+                    "{arch:?} row {r} prefix {len}: relative logit difference {d}"
+                );
             }
         }
     }
@@ -137,13 +152,19 @@ fn greedy_continuations_match_candle_transformers() {
     for arch in ARCHS {
         let (dir, loaded) = tiny_model(arch, 5);
         let mut reference = Reference::load(loaded.model.config(), dir.path());
-        let prompt = loaded.tokenizer.encode("Let's think step by step. First,", false).unwrap();
+        let prompt = loaded
+            .tokenizer
+            .encode("Let's think step by step. First,", false)
+            .unwrap();
         let params = SamplingParams {
             temperature: 0.0,
             max_new_tokens: 32,
             ..SamplingParams::default()
         };
-        let ours = loaded.model.generate(std::slice::from_ref(&prompt), &params, None).unwrap();
+        let ours = loaded
+            .model
+            .generate(std::slice::from_ref(&prompt), &params, None)
+            .unwrap();
         reference.reset();
         let mut theirs = Vec::new();
         let mut logits = reference.last_logits(&prompt, 0);
@@ -157,6 +178,9 @@ fn greedy_continuations_match_candle_transformers() {
             theirs.push(next);
             logits = reference.last_logits(&[next], prompt.len() + step);
         }
-        assert_eq!(ours[0].token_ids, theirs, "{arch:?}: greedy continuation differs");
+        assert_eq!(
+            ours[0].token_ids, theirs,
+            "{arch:?}: greedy continuation differs"
+        );
     }
 }

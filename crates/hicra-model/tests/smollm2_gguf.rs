@@ -58,19 +58,33 @@ fn log_softmax_at(logits: &Tensor, id: u32) -> f32 {
 /// Greedy decoding with the reference: returns (tokens, log-prob of each token).
 fn reference_greedy(model: &mut ModelWeights, prompt: &[u32]) -> (Vec<u32>, Vec<f32>) {
     model.clear_kv_cache();
-    let input = Tensor::new(prompt, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let input = Tensor::new(prompt, &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
     let mut logits = model.forward(&input, 0).unwrap().squeeze(0).unwrap();
     let mut tokens = Vec::new();
     let mut logprobs = Vec::new();
     for step in 0..NEW_TOKENS {
-        let next = logits.argmax(D::Minus1).unwrap().to_scalar::<u32>().unwrap();
+        let next = logits
+            .argmax(D::Minus1)
+            .unwrap()
+            .to_scalar::<u32>()
+            .unwrap();
         logprobs.push(log_softmax_at(&logits, next));
         tokens.push(next);
         if step + 1 == NEW_TOKENS {
             break;
         }
-        let input = Tensor::new(&[next], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-        logits = model.forward(&input, prompt.len() + step).unwrap().squeeze(0).unwrap();
+        let input = Tensor::new(&[next], &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        logits = model
+            .forward(&input, prompt.len() + step)
+            .unwrap()
+            .squeeze(0)
+            .unwrap();
     }
     (tokens, logprobs)
 }
@@ -81,11 +95,16 @@ fn greedy_continuations_match_quantized_llama() {
         return;
     };
     let loaded = load_model(path.to_str().unwrap(), &LoadOptions::default()).unwrap();
-    let template = loaded.chat_template.as_ref().expect("SmolLM2 ships a chat template");
+    let template = loaded
+        .chat_template
+        .as_ref()
+        .expect("SmolLM2 ships a chat template");
     let prompts: Vec<Vec<u32>> = QUESTIONS
         .iter()
         .map(|q| {
-            let text = template.render(&[ChatMessage::new("user", q)], true).unwrap();
+            let text = template
+                .render(&[ChatMessage::new("user", q)], true)
+                .unwrap();
             loaded.tokenizer.encode(&text, false).unwrap()
         })
         .collect();
@@ -112,11 +131,17 @@ fn greedy_continuations_match_quantized_llama() {
         );
         assert_eq!(ours[i].logprobs.len(), NEW_TOKENS);
         for (t, (a, b)) in ours[i].logprobs.iter().zip(&ref_logprobs).enumerate() {
-            assert!((a - b).abs() < 0.05, "prompt {i} token {t}: log-prob {a} vs reference {b}");
+            assert!(
+                (a - b).abs() < 0.05,
+                "prompt {i} token {t}: log-prob {a} vs reference {b}"
+            );
         }
         eprintln!("prompt {i}: {text:?}");
     }
     // On topic (a wrong Q/K layout in both implementations would give gibberish).
     let answer = loaded.tokenizer.decode(&ours[2].token_ids, true).unwrap();
-    assert!(answer.contains("blue"), "sky question answered as {answer:?}");
+    assert!(
+        answer.contains("blue"),
+        "sky question answered as {answer:?}"
+    );
 }

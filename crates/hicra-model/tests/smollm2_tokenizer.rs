@@ -12,7 +12,8 @@ use candle_core::quantized::gguf_file::{Content, Value};
 use hicra_model::{ChatMessage, LoadOptions, load_model};
 use std::collections::HashMap;
 
-const GPT2_REGEX: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+const GPT2_REGEX: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
 const TEXTS: &[&str] = &[
     "What is 12345 + 678? The answer is 13023.",
@@ -82,7 +83,11 @@ impl Reference {
         // Longest first, so a longer control token wins over its prefix.
         specials.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
         Reference {
-            vocab: tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect(),
+            vocab: tokens
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.clone(), i as u32))
+                .collect(),
             ranks,
             specials,
             bytes: byte_to_char(),
@@ -141,7 +146,10 @@ impl Reference {
             let next = self
                 .specials
                 .iter()
-                .filter_map(|(s, id)| rest.find(s.as_str()).map(|at| (at, std::cmp::Reverse(s.len()), *id)))
+                .filter_map(|(s, id)| {
+                    rest.find(s.as_str())
+                        .map(|at| (at, std::cmp::Reverse(s.len()), *id))
+                })
                 .min();
             match next {
                 Some((at, std::cmp::Reverse(len), id)) => {
@@ -179,10 +187,17 @@ fn gguf_tokenizer_matches_the_reference_tokenisation() {
         let want = reference.encode(text);
         let got = loaded.tokenizer.encode(text, false).unwrap();
         assert_eq!(got, want, "tokenisation of {text:?}");
-        assert_eq!(&loaded.tokenizer.decode(&got, false).unwrap(), text, "round trip");
+        assert_eq!(
+            &loaded.tokenizer.decode(&got, false).unwrap(),
+            text,
+            "round trip"
+        );
     }
     // Anchors checked by hand against the vocabulary: the chat header and single digits.
-    let header = loaded.tokenizer.encode("<|im_start|>user\n", false).unwrap();
+    let header = loaded
+        .tokenizer
+        .encode("<|im_start|>user\n", false)
+        .unwrap();
     assert_eq!(header, vec![1, 4093, 198]);
     let digits = loaded.tokenizer.encode("2024", false).unwrap();
     assert_eq!(digits.len(), 4, "digits are split one by one: {digits:?}");

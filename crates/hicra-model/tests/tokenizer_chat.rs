@@ -7,7 +7,11 @@ use hicra_model::{ChatMessage, ChatTemplate, Tokenizer};
 #[test]
 fn encode_decode_round_trip_and_offsets() {
     let tok = test_tokenizer();
-    for text in ["Let's think step by step: 12 + 30 = 42.", "Ünïcödé ✓ 数学", "  spaces\n\nand newlines\t"] {
+    for text in [
+        "Let's think step by step: 12 + 30 = 42.",
+        "Ünïcödé ✓ 数学",
+        "  spaces\n\nand newlines\t",
+    ] {
         let ids = tok.encode(text, false).unwrap();
         assert_eq!(tok.decode(&ids, false).unwrap(), text);
         let (ids2, offsets) = tok.encode_with_offsets(text).unwrap();
@@ -58,24 +62,46 @@ const LLAMA_STYLE: &str = r#"{{- bos_token }}{%- if not date_string is defined %
 fn qwen_style_template_renders() {
     let t = ChatTemplate::new(QWEN_STYLE, "", "<|im_end|>").unwrap();
     let s = t.render(&[ChatMessage::new("user", "Hi")], true).unwrap();
-    assert_eq!(s, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    assert_eq!(
+        s,
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    );
 }
 
 #[test]
 fn llama_style_template_renders_and_raises() {
     let t = ChatTemplate::new(LLAMA_STYLE, "<|begin_of_text|>", "<|eot_id|>").unwrap();
     let s = t
-        .render(&[ChatMessage::new("system", " Be terse. "), ChatMessage::new("user", "  2+2?  ")], true)
+        .render(
+            &[
+                ChatMessage::new("system", " Be terse. "),
+                ChatMessage::new("user", "  2+2?  "),
+            ],
+            true,
+        )
         .unwrap();
-    assert!(s.starts_with("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nToday Date: "), "{s}");
+    assert!(
+        s.starts_with(
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nToday Date: "
+        ),
+        "{s}"
+    );
     assert!(s.contains("Be terse.<|eot_id|>"), "{s}");
     assert!(s.ends_with("<|start_header_id|>user<|end_header_id|>\n\n2+2?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"), "{s}");
-    let err = t.render(&[ChatMessage::new("tool", "x")], true).unwrap_err().to_string();
-    assert!(err.contains("Conversation roles must be user or assistant"), "{err}");
+    let err = t
+        .render(&[ChatMessage::new("tool", "x")], true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Conversation roles must be user or assistant"),
+        "{err}"
+    );
 }
 
 #[test]
 fn broken_template_is_an_error() {
-    let err = ChatTemplate::new("{% for m in messages %}", "", "").unwrap_err().to_string();
+    let err = ChatTemplate::new("{% for m in messages %}", "", "")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("chat template"), "{err}");
 }

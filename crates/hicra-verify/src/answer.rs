@@ -82,7 +82,8 @@ fn is_words(s: &str) -> bool {
     let letters = t.chars().filter(|c| c.is_alphabetic()).count();
     letters >= 3
         && !t.contains('\\')
-        && t.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '-' || c == '\'')
+        && t.chars()
+            .all(|c| c.is_alphabetic() || c == ' ' || c == '-' || c == '\'')
         && t.split_whitespace().any(|w| w.len() >= 3)
 }
 
@@ -103,7 +104,12 @@ fn strip_trailing_words(s: &str) -> String {
         head = head[..p].trim_end();
         words += 1;
     }
-    if words > 0 && head.chars().last().is_some_and(|c| c.is_ascii_digit() || c == '}') {
+    if words > 0
+        && head
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_digit() || c == '}')
+    {
         head.to_string()
     } else {
         s.to_string()
@@ -113,16 +119,27 @@ fn strip_trailing_words(s: &str) -> String {
 /// Parses an answer string (gold or extracted) into its structure.
 pub fn parse_answer(raw: &str, budget: &Budget) -> Parsed {
     if raw.len() > MAX_ANSWER_BYTES {
-        return Parsed { answer: None, text: String::new(), error: Some("answer too long to parse".into()) };
+        return Parsed {
+            answer: None,
+            text: String::new(),
+            error: Some("answer too long to parse".into()),
+        };
     }
-    let ok = |answer: Answer, text: String| Parsed { answer: Some(answer), text, error: None };
+    let ok = |answer: Answer, text: String| Parsed {
+        answer: Some(answer),
+        text,
+        error: None,
+    };
     let mut source = raw.to_string();
     if let Some(content) = whole_text_group(raw) {
         if let Some(c) = choice_letter(&content) {
             return ok(Answer::Choice(c), content);
         }
         let inner = normalize(&content);
-        if is_words(&inner) || inner.chars().any(|c| c.is_alphabetic()) && !inner.chars().any(|c| c.is_ascii_digit()) {
+        if is_words(&inner)
+            || inner.chars().any(|c| c.is_alphabetic())
+                && !inner.chars().any(|c| c.is_ascii_digit())
+        {
             if let Some(n) = number_word(&inner) {
                 return ok(Answer::Expr(Expr::Num(n)), inner);
             }
@@ -134,7 +151,11 @@ pub fn parse_answer(raw: &str, budget: &Budget) -> Parsed {
     let norm = normalize(&source);
     let text = compact_text(&norm);
     if text.is_empty() {
-        return Parsed { answer: None, text, error: Some("empty answer".into()) };
+        return Parsed {
+            answer: None,
+            text,
+            error: Some("empty answer".into()),
+        };
     }
     if let Some(c) = choice_letter(&norm) {
         return ok(Answer::Choice(c), text);
@@ -149,11 +170,21 @@ pub fn parse_answer(raw: &str, budget: &Budget) -> Parsed {
     }
     let toks = match lex(&norm, budget) {
         Ok(t) => t,
-        Err(e) => return Parsed { answer: None, text, error: Some(e.0) },
+        Err(e) => {
+            return Parsed {
+                answer: None,
+                text,
+                error: Some(e.0),
+            };
+        }
     };
     match structure(&toks, budget, 0) {
         Ok(a) => ok(a, text),
-        Err(e) => Parsed { answer: None, text, error: Some(e) },
+        Err(e) => Parsed {
+            answer: None,
+            text,
+            error: Some(e),
+        },
     }
 }
 
@@ -204,13 +235,21 @@ fn is_name(toks: &[Tok]) -> bool {
     let mut i = 0;
     let symbolic = |t: &Tok| match t {
         Tok::Letter(_) => true,
-        Tok::Cmd(n) => !crate::normalize::FUNCTION_NAMES.contains(&n.as_str()) && n != "frac" && n != "sqrt" && n != "pi",
+        Tok::Cmd(n) => {
+            !crate::normalize::FUNCTION_NAMES.contains(&n.as_str())
+                && n != "frac"
+                && n != "sqrt"
+                && n != "pi"
+        }
         _ => false,
     };
     if toks.is_empty() || !symbolic(&toks[0]) {
         return false;
     }
-    if matches!(&toks[0], Tok::Cmd(n) if n == "Delta" || n == "angle") && toks.len() > 1 && symbolic(&toks[1]) {
+    if matches!(&toks[0], Tok::Cmd(n) if n == "Delta" || n == "angle")
+        && toks.len() > 1
+        && symbolic(&toks[1])
+    {
         i += 1;
     }
     i += 1;
@@ -232,9 +271,12 @@ fn is_name(toks: &[Tok]) -> bool {
                 }
             }
             Some(Tok::Sym('\'')) => i += 1,
-            Some(Tok::Sym('^')) if matches!(toks.get(i + 1), Some(Tok::Cmd(n)) if n == "prime") => i += 2,
+            Some(Tok::Sym('^')) if matches!(toks.get(i + 1), Some(Tok::Cmd(n)) if n == "prime") => {
+                i += 2
+            }
             Some(Tok::Sym('^'))
-                if toks.get(i + 1) == Some(&Tok::Sym('{')) && matches!(toks.get(i + 2), Some(Tok::Cmd(n)) if n == "prime") =>
+                if toks.get(i + 1) == Some(&Tok::Sym('{'))
+                    && matches!(toks.get(i + 2), Some(Tok::Cmd(n)) if n == "prime") =>
             {
                 i += 3;
                 while matches!(toks.get(i), Some(Tok::Cmd(n)) if n == "prime") {
@@ -254,7 +296,10 @@ fn is_name(toks: &[Tok]) -> bool {
 fn is_relation(t: &Tok) -> bool {
     match t {
         Tok::Sym('=' | '<' | '>') => true,
-        Tok::Cmd(n) => matches!(n.as_str(), "le" | "ge" | "ne" | "approx" | "sim" | "simeq" | "equiv" | "cong"),
+        Tok::Cmd(n) => matches!(
+            n.as_str(),
+            "le" | "ge" | "ne" | "approx" | "sim" | "simeq" | "equiv" | "cong"
+        ),
         _ => false,
     }
 }
@@ -296,7 +341,12 @@ fn structure(toks: &[Tok], budget: &Budget, depth: usize) -> Result<Answer, Stri
     }
     let unions = split_top(toks, &|t| matches!(t, Tok::Cmd(n) if n == "cup"));
     if unions.len() > 1 {
-        return Ok(Answer::Union(unions.into_iter().map(|p| structure(p, budget, d)).collect::<Result<_, _>>()?));
+        return Ok(Answer::Union(
+            unions
+                .into_iter()
+                .map(|p| structure(p, budget, d))
+                .collect::<Result<_, _>>()?,
+        ));
     }
     let items = split_top(toks, &|t| matches!(t, Tok::Sym(',' | ';')));
     if items.len() > 1 {
@@ -335,15 +385,27 @@ fn structure(toks: &[Tok], budget: &Budget, depth: usize) -> Result<Answer, Stri
                         continue;
                     }
                     let cells = split_top(row, &|t| *t == Tok::Sym('&'));
-                    rows.push(cells.into_iter().map(|c| structure(c, budget, d)).collect::<Result<Vec<_>, _>>()?);
+                    rows.push(
+                        cells
+                            .into_iter()
+                            .map(|c| structure(c, budget, d))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    );
                 }
                 return Ok(Answer::Matrix(rows));
             }
             (Tok::Sym(o @ ('(' | '[')), Tok::Sym(c @ (')' | ']'))) => {
                 let parts = split_top(inner, &|t| *t == Tok::Sym(','));
                 if parts.len() >= 2 {
-                    let items = parts.into_iter().map(|p| structure(p, budget, d)).collect::<Result<Vec<_>, _>>()?;
-                    return Ok(Answer::Seq { open: *o, close: *c, items });
+                    let items = parts
+                        .into_iter()
+                        .map(|p| structure(p, budget, d))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    return Ok(Answer::Seq {
+                        open: *o,
+                        close: *c,
+                        items,
+                    });
                 }
                 if *o == '(' && *c == ')' && matches!(inner.first(), Some(Tok::Begin(_))) {
                     return structure(inner, budget, d);
@@ -351,8 +413,15 @@ fn structure(toks: &[Tok], budget: &Budget, depth: usize) -> Result<Answer, Stri
             }
             (Tok::Cmd(o), Tok::Cmd(c)) if o == "langle" && c == "rangle" => {
                 let parts = split_top(inner, &|t| *t == Tok::Sym(','));
-                let items = parts.into_iter().map(|p| structure(p, budget, d)).collect::<Result<Vec<_>, _>>()?;
-                return Ok(Answer::Seq { open: '(', close: ')', items });
+                let items = parts
+                    .into_iter()
+                    .map(|p| structure(p, budget, d))
+                    .collect::<Result<Vec<_>, _>>()?;
+                return Ok(Answer::Seq {
+                    open: '(',
+                    close: ')',
+                    items,
+                });
             }
             _ => {}
         }
@@ -376,7 +445,10 @@ fn structure(toks: &[Tok], budget: &Budget, depth: usize) -> Result<Answer, Stri
 
 /// Equations and inequalities.
 fn relation(toks: &[Tok], pos: &[usize], budget: &Budget, depth: usize) -> Result<Answer, String> {
-    let all_eq = pos.iter().all(|&p| matches!(&toks[p], Tok::Sym('=') | Tok::Cmd(_)) && !matches!(&toks[p], Tok::Cmd(n) if n == "le" || n == "ge" || n == "ne"));
+    let all_eq = pos.iter().all(|&p| {
+        matches!(&toks[p], Tok::Sym('=') | Tok::Cmd(_))
+            && !matches!(&toks[p], Tok::Cmd(n) if n == "le" || n == "ge" || n == "ne")
+    });
     if all_eq {
         let (first, last) = (pos[0], pos[pos.len() - 1]);
         let lhs_toks = &toks[..first];
@@ -400,11 +472,21 @@ fn relation(toks: &[Tok], pos: &[usize], budget: &Budget, depth: usize) -> Resul
             let items = rhs
                 .expand_pm(MAX_PM)
                 .into_iter()
-                .map(|r| Answer::Equation { lhs: lhs.clone(), rhs: r, lhs_is_name, lhs_text: lhs_text.clone() })
+                .map(|r| Answer::Equation {
+                    lhs: lhs.clone(),
+                    rhs: r,
+                    lhs_is_name,
+                    lhs_text: lhs_text.clone(),
+                })
                 .collect();
             return Ok(Answer::Set(items));
         }
-        return Ok(Answer::Equation { lhs, rhs, lhs_is_name, lhs_text });
+        return Ok(Answer::Equation {
+            lhs,
+            rhs,
+            lhs_is_name,
+            lhs_text,
+        });
     }
     if let Some(interval) = inequality_interval(toks, pos, budget) {
         return Ok(interval);
@@ -425,7 +507,10 @@ fn ineq_kind(t: &Tok) -> Option<(bool, bool)> {
 
 /// `x > a`, `a \le x < b` (one named variable, constant bounds) as an interval.
 fn inequality_interval(toks: &[Tok], pos: &[usize], budget: &Budget) -> Option<Answer> {
-    let kinds: Vec<(bool, bool)> = pos.iter().map(|&p| ineq_kind(&toks[p])).collect::<Option<_>>()?;
+    let kinds: Vec<(bool, bool)> = pos
+        .iter()
+        .map(|&p| ineq_kind(&toks[p]))
+        .collect::<Option<_>>()?;
     let neg_inf = || Answer::Expr(Expr::Neg(Box::new(Expr::Inf)));
     let constant = |t: &[Tok]| -> Option<Answer> {
         let e = expr_of(t, budget).ok()?;
@@ -448,12 +533,20 @@ fn inequality_interval(toks: &[Tok], pos: &[usize], budget: &Budget) -> Option<A
             let (open, close, items) = if var_less {
                 ('(', if strict { ')' } else { ']' }, vec![neg_inf(), bound])
             } else {
-                (if strict { '(' } else { '[' }, ')', vec![bound, Answer::Expr(Expr::Inf)])
+                (
+                    if strict { '(' } else { '[' },
+                    ')',
+                    vec![bound, Answer::Expr(Expr::Inf)],
+                )
             };
             Some(Answer::Seq { open, close, items })
         }
         2 => {
-            let (a, x, b) = (&toks[..pos[0]], &toks[pos[0] + 1..pos[1]], &toks[pos[1] + 1..]);
+            let (a, x, b) = (
+                &toks[..pos[0]],
+                &toks[pos[0] + 1..pos[1]],
+                &toks[pos[1] + 1..],
+            );
             if !is_name(x) || kinds[0].1 != kinds[1].1 {
                 return None;
             }

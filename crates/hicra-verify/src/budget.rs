@@ -29,7 +29,11 @@ pub struct Budget {
 impl Budget {
     /// A budget of `limit` operations and `time` of wall clock from now.
     pub fn new(limit: u64, time: Duration) -> Budget {
-        Budget { ops: Cell::new(0), limit, deadline: Instant::now() + time }
+        Budget {
+            ops: Cell::new(0),
+            limit,
+            deadline: Instant::now() + time,
+        }
     }
 
     /// The default per-call budget (well under 50 ms on one core).

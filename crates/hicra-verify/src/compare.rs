@@ -38,7 +38,12 @@ pub fn parsed_equal(gold: &Parsed, cand: &Parsed, ctx: &Ctx) -> bool {
         }
         if let Answer::Text(t) = g {
             // A text gold also matches the candidate's words once brackets and case go.
-            let strip = |s: &str| s.chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase();
+            let strip = |s: &str| {
+                s.chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .collect::<String>()
+                    .to_lowercase()
+            };
             if !t.is_empty() && strip(t) == strip(&cand.text) {
                 ctx.how.set("same text");
                 return true;
@@ -61,11 +66,35 @@ pub fn answers_equal(g: &Answer, c: &Answer, ctx: &Ctx) -> bool {
         (Answer::Choice(a), Answer::Choice(b)) => a == b,
         (Answer::Text(a), Answer::Text(b)) => a == b,
         (Answer::Expr(a), Answer::Expr(b)) => expr_equal(a, b, ctx),
-        (Answer::Equation { rhs, lhs_is_name: true, .. }, Answer::Expr(b)) => expr_equal(rhs, b, ctx),
-        (Answer::Expr(a), Answer::Equation { rhs, lhs_is_name: true, .. }) => expr_equal(a, rhs, ctx),
         (
-            Answer::Equation { lhs: gl, rhs: gr, lhs_is_name: gn, lhs_text: gt },
-            Answer::Equation { lhs: cl, rhs: cr, lhs_is_name: cn, lhs_text: ct },
+            Answer::Equation {
+                rhs,
+                lhs_is_name: true,
+                ..
+            },
+            Answer::Expr(b),
+        ) => expr_equal(rhs, b, ctx),
+        (
+            Answer::Expr(a),
+            Answer::Equation {
+                rhs,
+                lhs_is_name: true,
+                ..
+            },
+        ) => expr_equal(a, rhs, ctx),
+        (
+            Answer::Equation {
+                lhs: gl,
+                rhs: gr,
+                lhs_is_name: gn,
+                lhs_text: gt,
+            },
+            Answer::Equation {
+                lhs: cl,
+                rhs: cr,
+                lhs_is_name: cn,
+                lhs_text: ct,
+            },
         ) => {
             if *gn && *cn && gt == ct && expr_equal(gr, cr, ctx) {
                 return true;
@@ -73,10 +102,27 @@ pub fn answers_equal(g: &Answer, c: &Answer, ctx: &Ctx) -> bool {
             equations_equal((gl, gr), (cl, cr), ctx)
         }
         (Answer::Relation(a), Answer::Relation(b)) => a == b,
-        (Answer::Set(a), Answer::Set(b)) | (Answer::Union(a), Answer::Union(b)) => unordered_equal(a, b, ctx),
-        (Answer::Set(a), other) | (Answer::Union(a), other) if a.len() == 1 => answers_equal(&a[0], other, ctx),
-        (other, Answer::Set(b)) | (other, Answer::Union(b)) if b.len() == 1 => answers_equal(other, &b[0], ctx),
-        (Answer::Seq { open: o1, close: c1, items: a }, Answer::Seq { open: o2, close: c2, items: b }) => {
+        (Answer::Set(a), Answer::Set(b)) | (Answer::Union(a), Answer::Union(b)) => {
+            unordered_equal(a, b, ctx)
+        }
+        (Answer::Set(a), other) | (Answer::Union(a), other) if a.len() == 1 => {
+            answers_equal(&a[0], other, ctx)
+        }
+        (other, Answer::Set(b)) | (other, Answer::Union(b)) if b.len() == 1 => {
+            answers_equal(other, &b[0], ctx)
+        }
+        (
+            Answer::Seq {
+                open: o1,
+                close: c1,
+                items: a,
+            },
+            Answer::Seq {
+                open: o2,
+                close: c2,
+                items: b,
+            },
+        ) => {
             let ok = o1 == o2 && c1 == c2 && ordered_equal(a, b, ctx);
             if ok {
                 ctx.how.set("same tuple or interval");
@@ -86,8 +132,22 @@ pub fn answers_equal(g: &Answer, c: &Answer, ctx: &Ctx) -> bool {
         (Answer::Matrix(a), Answer::Matrix(b)) => {
             a.len() == b.len() && a.iter().zip(b).all(|(r, s)| ordered_equal(r, s, ctx))
         }
-        (Answer::Matrix(m), Answer::Seq { open: '(', close: ')', items }) => vector_equal(m, items, ctx, true),
-        (Answer::Seq { open: '(', close: ')', items }, Answer::Matrix(m)) => vector_equal(m, items, ctx, false),
+        (
+            Answer::Matrix(m),
+            Answer::Seq {
+                open: '(',
+                close: ')',
+                items,
+            },
+        ) => vector_equal(m, items, ctx, true),
+        (
+            Answer::Seq {
+                open: '(',
+                close: ')',
+                items,
+            },
+            Answer::Matrix(m),
+        ) => vector_equal(m, items, ctx, false),
         _ => false,
     }
 }
@@ -102,11 +162,19 @@ fn vector_equal(m: &[Vec<Answer>], items: &[Answer], ctx: &Ctx, matrix_is_gold: 
         return false;
     };
     flat.len() == items.len()
-        && flat.iter().zip(items).all(|(a, b)| if matrix_is_gold { answers_equal(a, b, ctx) } else { answers_equal(b, a, ctx) })
+        && flat.iter().zip(items).all(|(a, b)| {
+            if matrix_is_gold {
+                answers_equal(a, b, ctx)
+            } else {
+                answers_equal(b, a, ctx)
+            }
+        })
 }
 
 fn ordered_equal(a: &[Answer], b: &[Answer], ctx: &Ctx) -> bool {
-    a.len() == b.len() && a.len() <= MAX_ITEMS && a.iter().zip(b).all(|(x, y)| answers_equal(x, y, ctx))
+    a.len() == b.len()
+        && a.len() <= MAX_ITEMS
+        && a.iter().zip(b).all(|(x, y)| answers_equal(x, y, ctx))
 }
 
 /// Multiset equality: every gold item matched by a distinct candidate item.
@@ -130,13 +198,18 @@ fn unordered_equal(a: &[Answer], b: &[Answer], ctx: &Ctx) -> bool {
 
 /// Both readings of `Alt` nodes (percent, bases), or the expression itself.
 fn readings(e: &Expr) -> Vec<Expr> {
-    if e.has_alt() { vec![e.choose_alt(false), e.choose_alt(true)] } else { vec![e.clone()] }
+    if e.has_alt() {
+        vec![e.choose_alt(false), e.choose_alt(true)]
+    } else {
+        vec![e.clone()]
+    }
 }
 
 /// Equivalence of two expressions (any reading of either side).
 pub fn expr_equal(g: &Expr, c: &Expr, ctx: &Ctx) -> bool {
     let (gs, cs) = (readings(g), readings(c));
-    gs.iter().any(|g| cs.iter().any(|c| single_expr_equal(g, c, ctx)))
+    gs.iter()
+        .any(|g| cs.iter().any(|c| single_expr_equal(g, c, ctx)))
 }
 
 /// Precision of a decimal literal at the top of an expression: `(value, ulp, significant digits)`.
@@ -145,7 +218,9 @@ fn decimal_info(e: &Expr) -> Option<(i64, u32)> {
         Expr::Dec { ulp, sig, .. } => Some((*ulp, *sig)),
         Expr::Neg(a) => decimal_info(a),
         Expr::Mul(v) if v.len() == 2 => {
-            let Expr::Pow(base, k) = &v[1] else { return None };
+            let Expr::Pow(base, k) = &v[1] else {
+                return None;
+            };
             let Expr::Num(ten) = &**base else { return None };
             if *ten != BigRational::from_integer(10.into()) {
                 return None;
@@ -163,7 +238,10 @@ fn decimal_info(e: &Expr) -> Option<(i64, u32)> {
                 Expr::Num(n) if n.is_integer() => {
                     let digits = n.to_integer().abs().to_string();
                     let trimmed = digits.trim_end_matches('0');
-                    Some((k + (digits.len() - trimmed.len()) as i64, trimmed.len().max(1) as u32))
+                    Some((
+                        k + (digits.len() - trimmed.len()) as i64,
+                        trimmed.len().max(1) as u32,
+                    ))
                 }
                 _ => None,
             }
@@ -192,7 +270,10 @@ fn single_expr_equal(g: &Expr, c: &Expr, ctx: &Ctx) -> bool {
     let mut agreeing = 0;
     for k in 0..POINTS {
         let values: Vec<f64> = names.iter().map(|n| point_value(n, k)).collect();
-        let env = Env { names: &names, values: &values };
+        let env = Env {
+            names: &names,
+            values: &values,
+        };
         let (Some(a), Some(b)) = (approx(g, &env, ctx.budget), approx(c, &env, ctx.budget)) else {
             return false;
         };
@@ -241,7 +322,10 @@ fn constant_equal(g: &Expr, c: &Expr, ctx: &Ctx) -> bool {
         }
         return false;
     }
-    let env = Env { names: &[], values: &[] };
+    let env = Env {
+        names: &[],
+        values: &[],
+    };
     let (Some(a), Some(b)) = (approx(g, &env, ctx.budget), approx(c, &env, ctx.budget)) else {
         return false;
     };
@@ -293,8 +377,12 @@ fn equations_equal(g: (&Expr, &Expr), c: (&Expr, &Expr), ctx: &Ctx) -> bool {
     let mut agreeing = 0;
     for k in 0..POINTS {
         let values: Vec<f64> = names.iter().map(|n| point_value(n, k)).collect();
-        let env = Env { names: &names, values: &values };
-        let (Some(a), Some(b)) = (approx(&dg, &env, ctx.budget), approx(&dc, &env, ctx.budget)) else {
+        let env = Env {
+            names: &names,
+            values: &values,
+        };
+        let (Some(a), Some(b)) = (approx(&dg, &env, ctx.budget), approx(&dc, &env, ctx.budget))
+        else {
             return false;
         };
         if a.v.is_nan() || b.v.is_nan() || !a.v.is_finite() || !b.v.is_finite() {
@@ -308,7 +396,13 @@ fn equations_equal(g: (&Expr, &Expr), c: (&Expr, &Expr), ctx: &Ctx) -> bool {
         if a_zero {
             continue;
         }
-        let r = Approx { v: a.v.div(b.v), err: a.err.div(b.v.abs()).add(a.v.div(b.v).abs().mul(b.err.div(b.v.abs()))) };
+        let r = Approx {
+            v: a.v.div(b.v),
+            err: a
+                .err
+                .div(b.v.abs())
+                .add(a.v.div(b.v).abs().mul(b.err.div(b.v.abs()))),
+        };
         match ratio {
             None => ratio = Some(r),
             Some(r0) => {

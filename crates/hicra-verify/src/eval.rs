@@ -62,13 +62,23 @@ fn exact_at(e: &Expr, budget: &Budget, depth: usize) -> Option<BigRational> {
             let n = ex.to_integer().to_i64()?;
             let base = exact_at(a, budget, d)?;
             if base.is_zero() {
-                return if n > 0 { Some(BigRational::zero()) } else if n == 0 { Some(BigRational::one()) } else { None };
+                return if n > 0 {
+                    Some(BigRational::zero())
+                } else if n == 0 {
+                    Some(BigRational::one())
+                } else {
+                    None
+                };
             }
             let base_bits = bits(&base).max(1);
             if n.unsigned_abs().saturating_mul(base_bits) > MAX_BITS {
                 // Only ±1 survive huge powers exactly.
                 if base.abs().is_one() {
-                    return Some(if base.is_negative() && n % 2 != 0 { -BigRational::one() } else { BigRational::one() });
+                    return Some(if base.is_negative() && n % 2 != 0 {
+                        -BigRational::one()
+                    } else {
+                        BigRational::one()
+                    });
                 }
                 return None;
             }
@@ -82,7 +92,11 @@ fn exact_at(e: &Expr, budget: &Budget, depth: usize) -> Option<BigRational> {
 }
 
 fn small_nonneg_integer(r: &BigRational) -> Option<u64> {
-    if r.is_integer() && !r.is_negative() { r.to_integer().to_u64() } else { None }
+    if r.is_integer() && !r.is_negative() {
+        r.to_integer().to_u64()
+    } else {
+        None
+    }
 }
 
 fn exact_func(f: Func, args: &[Expr], budget: &Budget, d: usize) -> Option<BigRational> {
@@ -145,15 +159,24 @@ pub struct Approx {
 
 impl Approx {
     fn exactish(v: XFloat) -> Approx {
-        Approx { v, err: v.abs().scale(EPS) }
+        Approx {
+            v,
+            err: v.abs().scale(EPS),
+        }
     }
 
     fn nan() -> Approx {
-        Approx { v: XFloat::NAN, err: XFloat::ZERO }
+        Approx {
+            v: XFloat::NAN,
+            err: XFloat::ZERO,
+        }
     }
 
     fn with_rel(v: XFloat, err: XFloat, rel: f64) -> Approx {
-        Approx { v, err: err.add(v.abs().scale(rel)) }
+        Approx {
+            v,
+            err: err.add(v.abs().scale(rel)),
+        }
     }
 }
 
@@ -183,7 +206,10 @@ pub struct Env<'a> {
 
 impl Env<'_> {
     fn get(&self, name: &str) -> Option<f64> {
-        self.names.iter().position(|n| n == name).map(|i| self.values[i])
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| self.values[i])
     }
 }
 
@@ -202,14 +228,23 @@ fn approx_at(e: &Expr, env: &Env, budget: &Budget, depth: usize) -> Option<Appro
     let r = match e {
         Expr::Num(r) | Expr::Dec { value: r, .. } => {
             let v = rational_to_x(r);
-            Approx { v, err: v.abs().scale(2.0 * EPS) }
+            Approx {
+                v,
+                err: v.abs().scale(2.0 * EPS),
+            }
         }
         Expr::Sym(s) => Approx::exactish(XFloat::from_f64(env.get(s)?)),
         Expr::Pi => Approx::exactish(XFloat::from_f64(std::f64::consts::PI)),
         Expr::E => Approx::exactish(XFloat::from_f64(std::f64::consts::E)),
-        Expr::Inf => Approx { v: XFloat::from_f64(f64::INFINITY), err: XFloat::ZERO },
+        Expr::Inf => Approx {
+            v: XFloat::from_f64(f64::INFINITY),
+            err: XFloat::ZERO,
+        },
         Expr::Add(v) => {
-            let mut acc = Approx { v: XFloat::ZERO, err: XFloat::ZERO };
+            let mut acc = Approx {
+                v: XFloat::ZERO,
+                err: XFloat::ZERO,
+            };
             for x in v {
                 let a = approx_at(x, env, budget, d)?;
                 let s = acc.v.add(a.v);
@@ -218,7 +253,10 @@ fn approx_at(e: &Expr, env: &Env, budget: &Budget, depth: usize) -> Option<Appro
             acc
         }
         Expr::Mul(v) => {
-            let mut acc = Approx { v: XFloat::from_f64(1.0), err: XFloat::ZERO };
+            let mut acc = Approx {
+                v: XFloat::from_f64(1.0),
+                err: XFloat::ZERO,
+            };
             for x in v {
                 let a = approx_at(x, env, budget, d)?;
                 acc = mul(acc, a);
@@ -227,13 +265,20 @@ fn approx_at(e: &Expr, env: &Env, budget: &Budget, depth: usize) -> Option<Appro
         }
         Expr::Neg(a) => {
             let a = approx_at(a, env, budget, d)?;
-            Approx { v: a.v.neg(), err: a.err }
+            Approx {
+                v: a.v.neg(),
+                err: a.err,
+            }
         }
         Expr::Div(a, b) => div(approx_at(a, env, budget, d)?, approx_at(b, env, budget, d)?),
         Expr::Pow(a, b) => {
             let base = approx_at(a, env, budget, d)?;
             let ex = approx_at(b, env, budget, d)?;
-            let ex_exact = if b.any(&|n| matches!(n, Expr::Sym(_) | Expr::Pi | Expr::E)) { None } else { exact(b, budget) };
+            let ex_exact = if b.any(&|n| matches!(n, Expr::Sym(_) | Expr::Pi | Expr::E)) {
+                None
+            } else {
+                exact(b, budget)
+            };
             pow(base, ex, ex_exact.as_ref())
         }
         Expr::Func(f, args) => approx_func(*f, args, env, budget, d)?,
@@ -244,7 +289,11 @@ fn approx_at(e: &Expr, env: &Env, budget: &Budget, depth: usize) -> Option<Appro
 
 fn mul(a: Approx, b: Approx) -> Approx {
     let v = a.v.mul(b.v);
-    let err = a.v.abs().mul(b.err).add(b.v.abs().mul(a.err)).add(a.err.mul(b.err));
+    let err =
+        a.v.abs()
+            .mul(b.err)
+            .add(b.v.abs().mul(a.err))
+            .add(a.err.mul(b.err));
     Approx::with_rel(v, err, EPS)
 }
 
@@ -263,12 +312,21 @@ fn pow(base: Approx, ex: Approx, ex_exact: Option<&BigRational>) -> Approx {
         return Approx::nan();
     }
     if base.v.is_zero() {
-        return if ex.v.signum() > 0 { Approx { v: XFloat::ZERO, err: XFloat::ZERO } } else { Approx::nan() };
+        return if ex.v.signum() > 0 {
+            Approx {
+                v: XFloat::ZERO,
+                err: XFloat::ZERO,
+            }
+        } else {
+            Approx::nan()
+        };
     }
     let mut sign = 1.0;
     if base.v.signum() < 0 {
         // Negative base: only integer powers and odd-denominator rational powers are real.
-        let Some(r) = ex_exact else { return Approx::nan() };
+        let Some(r) = ex_exact else {
+            return Approx::nan();
+        };
         let den_odd = r.denom() % 2u32 == BigInt::one();
         if !den_odd {
             return Approx::nan();
@@ -282,15 +340,24 @@ fn pow(base: Approx, ex: Approx, ex_exact: Option<&BigRational>) -> Approx {
     if !b.is_finite() {
         // Infinite exponent: infinite or zero result.
         return if (ln_a > 0.0) == (b > 0.0) {
-            Approx { v: XFloat::from_f64(f64::INFINITY), err: XFloat::ZERO }
+            Approx {
+                v: XFloat::from_f64(f64::INFINITY),
+                err: XFloat::ZERO,
+            }
         } else {
-            Approx { v: XFloat::ZERO, err: XFloat::ZERO }
+            Approx {
+                v: XFloat::ZERO,
+                err: XFloat::ZERO,
+            }
         };
     }
     let v = XFloat::exp_of(b * ln_a).scale(sign);
     let rel_base = base.err.div(base.v.abs()).to_f64();
     let rel = b.abs() * rel_base + ln_a.abs() * ex.err.to_f64() + EPS * (2.0 + (b * ln_a).abs());
-    Approx { v, err: v.abs().scale(rel) }
+    Approx {
+        v,
+        err: v.abs().scale(rel),
+    }
 }
 
 /// `ln |Γ(x)|` and the sign of `Γ(x)` (Lanczos approximation, reflection below 0.5).
@@ -324,7 +391,10 @@ pub fn ln_gamma(x: f64) -> (f64, f64) {
     for (i, c) in C.iter().enumerate().skip(1) {
         a += c / (x + i as f64);
     }
-    (0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln(), 1.0)
+    (
+        0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln(),
+        1.0,
+    )
 }
 
 /// Γ(x) as an extended float with an error bound, from the argument's error.
@@ -340,7 +410,10 @@ fn gamma_approx(x: Approx) -> Approx {
     let v = XFloat::exp_of(lg).scale(sign);
     let digamma = (xf.abs() + 2.0).ln() + 1.0;
     let rel = digamma * x.err.to_f64() + 64.0 * EPS * (1.0 + lg.abs());
-    Approx { v, err: v.abs().scale(rel) }
+    Approx {
+        v,
+        err: v.abs().scale(rel),
+    }
 }
 
 fn approx_func(f: Func, args: &[Expr], env: &Env, budget: &Budget, d: usize) -> Option<Approx> {
@@ -356,7 +429,10 @@ fn approx_func(f: Func, args: &[Expr], env: &Env, budget: &Budget, d: usize) -> 
             return Approx::nan();
         }
         let err = dv.abs() * ex + EPS * (4.0 * v.abs() + x.abs() * dv.abs());
-        Approx { v: XFloat::from_f64(v), err: XFloat::from_f64(err) }
+        Approx {
+            v: XFloat::from_f64(v),
+            err: XFloat::from_f64(err),
+        }
     };
     Some(match f {
         Func::Sin => plain(x.sin(), x.cos()),
@@ -376,7 +452,10 @@ fn approx_func(f: Func, args: &[Expr], env: &Env, budget: &Budget, d: usize) -> 
                 return Some(Approx::nan());
             }
             let v = XFloat::exp_of(x);
-            Approx { v, err: v.abs().scale(ex + EPS * (2.0 + x.abs())) }
+            Approx {
+                v,
+                err: v.abs().scale(ex + EPS * (2.0 + x.abs())),
+            }
         }
         Func::Ln | Func::Log => {
             if a.v.signum() <= 0 || a.err.cmp_abs(a.v) != std::cmp::Ordering::Less {
@@ -384,7 +463,10 @@ fn approx_func(f: Func, args: &[Expr], env: &Env, budget: &Budget, d: usize) -> 
             }
             let l = a.v.ln_abs();
             let rel_in = a.err.div(a.v.abs()).to_f64();
-            let ln_x = Approx { v: XFloat::from_f64(l), err: XFloat::from_f64(rel_in + EPS * (1.0 + l.abs())) };
+            let ln_x = Approx {
+                v: XFloat::from_f64(l),
+                err: XFloat::from_f64(rel_in + EPS * (1.0 + l.abs())),
+            };
             if f == Func::Log {
                 let b = approx_func(Func::Ln, &args[1..], env, budget, d)?;
                 div(ln_x, b)
@@ -397,7 +479,11 @@ fn approx_func(f: Func, args: &[Expr], env: &Env, budget: &Budget, d: usize) -> 
                 return Some(Approx::nan());
             }
             let v = a.v.sqrt();
-            let err = if v.is_zero() { a.err.sqrt() } else { a.err.div(v.scale(2.0)) };
+            let err = if v.is_zero() {
+                a.err.sqrt()
+            } else {
+                a.err.div(v.scale(2.0))
+            };
             Approx::with_rel(v, err, EPS)
         }
         Func::Root => {
@@ -406,32 +492,60 @@ fn approx_func(f: Func, args: &[Expr], env: &Env, budget: &Budget, d: usize) -> 
                 return Some(Approx::nan());
             }
             let inv = n.recip();
-            let ex_a = Approx { v: rational_to_x(&inv), err: XFloat::ZERO };
+            let ex_a = Approx {
+                v: rational_to_x(&inv),
+                err: XFloat::ZERO,
+            };
             pow(a, ex_a, Some(&inv))
         }
-        Func::Abs => Approx { v: a.v.abs(), err: a.err },
+        Func::Abs => Approx {
+            v: a.v.abs(),
+            err: a.err,
+        },
         Func::Floor | Func::Ceil => {
             if !x.is_finite() || x.abs() > 1e15 {
                 return Some(Approx::nan());
             }
-            let r = if f == Func::Floor { x.floor() } else { x.ceil() };
+            let r = if f == Func::Floor {
+                x.floor()
+            } else {
+                x.ceil()
+            };
             let dist = (x - x.round()).abs();
             if dist <= 8.0 * ex + 4.0 * EPS * x.abs() {
                 // Too close to an integer to know which side it falls.
                 return Some(Approx::nan());
             }
-            Approx { v: XFloat::from_f64(r), err: XFloat::ZERO }
+            Approx {
+                v: XFloat::from_f64(r),
+                err: XFloat::ZERO,
+            }
         }
         Func::Factorial => {
-            let one = Approx { v: XFloat::from_f64(1.0), err: XFloat::ZERO };
-            gamma_approx(Approx { v: a.v.add(one.v), err: a.err })
+            let one = Approx {
+                v: XFloat::from_f64(1.0),
+                err: XFloat::ZERO,
+            };
+            gamma_approx(Approx {
+                v: a.v.add(one.v),
+                err: a.err,
+            })
         }
         Func::Binom => {
             let k = approx_at(args.get(1)?, env, budget, d)?;
             let one = XFloat::from_f64(1.0);
-            let n1 = gamma_approx(Approx { v: a.v.add(one), err: a.err });
-            let k1 = gamma_approx(Approx { v: k.v.add(one), err: k.err });
-            let nk1 = gamma_approx(Approx { v: a.v.sub(k.v).add(one), err: a.err.add(k.err) });
+            let n1 = gamma_approx(Approx {
+                v: a.v.add(one),
+                err: a.err,
+            });
+            let k1 = gamma_approx(Approx {
+                v: k.v.add(one),
+                err: k.err,
+            });
+            let nk1 = gamma_approx(Approx {
+                v: a.v.sub(k.v).add(one),
+                err: a.err.add(k.err),
+            });
             div(n1, mul(k1, nk1))
         }
     })
@@ -447,7 +561,11 @@ pub fn approx_equal(a: Approx, b: Approx) -> Option<bool> {
         return Some(a.v.is_infinite() && b.v.is_infinite() && a.v.signum() == b.v.signum());
     }
     let diff = a.v.sub(b.v).abs();
-    let bound = a.err.add(b.err).scale(16.0).add(a.v.max_abs(b.v).scale(4e-14));
+    let bound = a
+        .err
+        .add(b.err)
+        .scale(16.0)
+        .add(a.v.max_abs(b.v).scale(4e-14));
     Some(diff.cmp_abs(bound) != std::cmp::Ordering::Greater)
 }
 

@@ -110,7 +110,9 @@ impl Expr {
             return true;
         }
         match self {
-            Expr::Add(v) | Expr::Mul(v) | Expr::Func(_, v) | Expr::Group(v) => v.iter().any(|e| e.any(pred)),
+            Expr::Add(v) | Expr::Mul(v) | Expr::Func(_, v) | Expr::Group(v) => {
+                v.iter().any(|e| e.any(pred))
+            }
             Expr::Neg(a) | Expr::Pm(a) => a.any(pred),
             Expr::Div(a, b) | Expr::Pow(a, b) | Expr::Alt(a, b) => a.any(pred) || b.any(pred),
             _ => false,
@@ -125,7 +127,9 @@ impl Expr {
                     out.push(s.clone());
                 }
             }
-            Expr::Add(v) | Expr::Mul(v) | Expr::Func(_, v) | Expr::Group(v) => v.iter().for_each(|e| e.symbols(out)),
+            Expr::Add(v) | Expr::Mul(v) | Expr::Func(_, v) | Expr::Group(v) => {
+                v.iter().for_each(|e| e.symbols(out))
+            }
             Expr::Neg(a) | Expr::Pm(a) => a.symbols(out),
             Expr::Div(a, b) | Expr::Pow(a, b) | Expr::Alt(a, b) => {
                 a.symbols(out);
@@ -160,7 +164,14 @@ impl Expr {
         match self {
             Expr::Pm(a) => {
                 let inner = (**a).clone();
-                (if negative { Expr::Neg(Box::new(inner)) } else { inner }, true)
+                (
+                    if negative {
+                        Expr::Neg(Box::new(inner))
+                    } else {
+                        inner
+                    },
+                    true,
+                )
             }
             Expr::Add(v) | Expr::Mul(v) | Expr::Func(_, v) | Expr::Group(v) => {
                 let mut found = false;
@@ -190,7 +201,11 @@ impl Expr {
             }
             Expr::Div(a, b) | Expr::Pow(a, b) | Expr::Alt(a, b) => {
                 let (ra, fa) = a.replace_first_pm(negative);
-                let (rb, fb) = if fa { ((**b).clone(), false) } else { b.replace_first_pm(negative) };
+                let (rb, fb) = if fa {
+                    ((**b).clone(), false)
+                } else {
+                    b.replace_first_pm(negative)
+                };
                 let rebuilt = match self {
                     Expr::Div(..) => Expr::Div(Box::new(ra), Box::new(rb)),
                     Expr::Pow(..) => Expr::Pow(Box::new(ra), Box::new(rb)),
@@ -206,15 +221,27 @@ impl Expr {
     pub fn choose_alt(&self, second: bool) -> Expr {
         let map = |v: &Vec<Expr>| v.iter().map(|e| e.choose_alt(second)).collect::<Vec<_>>();
         match self {
-            Expr::Alt(a, b) => if second { b.choose_alt(second) } else { a.choose_alt(second) },
+            Expr::Alt(a, b) => {
+                if second {
+                    b.choose_alt(second)
+                } else {
+                    a.choose_alt(second)
+                }
+            }
             Expr::Add(v) => Expr::Add(map(v)),
             Expr::Mul(v) => Expr::Mul(map(v)),
             Expr::Func(f, v) => Expr::Func(*f, map(v)),
             Expr::Group(v) => Expr::Group(map(v)),
             Expr::Neg(a) => Expr::Neg(Box::new(a.choose_alt(second))),
             Expr::Pm(a) => Expr::Pm(Box::new(a.choose_alt(second))),
-            Expr::Div(a, b) => Expr::Div(Box::new(a.choose_alt(second)), Box::new(b.choose_alt(second))),
-            Expr::Pow(a, b) => Expr::Pow(Box::new(a.choose_alt(second)), Box::new(b.choose_alt(second))),
+            Expr::Div(a, b) => Expr::Div(
+                Box::new(a.choose_alt(second)),
+                Box::new(b.choose_alt(second)),
+            ),
+            Expr::Pow(a, b) => Expr::Pow(
+                Box::new(a.choose_alt(second)),
+                Box::new(b.choose_alt(second)),
+            ),
             _ => self.clone(),
         }
     }

@@ -29,7 +29,9 @@ impl std::str::FromStr for ExtractMode {
         match s {
             "strict-boxed" | "strict" => Ok(ExtractMode::StrictBoxed),
             "flexible" => Ok(ExtractMode::Flexible),
-            other => Err(format!("unknown extraction mode {other:?} (expected strict-boxed or flexible)")),
+            other => Err(format!(
+                "unknown extraction mode {other:?} (expected strict-boxed or flexible)"
+            )),
         }
     }
 }
@@ -56,7 +58,11 @@ pub fn last_boxed(text: &str) -> Option<String> {
             (Some(a), None) | (None, Some(a)) => a,
             (None, None) => return None,
         };
-        let name_len = if text[at..].starts_with("\\boxed") { 6 } else { 5 };
+        let name_len = if text[at..].starts_with("\\boxed") {
+            6
+        } else {
+            5
+        };
         match boxed_content(&text[at + name_len..]) {
             Boxed::Found(content) => {
                 let content = content.trim();
@@ -87,7 +93,9 @@ enum Boxed<'a> {
 fn boxed_content(rest: &str) -> Boxed<'_> {
     let trimmed = rest.trim_start_matches([' ', '\t']);
     let bytes = trimmed.as_bytes();
-    let Some(first) = bytes.first() else { return Boxed::Missing };
+    let Some(first) = bytes.first() else {
+        return Boxed::Missing;
+    };
     match first {
         b'{' => {
             let mut depth = 0usize;
@@ -112,9 +120,15 @@ fn boxed_content(rest: &str) -> Boxed<'_> {
             Boxed::Unclosed
         }
         _ if rest.starts_with([' ', '\t']) => {
-            let end = trimmed.find(|c: char| c.is_whitespace() || c == '$' || c == '\\').unwrap_or(trimmed.len());
+            let end = trimmed
+                .find(|c: char| c.is_whitespace() || c == '$' || c == '\\')
+                .unwrap_or(trimmed.len());
             let token = trimmed[..end].trim_end_matches(['.', ',']);
-            if token.is_empty() { Boxed::Missing } else { Boxed::Found(token) }
+            if token.is_empty() {
+                Boxed::Missing
+            } else {
+                Boxed::Found(token)
+            }
         }
         _ => Boxed::Missing,
     }
@@ -127,7 +141,10 @@ fn rfind_ascii_ci(hay: &str, needle: &str) -> Option<usize> {
     if n.is_empty() || h.len() < n.len() {
         return None;
     }
-    (0..=h.len() - n.len()).rev().find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n)).map(|i| i + n.len())
+    (0..=h.len() - n.len())
+        .rev()
+        .find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
+        .map(|i| i + n.len())
 }
 
 /// The rest of the line after `at`, cleaned of `$`, leading `:`/`is` and a trailing period.
@@ -140,8 +157,14 @@ fn rest_of_line(text: &str, at: usize) -> Option<String> {
         return Some(b);
     }
     let line = line.trim_end_matches(['.', ' ']).trim_matches('$').trim();
-    let line = line.trim_start_matches("\\(").trim_end_matches("\\)").trim();
-    let line = line.trim_start_matches("\\[").trim_end_matches("\\]").trim();
+    let line = line
+        .trim_start_matches("\\(")
+        .trim_end_matches("\\)")
+        .trim();
+    let line = line
+        .trim_start_matches("\\[")
+        .trim_end_matches("\\]")
+        .trim();
     (!line.is_empty()).then(|| cap(line, MAX_EXTRACTED_BYTES).to_string())
 }
 
@@ -213,15 +236,39 @@ mod tests {
 
     #[test]
     fn extracts_in_priority_order() {
-        assert_eq!(extract_answer("so \\boxed{1} then \\boxed{\\frac{1}{2}}.", StrictBoxed).as_deref(), Some("\\frac{1}{2}"));
-        assert_eq!(extract_answer("\\boxed 5.", StrictBoxed).as_deref(), Some("5"));
-        assert_eq!(extract_answer("\\fbox{a{b}c}", StrictBoxed).as_deref(), Some("a{b}c"));
+        assert_eq!(
+            extract_answer("so \\boxed{1} then \\boxed{\\frac{1}{2}}.", StrictBoxed).as_deref(),
+            Some("\\frac{1}{2}")
+        );
+        assert_eq!(
+            extract_answer("\\boxed 5.", StrictBoxed).as_deref(),
+            Some("5")
+        );
+        assert_eq!(
+            extract_answer("\\fbox{a{b}c}", StrictBoxed).as_deref(),
+            Some("a{b}c")
+        );
         assert_eq!(extract_answer("The answer is 7.", StrictBoxed), None);
-        assert_eq!(extract_answer("The final answer is $\\frac{3}{4}$.", Flexible).as_deref(), Some("\\frac{3}{4}"));
-        assert_eq!(extract_answer("work\n#### 1,234\n", Flexible).as_deref(), Some("1,234"));
-        assert_eq!(extract_answer("<answer> 12 </answer>", Flexible).as_deref(), Some("12"));
-        assert_eq!(extract_answer("Answer: x=3", Flexible).as_deref(), Some("x=3"));
-        assert_eq!(extract_answer("we get 3 apples and then -4.5 more", Flexible).as_deref(), Some("-4.5"));
+        assert_eq!(
+            extract_answer("The final answer is $\\frac{3}{4}$.", Flexible).as_deref(),
+            Some("\\frac{3}{4}")
+        );
+        assert_eq!(
+            extract_answer("work\n#### 1,234\n", Flexible).as_deref(),
+            Some("1,234")
+        );
+        assert_eq!(
+            extract_answer("<answer> 12 </answer>", Flexible).as_deref(),
+            Some("12")
+        );
+        assert_eq!(
+            extract_answer("Answer: x=3", Flexible).as_deref(),
+            Some("x=3")
+        );
+        assert_eq!(
+            extract_answer("we get 3 apples and then -4.5 more", Flexible).as_deref(),
+            Some("-4.5")
+        );
         assert_eq!(extract_answer("nothing here", Flexible), None);
         assert_eq!(extract_answer("\\boxed{unclosed", Flexible), None);
     }

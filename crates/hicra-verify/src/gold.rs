@@ -23,7 +23,12 @@ impl Gold {
             serde_json::Value::String(s) => Ok(Gold::Text(s.clone())),
             serde_json::Value::Number(n) => Ok(Gold::Number(n.to_string())),
             serde_json::Value::Array(items) if items.is_empty() => Err(VerifyError::EmptyGoldList),
-            serde_json::Value::Array(items) => Ok(Gold::List(items.iter().map(Gold::from_json).collect::<Result<_, _>>()?)),
+            serde_json::Value::Array(items) => Ok(Gold::List(
+                items
+                    .iter()
+                    .map(Gold::from_json)
+                    .collect::<Result<_, _>>()?,
+            )),
             serde_json::Value::Null => Err(VerifyError::BadGoldType("null".into())),
             serde_json::Value::Bool(_) => Err(VerifyError::BadGoldType("a boolean".into())),
             serde_json::Value::Object(_) => Err(VerifyError::BadGoldType("an object".into())),
@@ -95,9 +100,18 @@ mod tests {
 
     #[test]
     fn reads_json_golds() {
-        assert_eq!(Gold::from_json(&json!(27.0)).map(|g| g.answer_texts()), Ok(vec!["27.0".to_string()]));
-        assert_eq!(Gold::from_json(&json!(["$1$", "2"])).map(|g| g.answer_texts()), Ok(vec!["$1$".into(), "2".into()]));
-        assert_eq!(Gold::from_json(&json!("so 3+4=7\n#### 7")).map(|g| g.answer_texts()), Ok(vec!["7".to_string()]));
+        assert_eq!(
+            Gold::from_json(&json!(27.0)).map(|g| g.answer_texts()),
+            Ok(vec!["27.0".to_string()])
+        );
+        assert_eq!(
+            Gold::from_json(&json!(["$1$", "2"])).map(|g| g.answer_texts()),
+            Ok(vec!["$1$".into(), "2".into()])
+        );
+        assert_eq!(
+            Gold::from_json(&json!("so 3+4=7\n#### 7")).map(|g| g.answer_texts()),
+            Ok(vec!["7".to_string()])
+        );
         assert_eq!(gold_answer_text("thus $\\boxed{1.6}$ cm"), "1.6");
         assert!(Gold::from_json(&json!(null)).is_err());
         assert_eq!(Gold::from_json(&json!([])), Err(VerifyError::EmptyGoldList));

@@ -44,7 +44,9 @@ pub fn lex(s: &str, budget: &Budget) -> Result<Vec<Tok>, LexError> {
     let mut toks = Vec::new();
     let mut i = 0;
     while i < chars.len() {
-        budget.tick(1).map_err(|_| LexError("budget spent".into()))?;
+        budget
+            .tick(1)
+            .map_err(|_| LexError("budget spent".into()))?;
         if toks.len() > MAX_TOKENS {
             return Err(LexError("answer has too many tokens".into()));
         }
@@ -53,12 +55,16 @@ pub fn lex(s: &str, budget: &Budget) -> Result<Vec<Tok>, LexError> {
             i += 1;
             continue;
         }
-        if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             let start = i;
             while i < chars.len() && chars[i].is_ascii_digit() {
                 i += 1;
             }
-            if i < chars.len() && chars[i] == '.' && !chars.get(i + 1).is_some_and(|d| d.is_ascii_alphabetic()) {
+            if i < chars.len()
+                && chars[i] == '.'
+                && !chars.get(i + 1).is_some_and(|d| d.is_ascii_alphabetic())
+            {
                 i += 1;
                 while i < chars.len() && chars[i].is_ascii_digit() {
                     i += 1;
@@ -93,7 +99,11 @@ pub fn lex(s: &str, budget: &Budget) -> Result<Vec<Tok>, LexError> {
             }
             let word: String = chars[start..i].iter().collect();
             if BARE_WORDS.contains(&word.as_str()) {
-                toks.push(Tok::Cmd(if word == "infinity" { "infty".into() } else { word }));
+                toks.push(Tok::Cmd(if word == "infinity" {
+                    "infty".into()
+                } else {
+                    word
+                }));
             } else if word == "and" || word == "or" {
                 toks.push(Tok::Sym(','));
             } else {
@@ -151,8 +161,8 @@ pub fn lex(s: &str, budget: &Budget) -> Result<Vec<Tok>, LexError> {
             continue;
         }
         match c {
-            '+' | '-' | '*' | '/' | '^' | '_' | '!' | '=' | '<' | '>' | ',' | '(' | ')' | '[' | ']' | '{' | '}'
-            | '|' | '&' | '\'' | '%' | ':' | ';' => {
+            '+' | '-' | '*' | '/' | '^' | '_' | '!' | '=' | '<' | '>' | ',' | '(' | ')' | '['
+            | ']' | '{' | '}' | '|' | '&' | '\'' | '%' | ':' | ';' => {
                 toks.push(Tok::Sym(c));
                 i += 1;
             }

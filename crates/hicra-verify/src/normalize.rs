@@ -6,14 +6,29 @@
 
 /// Text-like LaTeX commands whose argument is plain text.
 const TEXT_COMMANDS: &[&str] = &[
-    "text", "textbf", "textit", "textrm", "textsf", "texttt", "mbox", "mathrm", "mathbf",
-    "mathit", "mathsf", "mathtt", "operatorname", "boldsymbol", "bm", "textnormal", "hbox",
+    "text",
+    "textbf",
+    "textit",
+    "textrm",
+    "textsf",
+    "texttt",
+    "mbox",
+    "mathrm",
+    "mathbf",
+    "mathit",
+    "mathsf",
+    "mathtt",
+    "operatorname",
+    "boldsymbol",
+    "bm",
+    "textnormal",
+    "hbox",
 ];
 
 /// Function names that may appear inside `\operatorname{}` / `\mathrm{}` and must be kept.
 pub const FUNCTION_NAMES: &[&str] = &[
-    "sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh", "cosh",
-    "tanh", "ln", "log", "exp", "sqrt", "lcm", "gcd",
+    "sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
+    "ln", "log", "exp", "sqrt", "lcm", "gcd",
 ];
 
 /// Returns the index just past the group that starts with `{` at byte `open`, if balanced.
@@ -82,7 +97,9 @@ fn replace_unicode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
-            '\u{2212}' | '\u{2013}' | '\u{2014}' | '\u{2012}' | '\u{fe63}' | '\u{ff0d}' => out.push('-'),
+            '\u{2212}' | '\u{2013}' | '\u{2014}' | '\u{2012}' | '\u{fe63}' | '\u{ff0d}' => {
+                out.push('-')
+            }
             '\u{00d7}' => out.push_str("\\times "),
             '\u{00b7}' | '\u{22c5}' | '\u{2219}' => out.push_str("\\cdot "),
             '\u{00f7}' => out.push('/'),
@@ -105,7 +122,9 @@ fn replace_unicode(s: &str) -> String {
             '\u{00be}' => out.push_str("\\frac{3}{4}"),
             '\u{00b2}' => out.push_str("^2"),
             '\u{00b3}' => out.push_str("^3"),
-            '\u{00a0}' | '\u{2009}' | '\u{202f}' | '\u{2002}' | '\u{2003}' | '\u{200b}' => out.push(' '),
+            '\u{00a0}' | '\u{2009}' | '\u{202f}' | '\u{2002}' | '\u{2003}' | '\u{200b}' => {
+                out.push(' ')
+            }
             '\u{ff0c}' => out.push(','),
             _ => out.push(c),
         }
@@ -164,7 +183,9 @@ fn unwrap_boxed(s: &str) -> String {
 }
 
 /// LaTeX commands that are sometimes written with a doubled backslash (`\\frac`).
-const DOUBLED_COMMANDS: &[&str] = &["frac", "dfrac", "tfrac", "sqrt", "pi", "cdot", "times", "text", "left", "right"];
+const DOUBLED_COMMANDS: &[&str] = &[
+    "frac", "dfrac", "tfrac", "sqrt", "pi", "cdot", "times", "text", "left", "right",
+];
 
 /// Turns `\\frac` (a doubled backslash before a known command) into `\frac`.
 fn fix_doubled_backslash(s: &str) -> String {
@@ -182,7 +203,10 @@ fn fix_doubled_backslash(s: &str) -> String {
 /// Removes `\left`, `\right` and the `\big`-family sizing commands.
 fn remove_sizing(s: &str) -> String {
     let mut out = s.to_string();
-    for name in ["left", "right", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "big", "Big", "bigg", "Bigg"] {
+    for name in [
+        "left", "right", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "big", "Big", "bigg",
+        "Bigg",
+    ] {
         out = replace_command(&out, name, "");
     }
     out = out.replace("\\left.", "").replace("\\right.", "");
@@ -193,7 +217,10 @@ fn remove_sizing(s: &str) -> String {
 fn replace_commands(s: &str) -> String {
     let mut out = s.to_string();
     if out.contains("circ") {
-        out = out.replace("^{\\circ}", "").replace("^\\circ", "").replace("^ {\\circ}", "");
+        out = out
+            .replace("^{\\circ}", "")
+            .replace("^\\circ", "")
+            .replace("^ {\\circ}", "");
     }
     let pairs: &[(&str, &str)] = &[
         ("dfrac", "\\frac"),
@@ -278,7 +305,15 @@ fn is_unit_words(content: &str) -> bool {
     let t = content.trim();
     let letters = t.chars().filter(|c| c.is_alphabetic()).count();
     letters >= 2
-        && t.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '.' || c == '/' || c == '^' || c == '-' || c.is_ascii_digit())
+        && t.chars().all(|c| {
+            c.is_alphabetic()
+                || c == ' '
+                || c == '.'
+                || c == '/'
+                || c == '^'
+                || c == '-'
+                || c.is_ascii_digit()
+        })
         && !FUNCTION_NAMES.contains(&t)
 }
 
@@ -291,18 +326,21 @@ fn handle_text_groups(s: &str) -> String {
         if guard > 100 {
             break;
         }
-        let found = TEXT_COMMANDS.iter().filter_map(|name| {
-            let needle = format!("\\{name}");
-            let mut from = 0;
-            while let Some(off) = out[from..].find(&needle) {
-                let at = from + off;
-                if command_at(&out, at, name) {
-                    return Some((at, needle.len()));
+        let found = TEXT_COMMANDS
+            .iter()
+            .filter_map(|name| {
+                let needle = format!("\\{name}");
+                let mut from = 0;
+                while let Some(off) = out[from..].find(&needle) {
+                    let at = from + off;
+                    if command_at(&out, at, name) {
+                        return Some((at, needle.len()));
+                    }
+                    from = at + needle.len();
                 }
-                from = at + needle.len();
-            }
-            None
-        }).min();
+                None
+            })
+            .min();
         let Some((at, len)) = found else { break };
         let after = at + len;
         let open = after + out[after..].len() - out[after..].trim_start().len();
@@ -357,7 +395,9 @@ fn remove_thousands(s: &str) -> String {
     if groups.len() > 1
         && groups[0].len() <= 3
         && !groups[0].is_empty()
-        && groups.iter().all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
+        && groups
+            .iter()
+            .all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
         && groups[1..].iter().all(|g| g.len() == 3)
     {
         return groups.concat();
@@ -376,7 +416,10 @@ fn remove_thousands(s: &str) -> String {
             b')' | b']' | b'}' => depth -= 1,
             _ => {}
         }
-        if c.is_ascii_digit() && depth == 0 && (i == 0 || !(b[i - 1].is_ascii_digit() || b[i - 1] == b'.' || b[i - 1] == b',')) {
+        if c.is_ascii_digit()
+            && depth == 0
+            && (i == 0 || !(b[i - 1].is_ascii_digit() || b[i - 1] == b'.' || b[i - 1] == b','))
+        {
             // Leading group of 1-3 digits followed by one or more ",ddd" groups.
             let mut j = i;
             while j < b.len() && b[j].is_ascii_digit() {
@@ -475,7 +518,10 @@ mod tests {
         assert_eq!(normalize("(12,102)"), "(12,102)");
         assert_eq!(normalize("1 000"), "1000");
         assert_eq!(normalize("106^\\circ"), "106");
-        assert_eq!(normalize("\\left( 3, \\frac{\\pi}{2} \\right)"), "( 3, \\frac{\\pi}{2} )");
+        assert_eq!(
+            normalize("\\left( 3, \\frac{\\pi}{2} \\right)"),
+            "( 3, \\frac{\\pi}{2} )"
+        );
         assert_eq!(normalize("k_{\\mathrm{B}}"), "k_{B}");
         assert_eq!(normalize("\\boxed{5}."), "5");
         assert_eq!(normalize("3, 5, 7"), "3, 5, 7");

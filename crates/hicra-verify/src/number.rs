@@ -35,7 +35,11 @@ pub fn parse_number(s: &str) -> Option<Expr> {
         return None;
     }
     let digits = format!("{int_part}{frac_part}");
-    let int_digits: BigInt = if digits.is_empty() { BigInt::zero() } else { digits.parse().ok()? };
+    let int_digits: BigInt = if digits.is_empty() {
+        BigInt::zero()
+    } else {
+        digits.parse().ok()?
+    };
     let scale = frac_part.len() as i64 - exp;
     let value = if scale >= 0 {
         BigRational::new(int_digits, pow10(scale as u32))
@@ -47,7 +51,11 @@ pub fn parse_number(s: &str) -> Option<Expr> {
         return Some(Expr::Num(value));
     }
     let sig = digits.trim_start_matches('0').len().max(1) as u32;
-    Some(Expr::Dec { value, ulp: -scale, sig })
+    Some(Expr::Dec {
+        value,
+        ulp: -scale,
+        sig,
+    })
 }
 
 /// Converts the digits of `value` (an integer written in decimal digits) from `base`.
@@ -69,11 +77,37 @@ pub fn from_base(digits: &str, base: u32) -> Option<BigInt> {
 /// Reads an unambiguous English number word (`zero` … `twenty`, tens, `hundred`).
 pub fn number_word(s: &str) -> Option<BigRational> {
     const SMALL: &[&str] = &[
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
     ];
-    const TENS: &[(&str, u32)] =
-        &[("thirty", 30), ("forty", 40), ("fifty", 50), ("sixty", 60), ("seventy", 70), ("eighty", 80), ("ninety", 90)];
+    const TENS: &[(&str, u32)] = &[
+        ("thirty", 30),
+        ("forty", 40),
+        ("fifty", 50),
+        ("sixty", 60),
+        ("seventy", 70),
+        ("eighty", 80),
+        ("ninety", 90),
+    ];
     let w = s.trim().to_ascii_lowercase();
     if let Some(i) = SMALL.iter().position(|x| *x == w) {
         return Some(BigRational::from_integer(BigInt::from(i)));
@@ -107,7 +141,11 @@ pub fn rounds_to(exact: &BigRational, decimal: &BigRational, ulp: i64) -> bool {
     let a = exact * &scale;
     let b = decimal * &scale;
     let round = |x: BigRational| -> BigInt {
-        if x >= BigRational::zero() { (x + &half).floor().to_integer() } else { -((-x + &half).floor().to_integer()) }
+        if x >= BigRational::zero() {
+            (x + &half).floor().to_integer()
+        } else {
+            -((-x + &half).floor().to_integer())
+        }
     };
     round(a) == round(b)
 }
@@ -124,9 +162,30 @@ mod tests {
     fn parses_literals() {
         assert_eq!(parse_number("025"), Some(Expr::Num(rat(25, 1))));
         assert_eq!(parse_number("27.0"), Some(Expr::Num(rat(27, 1))));
-        assert_eq!(parse_number(".5"), Some(Expr::Dec { value: rat(1, 2), ulp: -1, sig: 1 }));
-        assert_eq!(parse_number("4.5e3"), Some(Expr::Dec { value: rat(4500, 1), ulp: 2, sig: 2 }));
-        assert_eq!(parse_number("1e-5"), Some(Expr::Dec { value: rat(1, 100000), ulp: -5, sig: 1 }));
+        assert_eq!(
+            parse_number(".5"),
+            Some(Expr::Dec {
+                value: rat(1, 2),
+                ulp: -1,
+                sig: 1
+            })
+        );
+        assert_eq!(
+            parse_number("4.5e3"),
+            Some(Expr::Dec {
+                value: rat(4500, 1),
+                ulp: 2,
+                sig: 2
+            })
+        );
+        assert_eq!(
+            parse_number("1e-5"),
+            Some(Expr::Dec {
+                value: rat(1, 100000),
+                ulp: -5,
+                sig: 1
+            })
+        );
         assert_eq!(from_base("52", 8), Some(BigInt::from(42)));
         assert_eq!(from_base("59", 8), None);
         assert_eq!(number_word("Seven"), Some(rat(7, 1)));

@@ -15,16 +15,71 @@ type PResult<T> = Result<T, ParseError>;
 
 /// Commands that never start an operand.
 const NON_OPERANDS: &[&str] = &[
-    "le", "ge", "ne", "approx", "in", "notin", "cup", "cap", "pm", "mp", "cdot", "times", "div", "to",
-    "rightarrow", "Rightarrow", "implies", "iff", "rfloor", "rceil", "rangle", "sim", "simeq", "equiv",
-    "prime", "setminus", "subset", "subseteq", "land", "lor", "wedge", "vee", "text", "begin", "end",
-    "over", "choose", "mod", "pmod", "bmod", "forall", "exists", "quad", "neq", "leq", "geq",
+    "le",
+    "ge",
+    "ne",
+    "approx",
+    "in",
+    "notin",
+    "cup",
+    "cap",
+    "pm",
+    "mp",
+    "cdot",
+    "times",
+    "div",
+    "to",
+    "rightarrow",
+    "Rightarrow",
+    "implies",
+    "iff",
+    "rfloor",
+    "rceil",
+    "rangle",
+    "sim",
+    "simeq",
+    "equiv",
+    "prime",
+    "setminus",
+    "subset",
+    "subseteq",
+    "land",
+    "lor",
+    "wedge",
+    "vee",
+    "text",
+    "begin",
+    "end",
+    "over",
+    "choose",
+    "mod",
+    "pmod",
+    "bmod",
+    "forall",
+    "exists",
+    "quad",
+    "neq",
+    "leq",
+    "geq",
 ];
 
 /// Decorations that rename a symbol (`\bar{x}` is its own variable).
 const DECORATIONS: &[&str] = &[
-    "overline", "bar", "hat", "vec", "dot", "ddot", "tilde", "widehat", "widetilde", "underline", "mathbb",
-    "mathcal", "mathfrak", "mathscr", "overrightarrow",
+    "overline",
+    "bar",
+    "hat",
+    "vec",
+    "dot",
+    "ddot",
+    "tilde",
+    "widehat",
+    "widetilde",
+    "underline",
+    "mathbb",
+    "mathcal",
+    "mathfrak",
+    "mathscr",
+    "overrightarrow",
 ];
 
 /// Maps a function word to its [`Func`].
@@ -50,7 +105,13 @@ fn function_of(name: &str) -> Option<Func> {
 
 /// Parses a whole token slice as one expression.
 pub fn parse_expr(toks: &[Tok], budget: &Budget) -> PResult<Expr> {
-    let mut p = Parser { toks: toks.to_vec(), pos: 0, depth: 0, abs_depth: 0, budget };
+    let mut p = Parser {
+        toks: toks.to_vec(),
+        pos: 0,
+        depth: 0,
+        abs_depth: 0,
+        budget,
+    };
     let e = p.sum()?;
     if p.pos != p.toks.len() {
         return Err(ParseError(format!("unexpected {:?}", p.toks[p.pos])));
@@ -87,7 +148,11 @@ impl Parser<'_> {
     }
 
     fn expect(&mut self, c: char) -> PResult<()> {
-        if self.eat(c) { Ok(()) } else { Err(ParseError(format!("expected '{c}'"))) }
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(ParseError(format!("expected '{c}'")))
+        }
     }
 
     fn is_cmd(&self, name: &str) -> bool {
@@ -96,7 +161,9 @@ impl Parser<'_> {
 
     fn enter(&mut self) -> PResult<()> {
         self.depth += 1;
-        self.budget.tick(1).map_err(|_| ParseError("budget spent".into()))?;
+        self.budget
+            .tick(1)
+            .map_err(|_| ParseError("budget spent".into()))?;
         if self.depth > MAX_DEPTH {
             return Err(ParseError("expression nested too deeply".into()));
         }
@@ -141,10 +208,16 @@ impl Parser<'_> {
                 }
                 _ => break,
             }
-            self.budget.tick(1).map_err(|_| ParseError("budget spent".into()))?;
+            self.budget
+                .tick(1)
+                .map_err(|_| ParseError("budget spent".into()))?;
         }
         self.leave();
-        Ok(if terms.len() == 1 { terms.pop().unwrap_or(Expr::Group(vec![])) } else { Expr::Add(terms) })
+        Ok(if terms.len() == 1 {
+            terms.pop().unwrap_or(Expr::Group(vec![]))
+        } else {
+            Expr::Add(terms)
+        })
     }
 
     fn term(&mut self) -> PResult<Expr> {
@@ -152,7 +225,9 @@ impl Parser<'_> {
         let mut factors = vec![self.factor()?];
         let mut divisions = 0;
         loop {
-            self.budget.tick(1).map_err(|_| ParseError("budget spent".into()))?;
+            self.budget
+                .tick(1)
+                .map_err(|_| ParseError("budget spent".into()))?;
             match self.peek() {
                 Some(Tok::Sym('*')) => {
                     self.pos += 1;
@@ -169,10 +244,16 @@ impl Parser<'_> {
                         return Err(ParseError("too many divisions".into()));
                     }
                     let denominator = self.factor()?;
-                    let numerator = if factors.len() == 1 { factors.remove(0) } else { Expr::Mul(std::mem::take(&mut factors)) };
+                    let numerator = if factors.len() == 1 {
+                        factors.remove(0)
+                    } else {
+                        Expr::Mul(std::mem::take(&mut factors))
+                    };
                     factors = vec![Expr::Div(Box::new(numerator), Box::new(denominator))];
                 }
-                Some(Tok::Cmd(n)) if n == "frac" && factors.len() == 1 && self.mixed_number_base(&factors[0]) => {
+                Some(Tok::Cmd(n))
+                    if n == "frac" && factors.len() == 1 && self.mixed_number_base(&factors[0]) =>
+                {
                     // `137\frac{1}{2}` is a mixed number.
                     let fraction = self.postfix()?;
                     let whole = factors.remove(0);
@@ -188,7 +269,11 @@ impl Parser<'_> {
             }
         }
         self.leave();
-        Ok(if factors.len() == 1 { factors.remove(0) } else { Expr::Mul(factors) })
+        Ok(if factors.len() == 1 {
+            factors.remove(0)
+        } else {
+            Expr::Mul(factors)
+        })
     }
 
     /// Whether `e`, just read from a plain integer literal, can start a mixed number.
@@ -228,15 +313,19 @@ impl Parser<'_> {
         let mut base = self.atom()?;
         // `I(0)`, `x(1)`: a quantity evaluated at a number is a name of its own.
         if let Expr::Sym(name) = &base {
-            if let (Some(Tok::Sym('(')), Some(Tok::Num(n)), Some(Tok::Sym(')'))) =
-                (self.toks.get(self.pos), self.toks.get(self.pos + 1), self.toks.get(self.pos + 2))
-            {
+            if let (Some(Tok::Sym('(')), Some(Tok::Num(n)), Some(Tok::Sym(')'))) = (
+                self.toks.get(self.pos),
+                self.toks.get(self.pos + 1),
+                self.toks.get(self.pos + 2),
+            ) {
                 base = Expr::Sym(format!("{name}({n})"));
                 self.pos += 3;
             }
         }
         loop {
-            self.budget.tick(1).map_err(|_| ParseError("budget spent".into()))?;
+            self.budget
+                .tick(1)
+                .map_err(|_| ParseError("budget spent".into()))?;
             match self.peek() {
                 Some(Tok::Sym('^')) => {
                     self.pos += 1;
@@ -279,7 +368,9 @@ impl Parser<'_> {
             self.pos += 1;
             return true;
         }
-        if self.peek() == Some(&Tok::Sym('{')) && matches!(self.toks.get(self.pos + 1), Some(Tok::Cmd(n)) if n == "prime") {
+        if self.peek() == Some(&Tok::Sym('{'))
+            && matches!(self.toks.get(self.pos + 1), Some(Tok::Cmd(n)) if n == "prime")
+        {
             let mut j = self.pos + 1;
             while matches!(self.toks.get(j), Some(Tok::Cmd(n)) if n == "prime") {
                 j += 1;
@@ -360,7 +451,9 @@ impl Parser<'_> {
 
     fn atom(&mut self) -> PResult<Expr> {
         self.enter()?;
-        let tok = self.next().ok_or_else(|| ParseError("unexpected end".into()))?;
+        let tok = self
+            .next()
+            .ok_or_else(|| ParseError("unexpected end".into()))?;
         let e = match tok {
             Tok::Num(s) => parse_number(&s).ok_or_else(|| ParseError(format!("bad number {s}")))?,
             Tok::Letter('e') => Expr::E,
@@ -398,7 +491,11 @@ impl Parser<'_> {
         if !self.eat(close) && !self.eat(if close == ')' { ']' } else { ')' }) {
             return Err(ParseError(format!("expected '{close}'")));
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Expr::Group(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::Group(items)
+        })
     }
 
     fn command(&mut self, name: &str) -> PResult<Expr> {
@@ -435,7 +532,14 @@ impl Parser<'_> {
                     return Err(ParseError(format!("expected \\{close}")));
                 }
                 self.pos += 1;
-                Expr::Func(if name == "lfloor" { Func::Floor } else { Func::Ceil }, vec![e])
+                Expr::Func(
+                    if name == "lfloor" {
+                        Func::Floor
+                    } else {
+                        Func::Ceil
+                    },
+                    vec![e],
+                )
             }
             "langle" => {
                 let mut items = vec![self.sum()?];
@@ -492,7 +596,9 @@ impl Parser<'_> {
         };
         if let Some(p) = power {
             let inverse = match (&p, f) {
-                (Expr::Neg(one), Func::Sin | Func::Cos | Func::Tan) if **one == Expr::Num(BigRational::from_integer(1.into())) => {
+                (Expr::Neg(one), Func::Sin | Func::Cos | Func::Tan)
+                    if **one == Expr::Num(BigRational::from_integer(1.into())) =>
+                {
                     Some(match f {
                         Func::Sin => Func::Asin,
                         Func::Cos => Func::Acos,
@@ -513,11 +619,17 @@ impl Parser<'_> {
     fn implicit_argument(&mut self) -> PResult<Expr> {
         self.enter()?;
         let mut factors = vec![self.factor()?];
-        while self.starts_operand() && !matches!(self.peek(), Some(Tok::Cmd(n)) if function_of(n).is_some()) {
+        while self.starts_operand()
+            && !matches!(self.peek(), Some(Tok::Cmd(n)) if function_of(n).is_some())
+        {
             factors.push(self.postfix()?);
         }
         self.leave();
-        Ok(if factors.len() == 1 { factors.remove(0) } else { Expr::Mul(factors) })
+        Ok(if factors.len() == 1 {
+            factors.remove(0)
+        } else {
+            Expr::Mul(factors)
+        })
     }
 }
 
@@ -543,8 +655,12 @@ fn attach_subscript(base: Expr, sub: &str) -> PResult<Expr> {
         Expr::Num(ref n) if n.is_integer() => {
             let radix: u32 = sub.parse().map_err(|_| ParseError("bad base".into()))?;
             let digits = n.to_integer().to_string();
-            let value = from_base(&digits, radix).ok_or_else(|| ParseError("digits out of base".into()))?;
-            Ok(Expr::Alt(Box::new(Expr::Num(BigRational::from_integer(value))), Box::new(base)))
+            let value =
+                from_base(&digits, radix).ok_or_else(|| ParseError("digits out of base".into()))?;
+            Ok(Expr::Alt(
+                Box::new(Expr::Num(BigRational::from_integer(value))),
+                Box::new(base),
+            ))
         }
         _ => Err(ParseError("unsupported subscript".into())),
     }

@@ -18,17 +18,28 @@ pub struct RewardScheme {
 impl RewardScheme {
     /// 1 for correct, 0 otherwise.
     pub fn binary() -> RewardScheme {
-        RewardScheme { correct: 1.0, incorrect: 0.0, format_bonus: 0.0 }
+        RewardScheme {
+            correct: 1.0,
+            incorrect: 0.0,
+            format_bonus: 0.0,
+        }
     }
 
     /// +1 for correct, -1 otherwise.
     pub fn signed() -> RewardScheme {
-        RewardScheme { correct: 1.0, incorrect: -1.0, format_bonus: 0.0 }
+        RewardScheme {
+            correct: 1.0,
+            incorrect: -1.0,
+            format_bonus: 0.0,
+        }
     }
 
     /// The same scheme with a format bonus.
     pub fn with_format_bonus(self, bonus: f32) -> RewardScheme {
-        RewardScheme { format_bonus: bonus, ..self }
+        RewardScheme {
+            format_bonus: bonus,
+            ..self
+        }
     }
 }
 
@@ -40,8 +51,16 @@ impl Default for RewardScheme {
 
 /// The reward of `response` given its verdict.
 pub fn reward(verdict: &Verdict, response: &str, scheme: &RewardScheme) -> f32 {
-    let base = if verdict.correct { scheme.correct } else { scheme.incorrect };
-    let bonus = if scheme.format_bonus != 0.0 && last_boxed(response).is_some() { scheme.format_bonus } else { 0.0 };
+    let base = if verdict.correct {
+        scheme.correct
+    } else {
+        scheme.incorrect
+    };
+    let bonus = if scheme.format_bonus != 0.0 && last_boxed(response).is_some() {
+        scheme.format_bonus
+    } else {
+        0.0
+    };
     base + bonus
 }
 
@@ -51,8 +70,16 @@ mod tests {
 
     #[test]
     fn schemes() {
-        let right = Verdict { correct: true, extracted: Some("1".into()), reason: String::new() };
-        let wrong = Verdict { correct: false, extracted: None, reason: String::new() };
+        let right = Verdict {
+            correct: true,
+            extracted: Some("1".into()),
+            reason: String::new(),
+        };
+        let wrong = Verdict {
+            correct: false,
+            extracted: None,
+            reason: String::new(),
+        };
         assert_eq!(reward(&right, "x", &RewardScheme::binary()), 1.0);
         assert_eq!(reward(&wrong, "x", &RewardScheme::signed()), -1.0);
         let s = RewardScheme::binary().with_format_bonus(0.1);

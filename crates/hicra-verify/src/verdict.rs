@@ -21,7 +21,10 @@ pub struct Config {
 impl Config {
     /// Default settings with the given extraction mode.
     pub fn with_mode(mode: ExtractMode) -> Config {
-        Config { mode, ..Config::default() }
+        Config {
+            mode,
+            ..Config::default()
+        }
     }
 }
 
@@ -43,18 +46,34 @@ pub fn verify(gold: &Gold, response: &str, config: &Config) -> Verdict {
             ExtractMode::StrictBoxed => "no \\boxed{} answer found",
             ExtractMode::Flexible => "no answer found",
         };
-        return Verdict { correct: false, extracted: None, reason: reason.into() };
+        return Verdict {
+            correct: false,
+            extracted: None,
+            reason: reason.into(),
+        };
     };
     let (correct, reason) = compare_answer(gold, &extracted, config);
-    Verdict { correct, extracted: Some(extracted), reason }
+    Verdict {
+        correct,
+        extracted: Some(extracted),
+        reason,
+    }
 }
 
 /// Compares an already extracted answer with the gold: `(correct, reason)`.
 pub fn compare_answer(gold: &Gold, answer: &str, config: &Config) -> (bool, String) {
     let budget = Budget::standard();
     let cand = parse_answer(answer, &budget);
-    let ctx = Ctx { budget: &budget, abs_tolerance: config.abs_tolerance, how: Cell::new("") };
-    let golds: Vec<Parsed> = gold.answer_texts().iter().map(|g| parse_answer(g, &budget)).collect();
+    let ctx = Ctx {
+        budget: &budget,
+        abs_tolerance: config.abs_tolerance,
+        how: Cell::new(""),
+    };
+    let golds: Vec<Parsed> = gold
+        .answer_texts()
+        .iter()
+        .map(|g| parse_answer(g, &budget))
+        .collect();
     for g in &golds {
         if parsed_equal(g, &cand, &ctx) {
             return (true, format!("correct: {}", ctx.how.get()));

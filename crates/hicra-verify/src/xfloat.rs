@@ -50,7 +50,10 @@ impl XFloat {
         let (mm, me) = frexp(m);
         let e = e.saturating_add(me);
         if e > MAX_EXP {
-            XFloat { m: f64::INFINITY.copysign(mm), e: 0 }
+            XFloat {
+                m: f64::INFINITY.copysign(mm),
+                e: 0,
+            }
         } else if e < -MAX_EXP {
             XFloat::ZERO
         } else {
@@ -111,12 +114,18 @@ impl XFloat {
 
     /// Absolute value.
     pub fn abs(self) -> XFloat {
-        XFloat { m: self.m.abs(), e: self.e }
+        XFloat {
+            m: self.m.abs(),
+            e: self.e,
+        }
     }
 
     /// Negation.
     pub fn neg(self) -> XFloat {
-        XFloat { m: -self.m, e: self.e }
+        XFloat {
+            m: -self.m,
+            e: self.e,
+        }
     }
 
     /// Product.
@@ -135,7 +144,10 @@ impl XFloat {
     /// Sum.
     pub fn add(self, o: XFloat) -> XFloat {
         if !self.m.is_finite() || !o.m.is_finite() {
-            return XFloat { m: self.m + o.m, e: 0 };
+            return XFloat {
+                m: self.m + o.m,
+                e: 0,
+            };
         }
         if self.m == 0.0 {
             return o;
@@ -176,7 +188,10 @@ impl XFloat {
         }
         let k = l / std::f64::consts::LN_2;
         if k > MAX_EXP as f64 {
-            return XFloat { m: f64::INFINITY, e: 0 };
+            return XFloat {
+                m: f64::INFINITY,
+                e: 0,
+            };
         }
         if k < -(MAX_EXP as f64) {
             return XFloat::ZERO;
@@ -213,7 +228,8 @@ impl XFloat {
         if a.m == 0.0 || b.m == 0.0 {
             return a.m.partial_cmp(&b.m).unwrap_or(Ordering::Equal);
         }
-        a.e.cmp(&b.e).then(a.m.partial_cmp(&b.m).unwrap_or(Ordering::Equal))
+        a.e.cmp(&b.e)
+            .then(a.m.partial_cmp(&b.m).unwrap_or(Ordering::Equal))
     }
 
     /// Larger of two magnitudes.
@@ -239,8 +255,14 @@ mod tests {
         assert_eq!(tiny.to_f64(), 0.0);
         let ratio = tiny.div(XFloat::exp_of(-20_001.0)).to_f64();
         assert!((ratio - std::f64::consts::E).abs() < 1e-9, "{ratio}");
-        assert_eq!(XFloat::from_f64(2.0).add(XFloat::from_f64(-0.5)).to_f64(), 1.5);
-        let four = XFloat::from_f64(8.0).sqrt().mul(XFloat::from_f64(2.0).sqrt()).to_f64();
+        assert_eq!(
+            XFloat::from_f64(2.0).add(XFloat::from_f64(-0.5)).to_f64(),
+            1.5
+        );
+        let four = XFloat::from_f64(8.0)
+            .sqrt()
+            .mul(XFloat::from_f64(2.0).sqrt())
+            .to_f64();
         assert!((four - 4.0).abs() < 1e-12);
     }
 }

@@ -16,7 +16,9 @@ struct Item {
 
 /// Restores backslash escapes lost as control characters (`\f`rac, `\t`riangle).
 fn repair(s: &str) -> String {
-    s.replace('\u{c}', "\\f").replace('\t', "\\t").replace('\u{8}', "\\b")
+    s.replace('\u{c}', "\\f")
+        .replace('\t', "\\t")
+        .replace('\u{8}', "\\b")
 }
 
 fn load(set: &'static str) -> Vec<Item> {
@@ -24,7 +26,8 @@ fn load(set: &'static str) -> Vec<Item> {
     let content = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut items = Vec::new();
     for (n, line) in content.lines().enumerate() {
-        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{path}:{}: {e}", n + 1));
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{path}:{}: {e}", n + 1));
         let (field, value) = match set {
             "gsm8k" => ("answer", v["answer"].clone()),
             "minerva_math" => ("solution", v["solution"].clone()),
@@ -35,19 +38,37 @@ fn load(set: &'static str) -> Vec<Item> {
             Value::String(s) => Value::String(repair(&s)),
             other => other,
         };
-        let gold = Gold::from_json(&value).unwrap_or_else(|e| panic!("{path}:{} {field}: {e}", n + 1));
-        let text = gold.answer_texts().into_iter().next().expect("a gold has at least one answer");
+        let gold =
+            Gold::from_json(&value).unwrap_or_else(|e| panic!("{path}:{} {field}: {e}", n + 1));
+        let text = gold
+            .answer_texts()
+            .into_iter()
+            .next()
+            .expect("a gold has at least one answer");
         items.push(Item { set, gold, text });
     }
     items
 }
 
 fn all_items() -> Vec<Item> {
-    ["gsm8k", "math500", "aime24", "aime25", "amc23", "minerva_math", "olympiadbench"].into_iter().flat_map(load).collect()
+    [
+        "gsm8k",
+        "math500",
+        "aime24",
+        "aime25",
+        "amc23",
+        "minerva_math",
+        "olympiadbench",
+    ]
+    .into_iter()
+    .flat_map(load)
+    .collect()
 }
 
 fn boxed(answer: &str) -> String {
-    format!("Let me work through this carefully. Adding up the pieces gives the result.\nSo the final answer is $\\boxed{{{answer}}}$.")
+    format!(
+        "Let me work through this carefully. Adding up the pieces gives the result.\nSo the final answer is $\\boxed{{{answer}}}$."
+    )
 }
 
 /// The bare answer without `$` delimiters.
@@ -56,7 +77,10 @@ fn bare(text: &str) -> String {
 }
 
 fn as_integer(text: &str) -> Option<i64> {
-    let t = bare(text).replace(",\\!", ",").replace(' ', "").replace("\\$", "");
+    let t = bare(text)
+        .replace(",\\!", ",")
+        .replace(' ', "")
+        .replace("\\$", "");
     let groups: Vec<&str> = t.split(',').collect();
     if groups.len() > 1 && groups[1..].iter().any(|g| g.len() != 3) {
         return None;
@@ -84,7 +108,10 @@ fn top_level_items(text: &str) -> Vec<String> {
         }
     }
     items.push(current);
-    items.into_iter().map(|s| s.trim().trim_matches('$').trim().to_string()).collect()
+    items
+        .into_iter()
+        .map(|s| s.trim().trim_matches('$').trim().to_string())
+        .collect()
 }
 
 /// A simple `\frac{a}{b}` with integer parts.
@@ -151,12 +178,23 @@ fn equivalents(text: &str) -> Vec<String> {
             out.push(dec);
         }
     } else {
-        let items = if b.contains(",\\!") { vec![b.clone()] } else { top_level_items(text) };
+        let items = if b.contains(",\\!") {
+            vec![b.clone()]
+        } else {
+            top_level_items(text)
+        };
         if items.len() > 1 && !b.contains('=') {
             let mut rev = items.clone();
             rev.reverse();
             out.push(rev.join(", "));
-        } else if !b.contains('=') && !b.contains("\\in") && !b.contains("\\ge") && !b.contains("\\le") && !b.contains("\\text") && !b.contains("begin") && items.len() == 1 {
+        } else if !b.contains('=')
+            && !b.contains("\\in")
+            && !b.contains("\\ge")
+            && !b.contains("\\le")
+            && !b.contains("\\text")
+            && !b.contains("begin")
+            && items.len() == 1
+        {
             out.push(format!("y = {b}"));
         }
     }
@@ -170,16 +208,27 @@ fn perturbations(text: &str) -> Vec<String> {
         return vec![format!("{}", n + 1), format!("{}", n - 10)];
     }
     if let Some((a, d)) = simple_fraction(text) {
-        return vec![format!("\\frac{{{}}}{{{d}}}", a + 1), format!("\\frac{{{d}}}{{{a}}}")];
+        return vec![
+            format!("\\frac{{{}}}{{{d}}}", a + 1),
+            format!("\\frac{{{d}}}{{{a}}}"),
+        ];
     }
     let items = top_level_items(text);
     if items.len() > 1 {
         return vec![items[1..].join(", ")];
     }
-    if b.contains('=') || b.contains("\\in") || b.contains("begin") || b.starts_with('(') || b.starts_with('[') || b.contains("\\text") {
+    if b.contains('=')
+        || b.contains("\\in")
+        || b.contains("begin")
+        || b.starts_with('(')
+        || b.starts_with('[')
+        || b.contains("\\text")
+    {
         return vec![];
     }
-    if b.contains('.') || b.contains('e') && b.chars().any(|c| c.is_ascii_digit()) && !b.contains('\\') {
+    if b.contains('.')
+        || b.contains('e') && b.chars().any(|c| c.is_ascii_digit()) && !b.contains('\\')
+    {
         // Rounded decimals: "+ 1" may stay within the gold's precision, so scale instead.
         return vec![format!("3\\left({b}\\right)")];
     }
@@ -189,11 +238,22 @@ fn perturbations(text: &str) -> Vec<String> {
 #[test]
 fn golds_match_themselves_equivalents_and_not_perturbations() {
     let items = all_items();
-    let strict = Config { mode: ExtractMode::StrictBoxed, ..Config::default() };
+    let strict = Config {
+        mode: ExtractMode::StrictBoxed,
+        ..Config::default()
+    };
     let mut report = Vec::new();
     let (mut self_ok, mut eq_ok, mut eq_n, mut pert_ok, mut pert_n) = (0, 0, 0, 0, 0);
     let mut failures = Vec::new();
-    for set in ["gsm8k", "math500", "aime24", "aime25", "amc23", "minerva_math", "olympiadbench"] {
+    for set in [
+        "gsm8k",
+        "math500",
+        "aime24",
+        "aime25",
+        "amc23",
+        "minerva_math",
+        "olympiadbench",
+    ] {
         let (mut s_ok, mut s_n, mut e_ok, mut e_n, mut p_ok, mut p_n) = (0, 0, 0, 0, 0, 0);
         for item in items.iter().filter(|i| i.set == set) {
             s_n += 1;
@@ -209,7 +269,10 @@ fn golds_match_themselves_equivalents_and_not_perturbations() {
                 if v.correct {
                     e_ok += 1;
                 } else {
-                    failures.push(format!("[{set}] equivalent: {:?} vs {:?} ({})", item.text, e, v.reason));
+                    failures.push(format!(
+                        "[{set}] equivalent: {:?} vs {:?} ({})",
+                        item.text, e, v.reason
+                    ));
                 }
             }
             for p in perturbations(&item.text) {
@@ -218,7 +281,10 @@ fn golds_match_themselves_equivalents_and_not_perturbations() {
                 if !v.correct {
                     p_ok += 1;
                 } else {
-                    failures.push(format!("[{set}] perturbed matched: {:?} vs {:?} ({})", item.text, p, v.reason));
+                    failures.push(format!(
+                        "[{set}] perturbed matched: {:?} vs {:?} ({})",
+                        item.text, p, v.reason
+                    ));
                 }
             }
         }
@@ -242,7 +308,19 @@ fn golds_match_themselves_equivalents_and_not_perturbations() {
         rate(pert_ok, pert_n)
     );
     assert_eq!(total, 1319 + 500 + 30 + 30 + 40 + 272 + 675);
-    assert!(rate(self_ok, total) >= 0.995, "self-match rate {}", rate(self_ok, total));
-    assert!(rate(eq_ok, eq_n) >= 0.98, "equivalent match rate {}", rate(eq_ok, eq_n));
-    assert!(rate(pert_ok, pert_n) >= 0.99, "perturbation rejection rate {}", rate(pert_ok, pert_n));
+    assert!(
+        rate(self_ok, total) >= 0.995,
+        "self-match rate {}",
+        rate(self_ok, total)
+    );
+    assert!(
+        rate(eq_ok, eq_n) >= 0.98,
+        "equivalent match rate {}",
+        rate(eq_ok, eq_n)
+    );
+    assert!(
+        rate(pert_ok, pert_n) >= 0.99,
+        "perturbation rejection rate {}",
+        rate(pert_ok, pert_n)
+    );
 }

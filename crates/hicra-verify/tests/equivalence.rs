@@ -73,12 +73,32 @@ const CASES: &[(&str, &str, bool)] = &[
     ("(-\\infty, 0]", "(-\\infty, 0)", false),
     ("[2, 5)", "2 \\le x < 5", true),
     ("(5,\\infty)", "x > 5", true),
-    ("(-\\infty, 2) \\cup (3, \\infty)", "(3,\\infty)\\cup(-\\infty,2)", true),
-    ("(-\\infty, 2) \\cup (3, \\infty)", "(-\\infty,2]\\cup(3,\\infty)", false),
+    (
+        "(-\\infty, 2) \\cup (3, \\infty)",
+        "(3,\\infty)\\cup(-\\infty,2)",
+        true,
+    ),
+    (
+        "(-\\infty, 2) \\cup (3, \\infty)",
+        "(-\\infty,2]\\cup(3,\\infty)",
+        false,
+    ),
     // matrices and vectors
-    ("\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", "\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}", true),
-    ("\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", "\\begin{pmatrix}1&2\\\\4&3\\end{pmatrix}", false),
-    ("\\begin{pmatrix} -1/3 \\\\ 2/3 \\end{pmatrix}", "(-\\frac{1}{3}, \\frac{2}{3})", true),
+    (
+        "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}",
+        "\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}",
+        true,
+    ),
+    (
+        "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}",
+        "\\begin{pmatrix}1&2\\\\4&3\\end{pmatrix}",
+        false,
+    ),
+    (
+        "\\begin{pmatrix} -1/3 \\\\ 2/3 \\end{pmatrix}",
+        "(-\\frac{1}{3}, \\frac{2}{3})",
+        true,
+    ),
     // text, bases, choices
     ("\\text{Evelyn}", "Evelyn", true),
     ("\\text{Evelyn}", "\\text{Navin}", false),
@@ -98,8 +118,15 @@ fn behaviour_table() {
     for (gold, answer, expected) in CASES {
         let (got, reason) = compare_answer(&Gold::from(*gold), answer, &Config::default());
         if got != *expected {
-            failures.push(format!("gold {gold:?} vs {answer:?}: expected {expected}, got {got} ({reason})"));
+            failures.push(format!(
+                "gold {gold:?} vs {answer:?}: expected {expected}, got {got} ({reason})"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

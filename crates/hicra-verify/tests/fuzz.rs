@@ -25,13 +25,96 @@ fn timed<T>(what: &str, f: impl Fn() -> T) -> T {
 
 /// LaTeX-ish fragments that exercise every parser path, including hostile ones.
 const PIECES: &[&str] = &[
-    "\\boxed{", "\\fbox{", "}", "{", "\\frac", "\\dfrac", "\\sqrt", "\\sqrt[3]", "^", "_", "!", "10", "9", "0",
-    "1000000000", "2006", "x", "y", "n", "e", "i", "(", ")", "[", "]", ",", "=", "<", "\\le", "\\ge", "\\pm",
-    "\\left(", "\\right)", "\\infty", "\\cup", "\\{", "\\}", "\\begin{pmatrix}", "\\end{pmatrix}", "&", "\\\\",
-    "%", "\\%", "\\pi", "\\text{", "\\mathrm{", " cm", ".", "-", "+", "*", "/", "\\binom", "\\lfloor", "\\rfloor",
-    "\\log_", "\\ln", "\\sin", "\\cos^2", " ", "$", "####", "<answer>", "</answer>", "final answer is ",
-    "Answer: ", "\\cdot", "\\times", "10^{", "|", "\\,", "\\!", "52_8", "\\in", "\\approx", "\u{2212}", "π",
-    "√", "½", "'", "\\prime", "\\overline", "a_{n}", ";", ":", "1,000", "0.5", ".5", "3e5", "\\tfrac12",
+    "\\boxed{",
+    "\\fbox{",
+    "}",
+    "{",
+    "\\frac",
+    "\\dfrac",
+    "\\sqrt",
+    "\\sqrt[3]",
+    "^",
+    "_",
+    "!",
+    "10",
+    "9",
+    "0",
+    "1000000000",
+    "2006",
+    "x",
+    "y",
+    "n",
+    "e",
+    "i",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    "=",
+    "<",
+    "\\le",
+    "\\ge",
+    "\\pm",
+    "\\left(",
+    "\\right)",
+    "\\infty",
+    "\\cup",
+    "\\{",
+    "\\}",
+    "\\begin{pmatrix}",
+    "\\end{pmatrix}",
+    "&",
+    "\\\\",
+    "%",
+    "\\%",
+    "\\pi",
+    "\\text{",
+    "\\mathrm{",
+    " cm",
+    ".",
+    "-",
+    "+",
+    "*",
+    "/",
+    "\\binom",
+    "\\lfloor",
+    "\\rfloor",
+    "\\log_",
+    "\\ln",
+    "\\sin",
+    "\\cos^2",
+    " ",
+    "$",
+    "####",
+    "<answer>",
+    "</answer>",
+    "final answer is ",
+    "Answer: ",
+    "\\cdot",
+    "\\times",
+    "10^{",
+    "|",
+    "\\,",
+    "\\!",
+    "52_8",
+    "\\in",
+    "\\approx",
+    "\u{2212}",
+    "π",
+    "√",
+    "½",
+    "'",
+    "\\prime",
+    "\\overline",
+    "a_{n}",
+    ";",
+    ":",
+    "1,000",
+    "0.5",
+    ".5",
+    "3e5",
+    "\\tfrac12",
 ];
 
 fn fragments() -> impl Strategy<Value = String> {
@@ -39,7 +122,11 @@ fn fragments() -> impl Strategy<Value = String> {
 }
 
 fn any_text() -> impl Strategy<Value = String> {
-    prop_oneof![fragments(), "\\PC{0,120}", "[0-9a-z\\\\{}^_()+*/=,. -]{0,80}"]
+    prop_oneof![
+        fragments(),
+        "\\PC{0,120}",
+        "[0-9a-z\\\\{}^_()+*/=,. -]{0,80}"
+    ]
 }
 
 proptest! {
@@ -81,17 +168,38 @@ fn hostile_inputs_are_bounded() {
         ("1".into(), format!("\\boxed{{{tower}}}")),
         ("1".into(), format!("\\boxed{{{}}}", "9".repeat(100_000))),
         ("2^{100000}".into(), "\\boxed{2^{99999} \\cdot 2}".into()),
-        ("\\binom{1000000}{500000}".into(), "\\boxed{\\binom{1000000}{500001}}".into()),
+        (
+            "\\binom{1000000}{500000}".into(),
+            "\\boxed{\\binom{1000000}{500001}}".into(),
+        ),
         (megabyte.clone(), megabyte),
-        ("x".into(), format!("\\boxed{{{}}}", "-".repeat(50_000) + "x")),
-        ("1".into(), format!("\\boxed{{{}}}", "1/".repeat(20_000) + "1")),
-        ("1".into(), format!("\\boxed{{{}}}", "\\sqrt{".repeat(5_000) + "1" + &"}".repeat(5_000))),
+        (
+            "x".into(),
+            format!("\\boxed{{{}}}", "-".repeat(50_000) + "x"),
+        ),
+        (
+            "1".into(),
+            format!("\\boxed{{{}}}", "1/".repeat(20_000) + "1"),
+        ),
+        (
+            "1".into(),
+            format!(
+                "\\boxed{{{}}}",
+                "\\sqrt{".repeat(5_000) + "1" + &"}".repeat(5_000)
+            ),
+        ),
         ("1".into(), "\\boxed{".repeat(150_000)),
         ("1".into(), "final answer is ".repeat(60_000)),
     ];
     for (gold, response) in &cases {
         for mode in [ExtractMode::StrictBoxed, ExtractMode::Flexible] {
-            let v = timed("verify", || verify(&Gold::from(gold.as_str()), response, &Config::with_mode(mode)));
+            let v = timed("verify", || {
+                verify(
+                    &Gold::from(gold.as_str()),
+                    response,
+                    &Config::with_mode(mode),
+                )
+            });
             assert!(!v.reason.is_empty());
         }
     }

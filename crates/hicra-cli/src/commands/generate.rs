@@ -40,7 +40,11 @@ pub struct Args {
 
 /// Prompt token ids: through the chat template with `chat`, else the raw text with the
 /// tokenizer's special tokens (e.g. BOS).
-pub fn prompt_ids(loaded: &hicra_model::LoadedModel, prompt: &str, chat: bool) -> anyhow::Result<Vec<u32>> {
+pub fn prompt_ids(
+    loaded: &hicra_model::LoadedModel,
+    prompt: &str,
+    chat: bool,
+) -> anyhow::Result<Vec<u32>> {
     if chat {
         let text = loaded.chat_prompt(prompt)?;
         Ok(loaded.tokenizer.encode(&text, false)?)
@@ -83,7 +87,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 printed = text.len();
             }
         };
-        let g = loaded.generate_streaming(&[ids], &params, &mut on_token)?.remove(0);
+        let g = loaded
+            .generate_streaming(&[ids], &params, &mut on_token)?
+            .remove(0);
         let text = loaded.tokenizer.decode(&g.token_ids, true)?;
         if text.len() > printed && text.is_char_boundary(printed) {
             print!("{}", &text[printed..]);

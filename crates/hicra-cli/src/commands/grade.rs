@@ -54,19 +54,25 @@ fn grade_line(line: &str, number: usize, config: &Config) -> (Value, Option<bool
     };
     let verdict = verify(&gold, response, config);
     let correct = verdict.correct;
-    (json!({ "correct": verdict.correct, "extracted": verdict.extracted, "reason": verdict.reason }), Some(correct))
+    (
+        json!({ "correct": verdict.correct, "extracted": verdict.extracted, "reason": verdict.reason }),
+        Some(correct),
+    )
 }
 
 /// Grades every line of `input` into `out`.
 fn grade_all(input: &PathBuf, out: &mut dyn Write, config: &Config) -> anyhow::Result<Tally> {
-    let file = std::fs::File::open(input).with_context(|| format!("cannot open input {}", input.display()))?;
+    let file = std::fs::File::open(input)
+        .with_context(|| format!("cannot open input {}", input.display()))?;
     let mut reader = BufReader::new(file);
     let mut tally = Tally::default();
     let mut buf = Vec::new();
     let mut number = 0;
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).with_context(|| format!("reading {}", input.display()))?;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("reading {}", input.display()))?;
         if n == 0 {
             break;
         }
@@ -74,7 +80,10 @@ fn grade_all(input: &PathBuf, out: &mut dyn Write, config: &Config) -> anyhow::R
         let (value, outcome) = match std::str::from_utf8(&buf) {
             Ok(text) if text.trim().is_empty() => continue,
             Ok(text) => grade_line(text.trim_end_matches(['\n', '\r']), number, config),
-            Err(_) => (json!({ "error": "line is not valid UTF-8", "line": number }), None),
+            Err(_) => (
+                json!({ "error": "line is not valid UTF-8", "line": number }),
+                None,
+            ),
         };
         match outcome {
             Some(correct) => {
@@ -95,10 +104,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let start = Instant::now();
     let tally = match &args.output {
         Some(path) => {
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "grade".into());
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "grade".into());
             let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-            let file = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+            let file = std::fs::File::create(&tmp)
+                .with_context(|| format!("cannot create {}", tmp.display()))?;
             let mut writer = BufWriter::new(file);
             let result = grade_all(&args.input, &mut writer, &config).and_then(|t| {
                 writer.flush().context("writing output")?;
@@ -106,7 +122,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             });
             match result {
                 Ok(t) => {
-                    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+                    std::fs::rename(&tmp, path)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
                     t
                 }
                 Err(e) => {
@@ -124,7 +141,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let secs = start.elapsed().as_secs_f64();
-    let accuracy = if tally.graded == 0 { 0.0 } else { tally.correct as f64 / tally.graded as f64 };
+    let accuracy = if tally.graded == 0 {
+        0.0
+    } else {
+        tally.correct as f64 / tally.graded as f64
+    };
     eprintln!(
         "graded {} pairs ({} malformed lines): accuracy {:.4} ({}/{}), {:.0} pairs/s",
         tally.graded,

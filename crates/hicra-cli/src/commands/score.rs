@@ -31,7 +31,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("loading model {}", args.model))?;
     let prompt = prompt_ids(&loaded, &args.prompt, args.chat)?;
     if prompt.is_empty() {
-        anyhow::bail!("the prompt encodes to no tokens; a continuation needs a context to be scored");
+        anyhow::bail!(
+            "the prompt encodes to no tokens; a continuation needs a context to be scored"
+        );
     }
     let continuation = loaded.tokenizer.encode(&args.continuation, false)?;
     if continuation.is_empty() {
@@ -40,10 +42,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let row = [prompt.clone(), continuation.clone()].concat();
     let context = loaded.model.config().max_position_embeddings;
     if row.len() > context {
-        anyhow::bail!("prompt + continuation are {} tokens, longer than the context of {context}", row.len());
+        anyhow::bail!(
+            "prompt + continuation are {} tokens, longer than the context of {context}",
+            row.len()
+        );
     }
-    let batch = TokenBatch::from_rows(&[row], loaded.pad_token_id, Padding::Right, loaded.model.device())?;
-    let scores = loaded.model.score_tokens(&batch, &ScoreOptions { chunk_positions: 64, with_entropy: false })?;
+    let batch = TokenBatch::from_rows(
+        &[row],
+        loaded.pad_token_id,
+        Padding::Right,
+        loaded.model.device(),
+    )?;
+    let scores = loaded.model.score_tokens(
+        &batch,
+        &ScoreOptions {
+            chunk_positions: 64,
+            with_entropy: false,
+        },
+    )?;
     let logprobs: Vec<f32> = scores.logprobs[0][prompt.len()..].to_vec();
     let tokens = continuation
         .iter()
@@ -56,7 +72,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         for ((t, id), lp) in tokens.iter().zip(&continuation).zip(&logprobs) {
             println!("{id:>8}  {lp:>10.4}  {t:?}");
         }
-        println!("total log-prob: {:.4}", logprobs.iter().map(|&x| x as f64).sum::<f64>());
+        println!(
+            "total log-prob: {:.4}",
+            logprobs.iter().map(|&x| x as f64).sum::<f64>()
+        );
     }
     Ok(())
 }

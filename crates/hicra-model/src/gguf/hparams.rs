@@ -180,7 +180,7 @@ impl LlamaHyperParams {
             .unwrap_or(num_attention_heads);
         if num_attention_heads == 0
             || num_key_value_heads == 0
-            || num_attention_heads % num_key_value_heads != 0
+            || !num_attention_heads.is_multiple_of(num_key_value_heads)
         {
             return Err(GgufError::Metadata {
                 path: meta.path().to_path_buf(),

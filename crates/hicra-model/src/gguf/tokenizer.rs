@@ -42,7 +42,10 @@ pub struct GgufTokenizer {
     pub unk_token_id: Option<u32>,
 }
 
-fn pre_tokenizer_for(meta: &Metadata<'_>, pre: &str) -> Result<(PreTokenizerWrapper, bool), GgufError> {
+fn pre_tokenizer_for(
+    meta: &Metadata<'_>,
+    pre: &str,
+) -> Result<(PreTokenizerWrapper, bool), GgufError> {
     let split = |regex: &str| -> Result<PreTokenizerWrapper, GgufError> {
         Split::new(
             SplitPattern::Regex(regex.to_string()),
@@ -60,13 +63,15 @@ fn pre_tokenizer_for(meta: &Metadata<'_>, pre: &str) -> Result<(PreTokenizerWrap
     // (pre-tokenizer, ignore_merges)
     let out = match pre {
         // Digits one by one, then the GPT-2 regex (llama.cpp's STARCODER group).
-        "smollm" | "starcoder" | "refact" | "codeshell" | "command-r" | "exaone" | "minerva-7b" => (
-            PreTokenizerWrapper::Sequence(Sequence::new(vec![
-                Digits::new(true).into(),
-                byte_level_regex.into(),
-            ])),
-            false,
-        ),
+        "smollm" | "starcoder" | "refact" | "codeshell" | "command-r" | "exaone" | "minerva-7b" => {
+            (
+                PreTokenizerWrapper::Sequence(Sequence::new(vec![
+                    Digits::new(true).into(),
+                    byte_level_regex.into(),
+                ])),
+                false,
+            )
+        }
         "gpt-2" | "gpt2" | "default" | "phi-2" | "jina-es" | "jina-de" | "olmo" | "jais" => {
             (byte_level_regex.into(), false)
         }
@@ -169,7 +174,9 @@ pub fn build_tokenizer(meta: &Metadata<'_>) -> Result<GgufTokenizer, GgufError> 
     tokenizer.with_pre_tokenizer(Some(pre_tokenizer));
     tokenizer.with_decoder(Some(ByteLevelDecoder::default()));
 
-    let add_bos = meta.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false);
+    let add_bos = meta
+        .opt_bool("tokenizer.ggml.add_bos_token")?
+        .unwrap_or(false);
     match (add_bos, bos_token_id) {
         (true, Some(bos)) => {
             let bos_text = tokens[bos as usize].to_string();

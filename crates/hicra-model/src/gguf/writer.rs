@@ -5,9 +5,9 @@
 
 use super::names::{gguf_tensor_name, permute_qk};
 use crate::{Arch, ModelConfig, ModelError, Result, Tokenizer};
+use candle_core::Tensor;
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::Tensor;
 use serde_json::Value as Json;
 use std::path::Path;
 
@@ -48,7 +48,12 @@ fn tokenizer_metadata(tokenizer: &Tokenizer) -> Result<(Vec<String>, Vec<String>
             *slot = text.clone();
         }
     }
-    for added in json.get("added_tokens").and_then(Json::as_array).into_iter().flatten() {
+    for added in json
+        .get("added_tokens")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
         let (Some(id), Some(text)) = (
             added.get("id").and_then(Json::as_u64),
             added.get("content").and_then(Json::as_str),
@@ -57,7 +62,10 @@ fn tokenizer_metadata(tokenizer: &Tokenizer) -> Result<(Vec<String>, Vec<String>
         };
         if let Some(slot) = tokens.get_mut(id as usize) {
             *slot = text.to_string();
-            let special = added.get("special").and_then(Json::as_bool).unwrap_or(false);
+            let special = added
+                .get("special")
+                .and_then(Json::as_bool)
+                .unwrap_or(false);
             types[id as usize] = if special { 3 } else { 4 };
         }
     }
@@ -124,15 +132,30 @@ pub fn write_llama_gguf(
         ("general.architecture".into(), Value::String("llama".into())),
         ("general.name".into(), Value::String("hicra export".into())),
         ("llama.block_count".into(), u32v(config.num_hidden_layers)),
-        ("llama.context_length".into(), u32v(config.max_position_embeddings)),
+        (
+            "llama.context_length".into(),
+            u32v(config.max_position_embeddings),
+        ),
         ("llama.embedding_length".into(), u32v(config.hidden_size)),
-        ("llama.feed_forward_length".into(), u32v(config.intermediate_size)),
-        ("llama.attention.head_count".into(), u32v(config.num_attention_heads)),
-        ("llama.attention.head_count_kv".into(), u32v(config.num_key_value_heads)),
+        (
+            "llama.feed_forward_length".into(),
+            u32v(config.intermediate_size),
+        ),
+        (
+            "llama.attention.head_count".into(),
+            u32v(config.num_attention_heads),
+        ),
+        (
+            "llama.attention.head_count_kv".into(),
+            u32v(config.num_key_value_heads),
+        ),
         ("llama.attention.key_length".into(), u32v(config.head_dim)),
         ("llama.attention.value_length".into(), u32v(config.head_dim)),
         ("llama.rope.dimension_count".into(), u32v(config.head_dim)),
-        ("llama.rope.freq_base".into(), Value::F32(config.rope_theta as f32)),
+        (
+            "llama.rope.freq_base".into(),
+            Value::F32(config.rope_theta as f32),
+        ),
         (
             "llama.attention.layer_norm_rms_epsilon".into(),
             Value::F32(config.rms_norm_eps as f32),
@@ -161,7 +184,8 @@ pub fn write_llama_gguf(
         meta.push(("tokenizer.chat_template".into(), Value::String(t.clone())));
     }
     let meta_refs: Vec<(&str, &Value)> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let tensor_refs: Vec<(&str, &QTensor)> = qtensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tensor_refs: Vec<(&str, &QTensor)> =
+        qtensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let mut file = std::fs::File::create(path).map_err(|e| ModelError::io(path, e))?;
     candle_core::quantized::gguf_file::write(&mut file, &meta_refs, &tensor_refs)?;
     Ok(())

@@ -132,9 +132,8 @@ fn bench_training(loaded: &LoadedModel, args: &Args) -> anyhow::Result<(usize, f
         with_entropy: false,
     };
     let step = |optimizer: &mut candle_nn::AdamW| -> anyhow::Result<()> {
-        let out = model.backward_token_loss(&batch, &opts, &mut |chunk| {
-            chunk.logprobs.sum_all()?.neg()
-        })?;
+        let out = model
+            .backward_token_loss(&batch, &opts, &mut |chunk| chunk.logprobs.sum_all()?.neg())?;
         optimizer.step(&out.grads)?;
         Ok(())
     };
@@ -144,7 +143,10 @@ fn bench_training(loaded: &LoadedModel, args: &Args) -> anyhow::Result<(usize, f
         step(&mut optimizer)?;
     }
     let seconds = start.elapsed().as_secs_f64();
-    Ok((args.train_steps * args.train_batch * args.train_seq_len, seconds))
+    Ok((
+        args.train_steps * args.train_batch * args.train_seq_len,
+        seconds,
+    ))
 }
 
 /// Runs `hicra bench model`.
@@ -191,7 +193,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     out.insert("threads".into(), serde_json::json!(threads));
     for fig in &gen_figures {
         let tok_s = fig.tokens as f64 / fig.seconds;
-        out.insert(format!("gen_b{}_tok_s", fig.batch), serde_json::json!(tok_s));
+        out.insert(
+            format!("gen_b{}_tok_s", fig.batch),
+            serde_json::json!(tok_s),
+        );
         out.insert(
             format!("gen_b{}_gflop_s", fig.batch),
             serde_json::json!(2.0 * params * tok_s / 1e9),

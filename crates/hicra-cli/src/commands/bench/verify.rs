@@ -31,15 +31,26 @@ struct Pair {
 }
 
 /// Builds the pairs: the item's own solution (its `\boxed` removed) padded to ~2,000
-/// characters, ending with a boxed answer: the gold for even items, the next item's gold
+/// characters, ending with a boxed answer: the gold for even items, the next differing gold
 /// for odd ones.
 fn build_pairs(path: &PathBuf) -> anyhow::Result<Vec<Pair>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {} (MATH-500 JSONL)", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {} (MATH-500 JSONL)", path.display()))?;
     let mut items = Vec::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value =
-            serde_json::from_str(line).with_context(|| format!("{}:{}: invalid JSON", path.display(), n + 1))?;
-        let answer = v["answer"].as_str().with_context(|| format!("{}:{}: missing string field \"answer\"", path.display(), n + 1))?;
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: invalid JSON", path.display(), n + 1))?;
+        let answer = v["answer"].as_str().with_context(|| {
+            format!(
+                "{}:{}: missing string field \"answer\"",
+                path.display(),
+                n + 1
+            )
+        })?;
         let solution = v["solution"].as_str().unwrap_or(answer);
         items.push((answer.to_string(), solution.replace("\\boxed", "")));
     }
@@ -57,9 +68,18 @@ fn build_pairs(path: &PathBuf) -> anyhow::Result<Vec<Pair>> {
         }
         body.truncate(cut);
         let expect_correct = i % 2 == 0;
-        let shown = if expect_correct { answer } else { &items[(i + 1) % items.len()].0 };
+        // A wrong answer: the next item's gold that is written differently.
+        let other = (1..items.len())
+            .map(|k| &items[(i + k) % items.len()].0)
+            .find(|a| *a != answer)
+            .unwrap_or(answer);
+        let shown = if expect_correct { answer } else { other };
         let response = format!("{body}\n\nTherefore, the final answer is $\\boxed{{{shown}}}$.");
-        pairs.push(Pair { gold: Gold::from(answer.as_str()), response, expect_correct });
+        pairs.push(Pair {
+            gold: Gold::from(answer.as_str()),
+            response,
+            expect_correct,
+        });
     }
     Ok(pairs)
 }
@@ -69,15 +89,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let pairs = build_pairs(&args.data)?;
     let config = Config::with_mode(args.mode);
     // Warm-up pass, also a sanity check of the verdicts.
-    let agree = pairs.iter().filter(|p| verify(&p.gold, &p.response, &config).correct == p.expect_correct).count();
+    let mismatched: Vec<&Pair> = pairs
+        .iter()
+        .filter(|p| verify(&p.gold, &p.response, &config).correct != p.expect_correct)
+        .collect();
+    let agree = pairs.len() - mismatched.len();
     let mut latencies: Vec<Duration> = Vec::new();
+    let mut slowest = (Duration::ZERO, 0usize);
     let start = Instant::now();
     let mut count = 0usize;
     while start.elapsed().as_secs_f64() < args.seconds {
-        for p in &pairs {
+        for (i, p) in pairs.iter().enumerate() {
             let t = Instant::now();
             std::hint::black_box(verify(&p.gold, std::hint::black_box(&p.response), &config));
-            latencies.push(t.elapsed());
+            let took = t.elapsed();
+            if took > slowest.0 {
+                slowest = (took, i);
+            }
+            latencies.push(took);
         }
         count += pairs.len();
     }
@@ -85,9 +114,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     latencies.sort();
     let pct = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
     let mean_len = pairs.iter().map(|p| p.response.len()).sum::<usize>() / pairs.len();
-    println!("verifier benchmark: {} MATH-500 pairs, responses ~{mean_len} bytes, mode {:?}, 1 thread", pairs.len(), args.mode);
-    println!("verdicts as constructed: {agree}/{} (even items correct, odd items wrong)", pairs.len());
+    println!(
+        "verifier benchmark: {} MATH-500 pairs, responses ~{mean_len} bytes, mode {:?}, 1 thread",
+        pairs.len(),
+        args.mode
+    );
+    println!(
+        "verdicts as constructed: {agree}/{} (even items correct, odd items wrong)",
+        pairs.len()
+    );
+    for p in mismatched.iter().take(5) {
+        let tail = &p.response[p.response.rfind("Therefore").unwrap_or(0)..];
+        println!(
+            "  unexpected verdict: gold {:?}, response ends {tail:?}",
+            p.gold
+        );
+    }
     println!("pairs/s: {:.0}", count as f64 / secs);
-    println!("latency: mean {:.1} us, p50 {:?}, p99 {:?}, max {:?}", secs * 1e6 / count as f64, pct(0.5), pct(0.99), pct(1.0));
+    println!(
+        "latency: mean {:.1} us, p50 {:?}, p99 {:?}, max {:?}",
+        secs * 1e6 / count as f64,
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    println!(
+        "slowest pair: item {} (gold {:?})",
+        slowest.1, pairs[slowest.1].gold
+    );
     Ok(())
 }

@@ -1,0 +1,105 @@
+//! `hicra train` end to end on a tiny random model: a short run writes its run directory,
+//! `--resume` continues it, and bad configs are rejected with the key named.
+
+use std::path::Path;
+use std::process::Command;
+
+use hicra_model::{Arch, tiny};
+
+fn hicra() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hicra"))
+}
+
+fn tiny_model(dir: &Path) -> String {
+    let tok = tiny::test_tokenizer();
+    let cfg = tiny::tiny_config(Arch::Llama, tok.vocab_size());
+    let path = dir.join("model");
+    tiny::write_tiny_model(&path, &cfg, &tok, None, 11).unwrap();
+    path.display().to_string()
+}
+
+fn write_config(dir: &Path, model: &str, steps: usize) -> std::path::PathBuf {
+    let text = format!(
+        r#"
+[model]
+path = "{model}"
+[task]
+kind = "arithmetic"
+[task.arith]
+validation_size = 4
+[rollout]
+batch_size = 8
+group_size = 4
+max_new_tokens = 6
+generation_batch = 8
+[algorithm]
+micro_batch = 4
+chunk_positions = 16
+[optim]
+lr = 0.001
+[trainer]
+steps = {steps}
+val_every = 1
+val_size = 4
+ckpt_every = 1
+keep_checkpoints = 0
+"#
+    );
+    let p = dir.join("tiny.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn train_writes_a_run_directory_and_resumes() {
+    let d = tempfile::tempdir().unwrap();
+    let model = tiny_model(d.path());
+    let cfg = write_config(d.path(), &model, 2);
+    let out = d.path().join("run");
+    let o = hicra()
+        .args(["train", "--config"])
+        .arg(&cfg)
+        .args(["--set", "trainer.seed=5", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("validation accuracy before"), "{stdout}");
+    assert!(stdout.contains(&out.display().to_string()), "{stdout}");
+    let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(resolved.contains("seed = 5"), "{resolved}");
+    for p in ["metrics.jsonl", "checkpoints/step-2/manifest.json", "samples/step-2.jsonl", "tb"] {
+        assert!(out.join(p).exists(), "{p} missing");
+    }
+    // extend the finished run by one step through --resume on an edited config
+    let resolved = resolved.replace("steps = 2", "steps = 3");
+    std::fs::write(out.join("config.toml"), resolved).unwrap();
+    let o = hicra().args(["train", "--resume"]).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("checkpoints/step-3/manifest.json").exists());
+}
+
+#[test]
+fn unknown_keys_and_impossible_batches_are_named() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write_config(d.path(), "unused", 1);
+    let o = hicra()
+        .args(["train", "--config"])
+        .arg(&cfg)
+        .args(["--set", "rollout.grup_size=3"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("rollout.grup_size"), "{err}");
+    let o = hicra()
+        .args(["train", "--config"])
+        .arg(&cfg)
+        .args(["--set", "rollout.group_size=3"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("rollout.batch_size"), "{err}");
+}
