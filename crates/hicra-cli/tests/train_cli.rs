@@ -64,18 +64,31 @@ fn train_writes_a_run_directory_and_resumes() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(stdout.contains("validation accuracy before"), "{stdout}");
     assert!(stdout.contains(&out.display().to_string()), "{stdout}");
     let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(resolved.contains("seed = 5"), "{resolved}");
-    for p in ["metrics.jsonl", "checkpoints/step-2/manifest.json", "samples/step-2.jsonl", "tb"] {
+    for p in [
+        "metrics.jsonl",
+        "checkpoints/step-2/manifest.json",
+        "samples/step-2.jsonl",
+        "tb",
+    ] {
         assert!(out.join(p).exists(), "{p} missing");
     }
     // extend the finished run by one step through --resume on an edited config
     let resolved = resolved.replace("steps = 2", "steps = 3");
     std::fs::write(out.join("config.toml"), resolved).unwrap();
-    let o = hicra().args(["train", "--resume"]).arg(&out).output().unwrap();
+    let o = hicra()
+        .args(["train", "--resume"])
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.join("checkpoints/step-3/manifest.json").exists());
 }

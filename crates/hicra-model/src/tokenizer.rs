@@ -10,6 +10,9 @@ use tokenizers::{AddedToken, TokenizerImpl};
 
 use crate::error::{ModelError, Result};
 
+/// A token's `(start, end)` byte range in a text.
+pub type ByteSpan = (usize, usize);
+
 /// A text tokenizer (Hugging Face `tokenizer.json` semantics).
 #[derive(Clone)]
 pub struct Tokenizer {
@@ -61,7 +64,7 @@ impl Tokenizer {
     }
 
     /// Token ids of `text` (no special tokens added) with each token's byte span in `text`.
-    pub fn encode_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<(usize, usize)>)> {
+    pub fn encode_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<ByteSpan>)> {
         let enc = self.inner.encode(text, false).map_err(tok_err)?;
         Ok((enc.get_ids().to_vec(), enc.get_offsets().to_vec()))
     }
@@ -73,7 +76,7 @@ impl Tokenizer {
 
     /// Byte span of each token within `decode(ids, false)`. A character split across tokens
     /// is attributed to the token that completes it (earlier ones get an empty span).
-    pub fn token_byte_spans(&self, ids: &[u32]) -> Result<Vec<(usize, usize)>> {
+    pub fn token_byte_spans(&self, ids: &[u32]) -> Result<Vec<ByteSpan>> {
         let full = self.decode(ids, false)?;
         let mut spans = Vec::with_capacity(ids.len());
         let mut pos = 0usize;

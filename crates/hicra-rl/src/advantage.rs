@@ -65,7 +65,7 @@ pub fn compute_advantages(
     group_size: usize,
     opts: &AdvantageOptions,
 ) -> Result<Vec<f32>> {
-    if group_size == 0 || rewards.len() % group_size != 0 {
+    if group_size == 0 || !rewards.len().is_multiple_of(group_size) {
         return Err(RlError::Invalid(format!(
             "{} rewards cannot be split into groups of {group_size}",
             rewards.len()
@@ -139,7 +139,10 @@ mod tests {
             &AdvantageOptions::default(),
         )
         .unwrap();
-        close(&a, &[0.866025, -0.866025, -0.866025, 0.866025, 0., 0., 0., 0.]);
+        close(
+            &a,
+            &[0.866025, -0.866025, -0.866025, 0.866025, 0., 0., 0., 0.],
+        );
     }
 
     #[test]
@@ -212,7 +215,10 @@ mod tests {
             ("grpo", AdvantageEstimator::Grpo),
             ("dr-grpo", AdvantageEstimator::DrGrpo),
             ("rloo", AdvantageEstimator::Rloo),
-            ("reinforce++-baseline", AdvantageEstimator::ReinforcePpBaseline),
+            (
+                "reinforce++-baseline",
+                AdvantageEstimator::ReinforcePpBaseline,
+            ),
         ] {
             let w: W = toml::from_str(&format!("a = \"{s}\"")).unwrap();
             assert_eq!(w.a, e);
@@ -221,6 +227,9 @@ mod tests {
 
     #[test]
     fn zero_variance_fraction_counts_flat_groups() {
-        assert_eq!(zero_variance_group_frac(&[1., 1., 0., 1., 0., 0.], 2), 2.0 / 3.0);
+        assert_eq!(
+            zero_variance_group_frac(&[1., 1., 0., 1., 0., 0.], 2),
+            2.0 / 3.0
+        );
     }
 }

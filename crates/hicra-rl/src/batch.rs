@@ -65,8 +65,14 @@ mod tests {
     fn place_and_gather_round_trip_at_response_positions() {
         let (p1, r1, p2, r2) = ([1u32, 2], [3u32, 4, 5], [7u32], [8u32]);
         let seqs = [
-            Sequence { prompt: &p1, response: &r1 },
-            Sequence { prompt: &p2, response: &r2 },
+            Sequence {
+                prompt: &p1,
+                response: &r1,
+            },
+            Sequence {
+                prompt: &p2,
+                response: &r2,
+            },
         ];
         let v1 = [0.1f32, 0.2, 0.3];
         let v2 = [0.9f32];

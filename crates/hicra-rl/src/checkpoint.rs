@@ -193,7 +193,10 @@ pub fn list_checkpoints(checkpoints_dir: &Path) -> Vec<(u64, PathBuf)> {
     if let Ok(rd) = fs::read_dir(checkpoints_dir) {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(n) = name.strip_prefix("step-").and_then(|s| s.parse::<u64>().ok()) {
+            if let Some(n) = name
+                .strip_prefix("step-")
+                .and_then(|s| s.parse::<u64>().ok())
+            {
                 out.push((n, e.path()));
             }
         }
@@ -239,7 +242,10 @@ mod tests {
         );
         assert_eq!(list_checkpoints(&d.path().join("checkpoints")).len(), 1);
         // no temp dirs left behind
-        assert_eq!(fs::read_dir(d.path().join("checkpoints")).unwrap().count(), 1);
+        assert_eq!(
+            fs::read_dir(d.path().join("checkpoints")).unwrap().count(),
+            1
+        );
     }
 
     #[test]

@@ -436,7 +436,8 @@ fn failing_section(value: &toml::Value) -> String {
     fn check<T: serde::de::DeserializeOwned>(v: Option<&toml::Value>) -> bool {
         v.is_none_or(|v| v.clone().try_into::<T>().is_ok())
     }
-    let sections: [(&str, fn(Option<&toml::Value>) -> bool); 8] = [
+    type Check = fn(Option<&toml::Value>) -> bool;
+    let sections: [(&str, Check); 8] = [
         ("model", check::<ModelSection>),
         ("task", check::<TaskSection>),
         ("rollout", check::<RolloutSection>),
@@ -473,7 +474,10 @@ fn typed_value(key: &str, existing: &toml::Value, raw: &str) -> Result<toml::Val
 /// Applies one `key=value` override to `value`, typed by the existing entry.
 fn apply_set(value: &mut toml::Value, assignment: &str) -> Result<()> {
     let (key, raw) = assignment.split_once('=').ok_or_else(|| {
-        RlError::config(assignment, "an override must look like key=value (dotted key)")
+        RlError::config(
+            assignment,
+            "an override must look like key=value (dotted key)",
+        )
     })?;
     let key = key.trim();
     let mut cur = value;
@@ -543,7 +547,9 @@ impl TrainConfig {
         self.rollout.batch_size / self.rollout.group_size.max(1)
     }
 
-    /// Checks impossible combinations, naming the key.
+    /// Checks impossible combinations, naming the key. (Negated comparisons are deliberate:
+    /// they also reject NaN.)
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     pub fn validate(&self) -> Result<()> {
         let r = &self.rollout;
         let a = &self.algorithm;
@@ -551,7 +557,7 @@ impl TrainConfig {
         if r.group_size == 0 {
             return err("rollout.group_size", "must be at least 1".into());
         }
-        if r.batch_size == 0 || r.batch_size % r.group_size != 0 {
+        if r.batch_size == 0 || !r.batch_size.is_multiple_of(r.group_size) {
             return err(
                 "rollout.batch_size",
                 format!(
@@ -566,7 +572,10 @@ impl TrainConfig {
         if r.overlong_buffer >= r.max_new_tokens && r.overlong_buffer > 0 {
             return err(
                 "rollout.overlong_buffer",
-                format!("must be smaller than rollout.max_new_tokens = {}", r.max_new_tokens),
+                format!(
+                    "must be smaller than rollout.max_new_tokens = {}",
+                    r.max_new_tokens
+                ),
             );
         }
         if !(r.temperature >= 0.0) {
@@ -579,10 +588,12 @@ impl TrainConfig {
             return err("rollout.generation_batch", "must be at least 1".into());
         }
         let prompts = self.prompts_per_step();
-        if a.mini_batches == 0 || prompts % a.mini_batches != 0 {
+        if a.mini_batches == 0 || !prompts.is_multiple_of(a.mini_batches) {
             return err(
                 "algorithm.mini_batches",
-                format!("must divide the {prompts} prompts per step (rollout.batch_size / rollout.group_size)"),
+                format!(
+                    "must divide the {prompts} prompts per step (rollout.batch_size / rollout.group_size)"
+                ),
             );
         }
         if a.micro_batch == 0 {
@@ -601,7 +612,10 @@ impl TrainConfig {
             return err("algorithm.clip_high", "must be ≥ 0".into());
         }
         if a.dual_clip != 0.0 && !(a.dual_clip > 1.0) {
-            return err("algorithm.dual_clip", "must be 0 (off) or greater than 1".into());
+            return err(
+                "algorithm.dual_clip",
+                "must be 0 (off) or greater than 1".into(),
+            );
         }
         if !(a.kl_coef >= 0.0) {
             return err("algorithm.kl_coef", "must be ≥ 0".into());
@@ -610,7 +624,10 @@ impl TrainConfig {
             return err("algorithm.hicra.alpha", "must be ≥ 0".into());
         }
         if !(0.0..=1.0).contains(&a.hicra.entropy_quantile) {
-            return err("algorithm.hicra.entropy_quantile", "must be in [0, 1]".into());
+            return err(
+                "algorithm.hicra.entropy_quantile",
+                "must be in [0, 1]".into(),
+            );
         }
         if a.dynamic_sampling && a.max_sampling_rounds == 0 {
             return err("algorithm.max_sampling_rounds", "must be at least 1".into());
@@ -628,19 +645,25 @@ impl TrainConfig {
         if !matches!(self.task.kind.as_str(), "lab" | "arithmetic" | "dataset") {
             return err(
                 "task.kind",
-                format!("`{}` is not one of lab, arithmetic, dataset", self.task.kind),
+                format!(
+                    "`{}` is not one of lab, arithmetic, dataset",
+                    self.task.kind
+                ),
             );
         }
         if self.task.kind == "dataset" && self.task.train_path.is_empty() {
-            return err("task.train_path", "is required when task.kind = \"dataset\"".into());
+            return err(
+                "task.train_path",
+                "is required when task.kind = \"dataset\"".into(),
+            );
         }
         if self.sft.batch_size == 0 {
             return err("sft.batch_size", "must be at least 1".into());
         }
         if self.lab_model.heads == 0
             || self.lab_model.kv_heads == 0
-            || self.lab_model.hidden_size % self.lab_model.heads != 0
-            || self.lab_model.heads % self.lab_model.kv_heads != 0
+            || !self.lab_model.hidden_size.is_multiple_of(self.lab_model.heads)
+            || !self.lab_model.heads.is_multiple_of(self.lab_model.kv_heads)
         {
             return err(
                 "lab_model.heads",
@@ -683,8 +706,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let e = TrainConfig::resolve(Some(("x.toml", "[rollout]\ngroup_sise = 4\n")), &[])
-            .unwrap_err();
+        let e =
+            TrainConfig::resolve(Some(("x.toml", "[rollout]\ngroup_sise = 4\n")), &[]).unwrap_err();
         assert!(e.to_string().contains("rollout.group_sise"), "{e}");
         let e = TrainConfig::resolve(None, &["optim.learning_rate=1".into()]).unwrap_err();
         assert!(e.to_string().contains("optim.learning_rate"), "{e}");
@@ -698,7 +721,10 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("trainer.steps"), "{e}");
         let e = TrainConfig::resolve(None, &["algorithm.advantage=ppo".into()]).unwrap_err();
-        assert!(e.to_string().contains("ppo") && e.to_string().contains("algorithm"), "{e}");
+        assert!(
+            e.to_string().contains("ppo") && e.to_string().contains("algorithm"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub enum RlError {
         message: String,
     },
     /// A checkpoint file does not match the checksum in its manifest.
-    #[error("checkpoint {path} is corrupted: file `{file}` does not match its sha256 in manifest.json")]
+    #[error(
+        "checkpoint {path} is corrupted: file `{file}` does not match its sha256 in manifest.json"
+    )]
     CheckpointCorrupted {
         /// The checkpoint directory.
         path: PathBuf,

@@ -110,7 +110,7 @@ pub fn apply_hicra(
     group_size: usize,
     seed: u64,
 ) -> Result<TokenAdvantages> {
-    if group_size == 0 || responses.len() % group_size != 0 {
+    if group_size == 0 || !responses.len().is_multiple_of(group_size) {
         return Err(RlError::Invalid(format!(
             "{} responses cannot be split into groups of {group_size}",
             responses.len()
@@ -194,7 +194,12 @@ impl SignumOrZero for f32 {
 mod tests {
     use super::*;
 
-    fn info<'a>(a: f32, planning: &'a [bool], entropy: &'a [f32], correct: bool) -> ResponseInfo<'a> {
+    fn info<'a>(
+        a: f32,
+        planning: &'a [bool],
+        entropy: &'a [f32],
+        correct: bool,
+    ) -> ResponseInfo<'a> {
         ResponseInfo {
             advantage: a,
             planning,
@@ -256,10 +261,10 @@ mod tests {
         let p_short = [true, false];
         let e_short = [5.0, 0.0];
         let r = [
-            info(0.5, &p_long, &e_long, true),    // long (6 > mean 4), correct: amplified
+            info(0.5, &p_long, &e_long, true), // long (6 > mean 4), correct: amplified
             info(-0.5, &p_short, &e_short, false), // short, wrong: untouched
-            info(0.5, &p_short, &e_short, true),   // correct but short: untouched
-            info(-0.5, &p_long, &e_long, false),   // long but wrong: untouched
+            info(0.5, &p_short, &e_short, true), // correct but short: untouched
+            info(-0.5, &p_long, &e_long, false), // long but wrong: untouched
         ];
         let out = apply_hicra(&cfg(HicraVariant::Released), &r, 4, 0).unwrap();
         assert_eq!(out.advantages[0], vec![0.5, 0.6, 0.5, 0.5, 0.5, 0.6]);
@@ -270,7 +275,9 @@ mod tests {
 
     #[test]
     fn placebo_marks_as_many_random_tokens_as_planning_tokens_reproducibly() {
-        let p = [true, true, true, false, false, false, false, false, false, false];
+        let p = [
+            true, true, true, false, false, false, false, false, false, false,
+        ];
         let r = [info(1.0, &p, &[], true), info(-1.0, &p, &[], false)];
         let a = apply_hicra(&cfg(HicraVariant::Placebo), &r, 2, 7).unwrap();
         let b = apply_hicra(&cfg(HicraVariant::Placebo), &r, 2, 7).unwrap();
@@ -284,7 +291,10 @@ mod tests {
             }
         }
         let c = apply_hicra(&cfg(HicraVariant::Placebo), &r, 2, 8).unwrap();
-        assert_ne!(a.marked, c.marked, "a different seed should pick other tokens");
+        assert_ne!(
+            a.marked, c.marked,
+            "a different seed should pick other tokens"
+        );
     }
 
     #[test]

@@ -62,7 +62,8 @@ pub fn write_initial_lab_model(config: &TrainConfig, dir: &Path) -> Result<()> {
         .collect();
     let m = |e: hicra_model::ModelError| RlError::Model(format!("lab model: {e}"));
     let tokenizer = Tokenizer::train_bpe(&corpus, lm.vocab_size, &[LAB_EOS]).map_err(m)?;
-    let mut mc = hicra_model::tiny::tiny_config(Arch::Llama, tokenizer.vocab_size().max(lm.vocab_size));
+    let mut mc =
+        hicra_model::tiny::tiny_config(Arch::Llama, tokenizer.vocab_size().max(lm.vocab_size));
     mc.hidden_size = lm.hidden_size;
     mc.intermediate_size = lm.intermediate_size;
     mc.num_hidden_layers = lm.layers;
@@ -149,8 +150,18 @@ pub fn prepare_lab_model(
         max_new_tokens: config.rollout.max_new_tokens,
         ..Default::default()
     };
-    let ev = evaluate(&policy, &task, &problems, false, &params, config.rollout.generation_batch)?;
-    log(&format!("validation took {:.1}s", t1.elapsed().as_secs_f64()));
+    let ev = evaluate(
+        &policy,
+        &task,
+        &problems,
+        false,
+        &params,
+        config.rollout.generation_batch,
+    )?;
+    log(&format!(
+        "validation took {:.1}s",
+        t1.elapsed().as_secs_f64()
+    ));
     policy
         .save_hf(&dir)
         .map_err(|e| RlError::Model(format!("saving the warm start to {}: {e}", dir.display())))?;

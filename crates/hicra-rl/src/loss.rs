@@ -261,8 +261,8 @@ pub fn chunk_loss(
         pg = use_dual_t.where_cond(&dual_val, &pg)?;
     }
     let mut per_token = pg;
-    if cfg.kl_coef != 0.0 {
-        if let Some(r) = refs {
+    if cfg.kl_coef != 0.0
+        && let Some(r) = refs {
             let ref_t = mk(r)?;
             let d = (&logp - &ref_t)?.clamp(-LOG_RATIO_BOUND, LOG_RATIO_BOUND)?;
             let kl = match cfg.kl_estimator {
@@ -272,7 +272,6 @@ pub fn chunk_loss(
             };
             per_token = (per_token + (kl * cfg.kl_coef as f64)?)?;
         }
-    }
     if cfg.entropy_coef != 0.0 {
         per_token = (per_token - (&ent * cfg.entropy_coef as f64)?)?;
     }
@@ -395,7 +394,13 @@ mod tests {
 
         // gradient by central finite differences of the host reference
         let grads = total.backward().unwrap();
-        let g = grads.get(&logp).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let g = grads
+            .get(&logp)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         for i in 0..6 {
             let (r, t) = (i / 3, i % 3);
             let f = |x: f32| {
@@ -411,7 +416,11 @@ mod tests {
             };
             let h = 1e-3;
             let fd = (f(logp_v[i] + h) - f(logp_v[i] - h)) / (2.0 * h);
-            assert!((g[i] - fd).abs() < 2e-3, "token {i}: grad {} vs fd {fd}", g[i]);
+            assert!(
+                (g[i] - fd).abs() < 2e-3,
+                "token {i}: grad {} vs fd {fd}",
+                g[i]
+            );
         }
     }
 

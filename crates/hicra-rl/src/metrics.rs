@@ -58,7 +58,10 @@ impl JsonlSink {
                 context: format!("{} line {}", path.display(), i + 1),
                 source: e,
             })?;
-            if v.get("step").and_then(|s| s.as_u64()).is_some_and(|s| s <= step) {
+            if v.get("step")
+                .and_then(|s| s.as_u64())
+                .is_some_and(|s| s <= step)
+            {
                 kept.push_str(&line);
                 kept.push('\n');
             }
@@ -319,7 +322,10 @@ mod tests {
         // crc32c("123456789") = 0xE3069283 (the standard check value)
         assert_eq!(crc32c::crc32c(b"123456789"), 0xE306_9283);
         let c: u32 = 0xE306_9283;
-        assert_eq!(masked_crc(b"123456789"), ((c >> 15) | (c << 17)).wrapping_add(0xa282ead8));
+        assert_eq!(
+            masked_crc(b"123456789"),
+            c.rotate_right(15).wrapping_add(0xa282ead8)
+        );
     }
 
     #[test]
@@ -339,7 +345,10 @@ mod tests {
         assert_eq!(ev[1].0, 7);
         assert_eq!(
             ev[1].2,
-            vec![("lr".to_string(), 1e-3f32), ("reward_mean".to_string(), 0.25)]
+            vec![
+                ("lr".to_string(), 1e-3f32),
+                ("reward_mean".to_string(), 0.25)
+            ]
         );
         assert_eq!(ev[2].0, 8);
         assert_eq!(ev[2].2[1], ("reward_mean".to_string(), 0.5));
@@ -359,8 +368,10 @@ mod tests {
         drop(s);
         JsonlSink::truncate_after(&p, 2).unwrap();
         let text = fs::read_to_string(&p).unwrap();
-        let lines: Vec<serde_json::Value> =
-            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1]["step"], 2);
         assert_eq!(lines[1]["accuracy"], 0.2);

@@ -304,7 +304,10 @@ mod tests {
         let rep = opt.step(&[Some(g)], 0.01).unwrap();
         assert!((rep.grad_norm - 5.0).abs() < 1e-6);
         let m = opt.m[0].to_vec1::<f32>().unwrap();
-        assert!((m[0] - 0.06).abs() < 1e-6 && (m[1] - 0.08).abs() < 1e-6, "{m:?}");
+        assert!(
+            (m[0] - 0.06).abs() < 1e-6 && (m[1] - 0.08).abs() < 1e-6,
+            "{m:?}"
+        );
     }
 
     #[test]
@@ -314,7 +317,10 @@ mod tests {
         let g = Tensor::new(&[f32::NAN, 1.0], &Device::Cpu).unwrap();
         let err = opt.step(&[Some(g)], 0.1).unwrap_err();
         assert!(err.to_string().contains("gradient of w"), "{err}");
-        assert_eq!(params[0].1.as_tensor().to_vec1::<f32>().unwrap(), vec![1.0, 2.0]);
+        assert_eq!(
+            params[0].1.as_tensor().to_vec1::<f32>().unwrap(),
+            vec![1.0, 2.0]
+        );
         assert_eq!(opt.step_count(), 0);
     }
 

@@ -129,7 +129,10 @@ pub fn decode_response(
     }
     let m = |e: hicra_model::ModelError| RlError::Model(format!("decoding a response: {e}"));
     let text = policy.tokenizer.decode(&ids[..content], false).map_err(m)?;
-    let mut spans = policy.tokenizer.token_byte_spans(&ids[..content]).map_err(m)?;
+    let mut spans = policy
+        .tokenizer
+        .token_byte_spans(&ids[..content])
+        .map_err(m)?;
     spans.resize(ids.len(), (text.len(), text.len()));
     Ok((text, spans))
 }
@@ -150,7 +153,10 @@ impl RolloutSource for LocalRollouts {
                 .encode(&text, false)
                 .map_err(|e| RlError::Model(format!("encoding prompt {}: {e}", p.id)))?;
             if ids.is_empty() {
-                return Err(RlError::Task(format!("problem {} has an empty prompt", p.id)));
+                return Err(RlError::Task(format!(
+                    "problem {} has an empty prompt",
+                    p.id
+                )));
             }
             prompts.push((text, ids));
         }
@@ -165,7 +171,9 @@ impl RolloutSource for LocalRollouts {
                 top_p: params.top_p,
                 top_k: params.top_k,
                 max_new_tokens: params.max_new_tokens,
-                seed: params.seed.wrapping_add((b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                seed: params
+                    .seed
+                    .wrapping_add((b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
                 stop_token_ids: vec![],
                 stop_strings: task.stop_strings(),
             };
@@ -182,8 +190,7 @@ impl RolloutSource for LocalRollouts {
                         params.overlong_buffer,
                         params.overlong_penalty,
                     );
-                let trainable =
-                    !(params.mask_truncated && g.finish_reason == FinishReason::Length);
+                let trainable = !(params.mask_truncated && g.finish_reason == FinishReason::Length);
                 out.push(Rollout {
                     prompt_index: i,
                     prompt_ids: prompts[i].1.clone(),

@@ -139,7 +139,11 @@ pub fn run_sft(
             let batch = build_batch(&seqs, policy.pad_token_id, policy.model.device())?;
             let (_, t) = batch.dims().map_err(|e| RlError::Model(e.to_string()))?;
             let ones: Vec<Vec<f32>> = micro.iter().map(|&i| vec![w; data[i].1.len()]).collect();
-            let weights = place(&seqs, &ones.iter().map(|v| v.as_slice()).collect::<Vec<_>>(), t);
+            let weights = place(
+                &seqs,
+                &ones.iter().map(|v| v.as_slice()).collect::<Vec<_>>(),
+                t,
+            );
             let out = policy
                 .model
                 .backward_token_loss(&batch, &score, &mut |chunk| {
@@ -147,7 +151,11 @@ pub fn run_sft(
                         .iter()
                         .flat_map(|r| r[chunk.start..chunk.start + chunk.len].iter().copied())
                         .collect();
-                    let wt = candle_core::Tensor::from_vec(wt, (weights.len(), chunk.len), chunk.logprobs.device())?;
+                    let wt = candle_core::Tensor::from_vec(
+                        wt,
+                        (weights.len(), chunk.len),
+                        chunk.logprobs.device(),
+                    )?;
                     (chunk.logprobs.mul(&wt)?.sum_all()?).neg()
                 })
                 .map_err(|e| {

@@ -34,7 +34,12 @@ pub fn build_task(section: &TaskSection) -> Result<Box<dyn Task>> {
             } else {
                 (train, load_dataset(&section.val_path)?)
             };
-            Box::new(MathTask::new(train, val, PromptFormat::default(), section.seed))
+            Box::new(MathTask::new(
+                train,
+                val,
+                PromptFormat::default(),
+                section.seed,
+            ))
         }
         other => {
             return Err(RlError::config(

@@ -12,13 +12,17 @@ use std::time::Instant;
 use candle_core::Device;
 use hicra_hier::gram_set::merged_spans;
 use hicra_hier::{GramSet, HierarchyMetrics, ResponseTokens};
-use hicra_model::{LoadOptions, LoadedModel, Model, ScoreOptions, SamplingParams};
+use hicra_model::{LoadOptions, LoadedModel, Model, SamplingParams, ScoreOptions};
 use hicra_tasks::{Problem, Task};
 use serde::{Deserialize, Serialize};
 
-use crate::advantage::{AdvantageOptions, compute_advantages, mean_and_std, zero_variance_group_frac};
+use crate::advantage::{
+    AdvantageOptions, compute_advantages, mean_and_std, zero_variance_group_frac,
+};
 use crate::batch::{Sequence, build_batch, gather, place};
-use crate::checkpoint::{self, checkpoint_dir, list_checkpoints, verify_checkpoint, write_checkpoint};
+use crate::checkpoint::{
+    self, checkpoint_dir, list_checkpoints, verify_checkpoint, write_checkpoint,
+};
 use crate::config::TrainConfig;
 use crate::error::{Result, RlError};
 use crate::hicra::{HicraVariant, ResponseInfo, apply_hicra};
@@ -223,7 +227,8 @@ fn load_grams(path: &str) -> Result<GramSet> {
     if path.is_empty() {
         Ok(GramSet::paper())
     } else {
-        GramSet::from_file(Path::new(path)).map_err(|e| RlError::config("trainer.grams", e.to_string()))
+        GramSet::from_file(Path::new(path))
+            .map_err(|e| RlError::config("trainer.grams", e.to_string()))
     }
 }
 
@@ -236,7 +241,11 @@ impl Trainer {
     }
 
     /// Starts a new run with a given task (tests, custom tasks).
-    pub fn create_with_task(config: TrainConfig, task: Box<dyn Task>, run_dir: &Path) -> Result<Trainer> {
+    pub fn create_with_task(
+        config: TrainConfig,
+        task: Box<dyn Task>,
+        run_dir: &Path,
+    ) -> Result<Trainer> {
         config.validate()?;
         if run_dir.join("metrics.jsonl").exists() {
             return Err(RlError::Invalid(format!(
@@ -268,7 +277,10 @@ impl Trainer {
         let config = TrainConfig::load(Some(&run_dir.join("config.toml")), &[])?;
         let ckpts = list_checkpoints(&run_dir.join("checkpoints"));
         let (_, dir) = ckpts.last().ok_or_else(|| {
-            RlError::Invalid(format!("{} has no checkpoint to resume from", run_dir.display()))
+            RlError::Invalid(format!(
+                "{} has no checkpoint to resume from",
+                run_dir.display()
+            ))
         })?;
         let manifest = verify_checkpoint(dir)?;
         let state_path = dir.join("trainer_state.json");
@@ -284,7 +296,8 @@ impl Trainer {
             });
         }
         let hf = dir.join("hf");
-        let policy = hicra_model::load_hf_dir(&hf, &LoadOptions::default()).map_err(model_err("checkpoint model"))?;
+        let policy = hicra_model::load_hf_dir(&hf, &LoadOptions::default())
+            .map_err(model_err("checkpoint model"))?;
         JsonlSink::truncate_after(&run_dir.join("metrics.jsonl"), state.step)?;
         let opt_path = dir.join("optimizer.safetensors");
         Self::assemble(config, task, run_dir, policy, state, Some(opt_path))
@@ -301,7 +314,12 @@ impl Trainer {
         let reference = if config.algorithm.kl_coef > 0.0 {
             // The reference is the initial policy: reload it from its source on resume.
             if state.step == 0 {
-                Some(policy.model.deep_clone().map_err(model_err("reference model"))?)
+                Some(
+                    policy
+                        .model
+                        .deep_clone()
+                        .map_err(model_err("reference model"))?,
+                )
             } else {
                 Some(load_policy(&config.model.path)?.model)
             }
@@ -386,12 +404,12 @@ impl Trainer {
             });
             let tr = &self.config.trainer;
             let last = step == total;
-            if last || (tr.val_every > 0 && step % tr.val_every as u64 == 0) {
+            if last || (tr.val_every > 0 && step.is_multiple_of(tr.val_every as u64)) {
                 final_acc = Some(self.validate(step, observer)?.accuracy);
             }
             self.sinks.flush()?;
             let tr = &self.config.trainer;
-            if last || (tr.ckpt_every > 0 && step % tr.ckpt_every as u64 == 0) {
+            if last || (tr.ckpt_every > 0 && step.is_multiple_of(tr.ckpt_every as u64)) {
                 observer.event(&TrainEvent::Stage {
                     step,
                     stage: "checkpoint",
@@ -417,7 +435,13 @@ impl Trainer {
         });
         let t0 = Instant::now();
         let n = self.config.trainer.val_size;
-        let problems: Vec<Problem> = self.task.validation_problems().iter().take(n).cloned().collect();
+        let problems: Vec<Problem> = self
+            .task
+            .validation_problems()
+            .iter()
+            .take(n)
+            .cloned()
+            .collect();
         let params = SamplingParams {
             temperature: self.config.trainer.val_temperature,
             top_p: self.config.rollout.top_p,
@@ -461,7 +485,9 @@ impl Trainer {
         let policy = &self.policy;
         let optimizer = &self.optimizer;
         write_checkpoint(&dest, self.state.step, |tmp| {
-            policy.save_hf(&tmp.join("hf")).map_err(model_err("saving the model"))?;
+            policy
+                .save_hf(&tmp.join("hf"))
+                .map_err(model_err("saving the model"))?;
             optimizer.save_state(&tmp.join("optimizer.safetensors"))?;
             checkpoint::write_synced(&tmp.join("trainer_state.json"), &state_json)
         })?;
@@ -497,7 +523,11 @@ impl Trainer {
         let n_prompts = self.config.prompts_per_step();
         let g = self.config.rollout.group_size;
         let a = &self.config.algorithm;
-        let rounds = if a.dynamic_sampling { a.max_sampling_rounds } else { 1 };
+        let rounds = if a.dynamic_sampling {
+            a.max_sampling_rounds
+        } else {
+            1
+        };
         let dynamic = a.dynamic_sampling;
         let mut kept: Vec<Rollout> = Vec::new();
         let mut all: Vec<Rollout> = Vec::new();
@@ -506,7 +536,9 @@ impl Trainer {
             let problems = self.task.train_batch(self.state.data_position, need);
             self.state.data_position += need as u64;
             let params = self.rollout_params(step, round);
-            let mut rs = self.rollouts.rollouts(&self.policy, self.task.as_ref(), &problems, &params)?;
+            let mut rs =
+                self.rollouts
+                    .rollouts(&self.policy, self.task.as_ref(), &problems, &params)?;
             if rs.len() != need * g {
                 return Err(RlError::Invalid(format!(
                     "rollout source returned {} responses for {need} prompts × {g}",
@@ -540,7 +572,11 @@ impl Trainer {
     }
 
     /// Scores rollouts with `model` (no grad), micro-batched: per-response log-probs and entropies.
-    fn score_rollouts(&self, model: &Model, rs: &[Rollout]) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+    fn score_rollouts(
+        &self,
+        model: &Model,
+        rs: &[Rollout],
+    ) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
         let (mut lp, mut en) = (Vec::new(), Vec::new());
         for chunk in rs.chunks(self.config.algorithm.micro_batch) {
             let seqs: Vec<Sequence> = chunk
@@ -551,7 +587,9 @@ impl Trainer {
                 })
                 .collect();
             let batch = build_batch(&seqs, self.policy.pad_token_id, model.device())?;
-            let s = model.score_tokens(&batch, &self.score_opts()).map_err(model_err("scoring"))?;
+            let s = model
+                .score_tokens(&batch, &self.score_opts())
+                .map_err(model_err("scoring"))?;
             lp.extend(gather(&seqs, &s.logprobs));
             en.extend(gather(&seqs, &s.entropy));
         }
@@ -560,11 +598,17 @@ impl Trainer {
 
     /// One RL step; returns its metrics.
     pub fn train_step(&mut self, step: u64, observer: &mut dyn TrainObserver) -> Result<Record> {
-        observer.event(&TrainEvent::Stage { step, stage: "rollout" });
+        observer.event(&TrainEvent::Stage {
+            step,
+            stage: "rollout",
+        });
         let t_roll = Instant::now();
         let (rs, all) = self.collect(step)?;
         let time_rollout = t_roll.elapsed().as_secs_f64();
-        observer.event(&TrainEvent::Stage { step, stage: "train" });
+        observer.event(&TrainEvent::Stage {
+            step,
+            stage: "train",
+        });
         let t_train = Instant::now();
         let cfg = self.config.clone();
         let a = &cfg.algorithm;
@@ -584,7 +628,10 @@ impl Trainer {
             .map_err(|e| RlError::Invalid(format!("hierarchy metrics: {e}")))?;
 
         // Old log-probs and entropies (scoring pass only when needed).
-        let needs_entropy = matches!(a.hicra.variant, HicraVariant::Released | HicraVariant::Entropy);
+        let needs_entropy = matches!(
+            a.hicra.variant,
+            HicraVariant::Released | HicraVariant::Entropy
+        );
         let (old_lp, mut entropies) = if a.recompute_old_logprobs || needs_entropy {
             let (lp, en) = self.score_rollouts(&self.policy.model, &rs)?;
             let old = if a.recompute_old_logprobs {
@@ -594,7 +641,10 @@ impl Trainer {
             };
             (old, Some(en))
         } else {
-            (rs.iter().map(|r| r.sampling_logprobs.clone()).collect(), None)
+            (
+                rs.iter().map(|r| r.sampling_logprobs.clone()).collect(),
+                None,
+            )
         };
         let ref_lp = match &self.reference {
             Some(m) => Some(self.score_rollouts(m, &rs)?.0),
@@ -629,7 +679,12 @@ impl Trainer {
                 marked: vec![],
             }
         } else {
-            apply_hicra(&a.hicra, &infos, g, derive_seed(cfg.trainer.seed, step, 1 << 32))?
+            apply_hicra(
+                &a.hicra,
+                &infos,
+                g,
+                derive_seed(cfg.trainer.seed, step, 1 << 32),
+            )?
         };
 
         // PPO epochs over mini-batches of groups, micro-batched.
@@ -651,7 +706,13 @@ impl Trainer {
                 }
                 let lengths: Vec<usize> = idx
                     .iter()
-                    .map(|&i| if rs[i].trainable { rs[i].response_ids.len() } else { 0 })
+                    .map(|&i| {
+                        if rs[i].trainable {
+                            rs[i].response_ids.len()
+                        } else {
+                            0
+                        }
+                    })
                     .collect();
                 let seq_w = sequence_weights(a.loss_agg, &lengths, cfg.rollout.max_new_tokens);
                 let params = self.optimizer.params().to_vec();
@@ -664,12 +725,15 @@ impl Trainer {
                             response: &rs[i].response_ids,
                         })
                         .collect();
-                    let batch = build_batch(&seqs, self.policy.pad_token_id, self.policy.model.device())?;
+                    let batch =
+                        build_batch(&seqs, self.policy.pad_token_id, self.policy.model.device())?;
                     let (_, t) = batch.dims().map_err(model_err("batch"))?;
                     let w_rows: Vec<Vec<f32>> = micro
                         .iter()
                         .enumerate()
-                        .map(|(k, &i)| vec![seq_w[mi * a.micro_batch + k]; rs[i].response_ids.len()])
+                        .map(|(k, &i)| {
+                            vec![seq_w[mi * a.micro_batch + k]; rs[i].response_ids.len()]
+                        })
                         .collect();
                     fn refs<'v>(v: &'v [Vec<f32>], micro: &[usize]) -> Vec<&'v [f32]> {
                         micro.iter().map(|&i| v[i].as_slice()).collect()
@@ -678,7 +742,11 @@ impl Trainer {
                         old_logprobs: place(&seqs, &refs(&old_lp, micro), t),
                         ref_logprobs: ref_lp.as_ref().map(|r| place(&seqs, &refs(r, micro), t)),
                         advantages: place(&seqs, &refs(&tok_adv.advantages, micro), t),
-                        weights: place(&seqs, &w_rows.iter().map(|v| v.as_slice()).collect::<Vec<_>>(), t),
+                        weights: place(
+                            &seqs,
+                            &w_rows.iter().map(|v| v.as_slice()).collect::<Vec<_>>(),
+                            t,
+                        ),
                     };
                     let mut micro_stats = LossStats::default();
                     let mut ent_rows = vec![vec![0f32; t]; micro.len()];
@@ -692,7 +760,14 @@ impl Trainer {
                                     row[chunk.start..chunk.start + chunk.len].copy_from_slice(&er);
                                 }
                             }
-                            chunk_loss(&loss_cfg, &inputs, chunk.start, &chunk.logprobs, &chunk.entropy, &mut micro_stats)
+                            chunk_loss(
+                                &loss_cfg,
+                                &inputs,
+                                chunk.start,
+                                &chunk.logprobs,
+                                &chunk.entropy,
+                                &mut micro_stats,
+                            )
                         })
                         .map_err(|e| {
                             let msg = e.to_string();
@@ -731,29 +806,45 @@ impl Trainer {
         // Metrics.
         let mut m = Record::new();
         let n_all = all.len().max(1) as f64;
-        m.insert("reward_mean".into(), all.iter().map(|r| r.reward as f64).sum::<f64>() / n_all);
-        m.insert("accuracy".into(), all.iter().filter(|r| r.correct).count() as f64 / n_all);
+        m.insert(
+            "reward_mean".into(),
+            all.iter().map(|r| r.reward as f64).sum::<f64>() / n_all,
+        );
+        m.insert(
+            "accuracy".into(),
+            all.iter().filter(|r| r.correct).count() as f64 / n_all,
+        );
         let gen_tokens: usize = all.iter().map(|r| r.response_ids.len()).sum();
         m.insert("response_length_mean".into(), gen_tokens as f64 / n_all);
         m.insert(
             "truncated_frac".into(),
-            all.iter().filter(|r| r.finish_reason == hicra_model::FinishReason::Length).count() as f64 / n_all,
+            all.iter()
+                .filter(|r| r.finish_reason == hicra_model::FinishReason::Length)
+                .count() as f64
+                / n_all,
         );
         m.insert("clip_frac".into(), stats.clip_frac());
         if self.reference.is_some() {
             m.insert("kl".into(), stats.kl_mean());
         }
         m.insert("entropy_mean".into(), stats.entropy_mean());
-        m.insert("loss".into(), stats.loss / (a.ppo_epochs * a.mini_batches) as f64);
+        m.insert(
+            "loss".into(),
+            stats.loss / (a.ppo_epochs * a.mini_batches) as f64,
+        );
         m.insert(
             "grad_norm".into(),
             grad_norms.iter().sum::<f64>() / grad_norms.len().max(1) as f64,
         );
         m.insert("lr".into(), lr_used);
         let all_rewards: Vec<f32> = all.iter().map(|r| r.reward).collect();
-        m.insert("zero_var_group_frac".into(), zero_variance_group_frac(&all_rewards, g) as f64);
+        m.insert(
+            "zero_var_group_frac".into(),
+            zero_variance_group_frac(&all_rewards, g) as f64,
+        );
         m.insert("groups_trained".into(), n_groups as f64);
-        let (mut adv_all, mut plan_abs, mut exec_abs, mut marked) = (Vec::new(), Vec::new(), Vec::new(), 0usize);
+        let (mut adv_all, mut plan_abs, mut exec_abs, mut marked) =
+            (Vec::new(), Vec::new(), Vec::new(), 0usize);
         for (i, r) in rs.iter().enumerate() {
             if !r.trainable {
                 continue;
@@ -774,7 +865,10 @@ impl Trainer {
         let mean = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64;
         m.insert("adv_abs_planning_mean".into(), mean(&plan_abs));
         m.insert("adv_abs_execution_mean".into(), mean(&exec_abs));
-        m.insert("hicra_marked_frac".into(), marked as f64 / adv_all.len().max(1) as f64);
+        m.insert(
+            "hicra_marked_frac".into(),
+            marked as f64 / adv_all.len().max(1) as f64,
+        );
         m.insert("semantic_entropy".into(), hier.semantic_entropy);
         m.insert("conditional_entropy".into(), hier.conditional_entropy);
         m.insert("planning_token_frac".into(), hier.planning_token_frac);
@@ -804,12 +898,15 @@ impl Trainer {
         }
         m.insert("time_rollout_s".into(), time_rollout);
         m.insert("time_train_s".into(), time_train);
-        m.insert("tokens_per_s".into(), gen_tokens as f64 / time_rollout.max(1e-9));
+        m.insert(
+            "tokens_per_s".into(),
+            gen_tokens as f64 / time_rollout.max(1e-9),
+        );
         if let Some(rss) = peak_rss_mib() {
             m.insert("peak_rss_mib".into(), rss);
         }
         let every = cfg.trainer.samples_every;
-        if every > 0 && step % every as u64 == 0 {
+        if every > 0 && step.is_multiple_of(every as u64) {
             self.write_samples(step, &all)?;
         }
         Ok(m)

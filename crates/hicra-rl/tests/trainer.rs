@@ -19,7 +19,15 @@ struct DigitTask {
 fn problem(i: u64) -> Problem {
     Problem {
         id: format!("p{i}"),
-        prompt: PromptSource::Text(["Hello, world!", "The answer is", "Alice has 5 apples", "If x = 3, then"][i as usize % 4].to_string()),
+        prompt: PromptSource::Text(
+            [
+                "Hello, world!",
+                "The answer is",
+                "Alice has 5 apples",
+                "If x = 3, then",
+            ][i as usize % 4]
+                .to_string(),
+        ),
         gold: serde_json::json!(0),
         data_source: "digits".into(),
     }
@@ -106,7 +114,14 @@ fn steps_run_with_finite_losses_and_change_parameters() {
     let d = tempfile::tempdir().unwrap();
     let model = tiny_model(d.path());
     let run = d.path().join("run");
-    let cfg = config(&model, &["algorithm.kl_coef=0.05", "algorithm.mini_batches=2", "algorithm.ppo_epochs=2"]);
+    let cfg = config(
+        &model,
+        &[
+            "algorithm.kl_coef=0.05",
+            "algorithm.mini_batches=2",
+            "algorithm.ppo_epochs=2",
+        ],
+    );
     let mut t = Trainer::create_with_task(cfg, Box::new(DigitTask::new()), &run).unwrap();
     let before: Vec<Vec<f32>> = t
         .policy()
@@ -125,29 +140,65 @@ fn steps_run_with_finite_losses_and_change_parameters() {
         .map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap())
         .collect();
     let changed = before.iter().zip(&after).filter(|(a, b)| a != b).count();
-    assert!(changed > before.len() / 2, "only {changed} of {} tensors changed", before.len());
+    assert!(
+        changed > before.len() / 2,
+        "only {changed} of {} tensors changed",
+        before.len()
+    );
     let metrics = read_metrics(&run).unwrap();
-    let steps: Vec<_> = metrics.iter().filter(|m| m.get("reward_mean").is_some()).collect();
+    let steps: Vec<_> = metrics
+        .iter()
+        .filter(|m| m.get("reward_mean").is_some())
+        .collect();
     assert_eq!(steps.len(), 2);
     for m in &steps {
-        for k in ["loss", "grad_norm", "kl", "entropy_mean", "clip_frac", "adv_std", "lr"] {
-            let v = m[k].as_f64().unwrap_or_else(|| panic!("{k} missing in {m}"));
+        for k in [
+            "loss",
+            "grad_norm",
+            "kl",
+            "entropy_mean",
+            "clip_frac",
+            "adv_std",
+            "lr",
+        ] {
+            let v = m[k]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{k} missing in {m}"));
             assert!(v.is_finite(), "{k} = {v}");
         }
         assert!(m["grad_norm"].as_f64().unwrap() > 0.0);
     }
     // validation before and after, files of the run directory
-    let vals: Vec<_> = metrics.iter().filter(|m| m.get("val_accuracy").is_some()).collect();
-    assert_eq!(vals.iter().map(|m| m["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 2]);
+    let vals: Vec<_> = metrics
+        .iter()
+        .filter(|m| m.get("val_accuracy").is_some())
+        .collect();
+    assert_eq!(
+        vals.iter()
+            .map(|m| m["step"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![0, 2]
+    );
     assert!(run.join("config.toml").is_file());
     assert!(run.join("samples/step-1.jsonl").is_file());
     assert!(run.join("checkpoints/step-2/manifest.json").is_file());
     assert!(std::fs::read_dir(run.join("tb")).unwrap().count() == 1);
     let sample: serde_json::Value = serde_json::from_str(
-        std::fs::read_to_string(run.join("samples/step-1.jsonl")).unwrap().lines().next().unwrap(),
+        std::fs::read_to_string(run.join("samples/step-1.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
     )
     .unwrap();
-    for k in ["step", "prompt", "response", "reward", "correct", "planning_spans"] {
+    for k in [
+        "step",
+        "prompt",
+        "response",
+        "reward",
+        "correct",
+        "planning_spans",
+    ] {
         assert!(sample.get(k).is_some(), "sample lacks {k}");
     }
 }
@@ -157,7 +208,14 @@ fn reward_rises_on_a_trivially_learnable_task() {
     let d = tempfile::tempdir().unwrap();
     let model = tiny_model(d.path());
     let run = d.path().join("run");
-    let cfg = config(&model, &["trainer.steps=16", "algorithm.hicra.variant=none", "optim.lr=0.02"]);
+    let cfg = config(
+        &model,
+        &[
+            "trainer.steps=16",
+            "algorithm.hicra.variant=none",
+            "optim.lr=0.02",
+        ],
+    );
     let mut t = Trainer::create_with_task(cfg, Box::new(DigitTask::new()), &run).unwrap();
     t.train(&mut SilentObserver).unwrap();
     let rewards: Vec<f64> = read_metrics(&run)
@@ -176,7 +234,14 @@ fn resume_reproduces_the_uninterrupted_run_exactly() {
     let d = tempfile::tempdir().unwrap();
     let model = tiny_model(d.path());
     let full = d.path().join("full");
-    let cfg = config(&model, &["trainer.steps=4", "trainer.ckpt_every=2", "trainer.val_every=2"]);
+    let cfg = config(
+        &model,
+        &[
+            "trainer.steps=4",
+            "trainer.ckpt_every=2",
+            "trainer.val_every=2",
+        ],
+    );
     Trainer::create_with_task(cfg, Box::new(DigitTask::new()), &full)
         .unwrap()
         .train(&mut SilentObserver)

@@ -314,11 +314,12 @@ fn constant_equal(g: &Expr, c: &Expr, ctx: &Ctx) -> bool {
                 return true;
             }
         }
-        if let (Some((ulp, sig)), None) = (cd, gd) {
-            if sig >= 3 && rounds_to(&ge, &ce, ulp) {
-                ctx.how.set("decimal rounding of the exact gold");
-                return true;
-            }
+        if let (Some((ulp, sig)), None) = (cd, gd)
+            && sig >= 3
+            && rounds_to(&ge, &ce, ulp)
+        {
+            ctx.how.set("decimal rounding of the exact gold");
+            return true;
         }
         return false;
     }
@@ -346,17 +347,20 @@ fn constant_equal(g: &Expr, c: &Expr, ctx: &Ctx) -> bool {
         }
         return ok;
     }
-    if let Some((ulp, sig)) = gd {
-        if sig >= 2 && cd.is_none_or(|(cu, _)| cu <= ulp) && within(half_ulp(ulp)) {
-            ctx.how.set("rounds to the gold decimal");
-            return true;
-        }
+    if let Some((ulp, sig)) = gd
+        && sig >= 2
+        && cd.is_none_or(|(cu, _)| cu <= ulp)
+        && within(half_ulp(ulp))
+    {
+        ctx.how.set("rounds to the gold decimal");
+        return true;
     }
-    if let (Some((ulp, sig)), None) = (cd, gd) {
-        if sig >= 3 && within(half_ulp(ulp)) {
-            ctx.how.set("decimal rounding of the exact gold");
-            return true;
-        }
+    if let (Some((ulp, sig)), None) = (cd, gd)
+        && sig >= 3
+        && within(half_ulp(ulp))
+    {
+        ctx.how.set("decimal rounding of the exact gold");
+        return true;
     }
     false
 }

@@ -122,10 +122,8 @@ impl Expr {
     /// Collects variable names (sorted, unique).
     pub fn symbols(&self, out: &mut Vec<String>) {
         match self {
-            Expr::Sym(s) => {
-                if !out.contains(s) {
-                    out.push(s.clone());
-                }
+            Expr::Sym(s) if !out.contains(s) => {
+                out.push(s.clone());
             }
             Expr::Add(v) | Expr::Mul(v) | Expr::Func(_, v) | Expr::Group(v) => {
                 v.iter().for_each(|e| e.symbols(out))

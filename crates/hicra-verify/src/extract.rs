@@ -214,16 +214,16 @@ pub fn extract_answer(response: &str, mode: ExtractMode) -> Option<String> {
             return Some(cap(inner, MAX_EXTRACTED_BYTES).to_string());
         }
     }
-    if let Some(at) = response.rfind("####") {
-        if let Some(a) = rest_of_line(response, at + 4) {
-            return Some(a);
-        }
+    if let Some(at) = response.rfind("####")
+        && let Some(a) = rest_of_line(response, at + 4)
+    {
+        return Some(a);
     }
     for marker in ["final answer is", "final answer:", "answer is", "answer:"] {
-        if let Some(at) = rfind_ascii_ci(response, marker) {
-            if let Some(a) = rest_of_line(response, at) {
-                return Some(a);
-            }
+        if let Some(at) = rfind_ascii_ci(response, marker)
+            && let Some(a) = rest_of_line(response, at)
+        {
+            return Some(a);
         }
     }
     last_number(response)

@@ -85,10 +85,10 @@ pub fn gold_answer_text(s: &str) -> String {
             return rest.to_string();
         }
     }
-    if s.contains("\\boxed") || s.contains("\\fbox") {
-        if let Some(b) = last_boxed(s) {
-            return b;
-        }
+    if (s.contains("\\boxed") || s.contains("\\fbox"))
+        && let Some(b) = last_boxed(s)
+    {
+        return b;
     }
     s.trim().to_string()
 }

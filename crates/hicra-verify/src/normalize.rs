@@ -494,10 +494,10 @@ pub fn whole_text_group(s: &str) -> Option<String> {
         if let Some(rest) = t.strip_prefix(&needle) {
             let rest_t = rest.trim_start();
             let open = t.len() - rest_t.len();
-            if let Some(end) = match_brace(t, open) {
-                if t[end..].trim().trim_end_matches('.').is_empty() {
-                    return Some(t[open + 1..end - 1].trim().to_string());
-                }
+            if let Some(end) = match_brace(t, open)
+                && t[end..].trim().trim_end_matches('.').is_empty()
+            {
+                return Some(t[open + 1..end - 1].trim().to_string());
             }
         }
     }

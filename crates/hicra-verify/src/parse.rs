@@ -312,15 +312,15 @@ impl Parser<'_> {
         self.enter()?;
         let mut base = self.atom()?;
         // `I(0)`, `x(1)`: a quantity evaluated at a number is a name of its own.
-        if let Expr::Sym(name) = &base {
-            if let (Some(Tok::Sym('(')), Some(Tok::Num(n)), Some(Tok::Sym(')'))) = (
+        if let Expr::Sym(name) = &base
+            && let (Some(Tok::Sym('(')), Some(Tok::Num(n)), Some(Tok::Sym(')'))) = (
                 self.toks.get(self.pos),
                 self.toks.get(self.pos + 1),
                 self.toks.get(self.pos + 2),
-            ) {
-                base = Expr::Sym(format!("{name}({n})"));
-                self.pos += 3;
-            }
+            )
+        {
+            base = Expr::Sym(format!("{name}({n})"));
+            self.pos += 3;
         }
         loop {
             self.budget

@@ -36,7 +36,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("warm-started lab model: {}", config.model.path);
         return Ok(());
     }
-    let out = args.out.context("--out is required when fine-tuning a given model")?;
+    let out = args
+        .out
+        .context("--out is required when fine-tuning a given model")?;
     if config.model.path.is_empty() {
         // Lab from scratch into --out.
         let init = out.join(".init");
@@ -46,7 +48,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let policy = hicra_model::load_model(&config.model.path, &LoadOptions::default())
         .with_context(|| format!("loading {}", config.model.path))?;
     let examples = if config.sft.data.is_empty() {
-        anyhow::ensure!(config.task.kind == "lab", "sft.data is empty: give a JSONL of prompt/completion pairs");
+        anyhow::ensure!(
+            config.task.kind == "lab",
+            "sft.data is empty: give a JSONL of prompt/completion pairs"
+        );
         hicra_rl::lab::lab_sft_examples(&config)
     } else {
         hicra_rl::sft::load_sft_jsonl(std::path::Path::new(&config.sft.data))?
@@ -54,24 +59,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let mut sink = JsonlSink::open(&out.join("metrics.jsonl"))?;
     let bar = ProgressBar::new(config.sft.steps as u64);
-    bar.set_style(ProgressStyle::with_template("{elapsed_precise} SFT [{bar:30}] {pos}/{len} {msg}")?.progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} SFT [{bar:30}] {pos}/{len} {msg}")?
+            .progress_chars("=> "),
+    );
     let every = config.sft.log_every.max(1);
-    hicra_rl::sft::run_sft(&policy, &examples, &hicra_rl::lab::sft_options(&config), &mut |step, loss, lr| {
-        bar.set_position(step as u64);
-        bar.set_message(format!("loss {loss:.3}"));
-        let mut r = Record::new();
-        r.insert("sft_loss".into(), loss);
-        r.insert("lr".into(), lr);
-        sink.log(step as u64, &r)?;
-        if step % every == 0 {
-            say(&bar, format!("sft step {step}: loss {loss:.4}"));
-        }
-        Ok(())
-    })?;
+    hicra_rl::sft::run_sft(
+        &policy,
+        &examples,
+        &hicra_rl::lab::sft_options(&config),
+        &mut |step, loss, lr| {
+            bar.set_position(step as u64);
+            bar.set_message(format!("loss {loss:.3}"));
+            let mut r = Record::new();
+            r.insert("sft_loss".into(), loss);
+            r.insert("lr".into(), lr);
+            sink.log(step as u64, &r)?;
+            if step % every == 0 {
+                say(&bar, format!("sft step {step}: loss {loss:.4}"));
+            }
+            Ok(())
+        },
+    )?;
     sink.flush()?;
     bar.finish_and_clear();
     let model_dir = out.join("model");
-    policy.save_hf(&model_dir).with_context(|| format!("saving {}", model_dir.display()))?;
+    policy
+        .save_hf(&model_dir)
+        .with_context(|| format!("saving {}", model_dir.display()))?;
     let _ = std::fs::remove_dir_all(out.join(".init"));
     println!("fine-tuned model: {}", model_dir.display());
     Ok(())

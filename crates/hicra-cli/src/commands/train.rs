@@ -41,7 +41,10 @@ pub fn say(bar: &ProgressBar, line: impl AsRef<str>) {
 pub fn load_config(config: Option<&Path>, sets: &[String]) -> anyhow::Result<TrainConfig> {
     Ok(match config {
         Some(p) => TrainConfig::load(Some(p), sets)?,
-        None => TrainConfig::resolve(Some(("built-in configs/lab-hicra.toml", DEFAULT_CONFIG)), sets)?,
+        None => TrainConfig::resolve(
+            Some(("built-in configs/lab-hicra.toml", DEFAULT_CONFIG)),
+            sets,
+        )?,
     })
 }
 
@@ -74,35 +77,45 @@ impl TrainObserver for ProgressObserver {
             } => {
                 self.bar = ProgressBar::new(*total_steps);
                 self.bar.set_style(
-                    ProgressStyle::with_template("{elapsed_precise} [{bar:30}] step {pos}/{len} {msg}")
-                        .expect("valid template")
-                        .progress_chars("=> "),
+                    ProgressStyle::with_template(
+                        "{elapsed_precise} [{bar:30}] step {pos}/{len} {msg}",
+                    )
+                    .expect("valid template")
+                    .progress_chars("=> "),
                 );
                 self.bar.set_position(*start_step);
             }
-            TrainEvent::Stage { step, stage } => self.bar.set_message(format!("(step {step}: {stage})")),
+            TrainEvent::Stage { step, stage } => {
+                self.bar.set_message(format!("(step {step}: {stage})"))
+            }
             TrainEvent::Step { step, record } => {
                 self.bar.set_position(*step);
                 let g = |k: &str| record.get(k).copied().unwrap_or(f64::NAN);
-                say(&self.bar, format!(
-                    "step {step}: reward {:.3} acc {:.3} len {:.1} clip {:.3} grad {:.3} plan {:.3} rollout {:.1}s train {:.1}s",
-                    g("reward_mean"),
-                    g("accuracy"),
-                    g("response_length_mean"),
-                    g("clip_frac"),
-                    g("grad_norm"),
-                    g("planning_token_frac"),
-                    g("time_rollout_s"),
-                    g("time_train_s"),
-                ));
+                say(
+                    &self.bar,
+                    format!(
+                        "step {step}: reward {:.3} acc {:.3} len {:.1} clip {:.3} grad {:.3} plan {:.3} rollout {:.1}s train {:.1}s",
+                        g("reward_mean"),
+                        g("accuracy"),
+                        g("response_length_mean"),
+                        g("clip_frac"),
+                        g("grad_norm"),
+                        g("planning_token_frac"),
+                        g("time_rollout_s"),
+                        g("time_train_s"),
+                    ),
+                );
             }
             TrainEvent::Validation {
                 step,
                 accuracy,
                 length,
-            } => say(&self.bar, format!(
-                "validation at step {step}: accuracy {accuracy:.3}, mean length {length:.1}"
-            )),
+            } => say(
+                &self.bar,
+                format!(
+                    "validation at step {step}: accuracy {accuracy:.3}, mean length {length:.1}"
+                ),
+            ),
             TrainEvent::Checkpoint { path, .. } => {
                 say(&self.bar, format!("checkpoint {}", path.display()))
             }
@@ -161,7 +174,13 @@ pub fn default_out(config: &TrainConfig) -> PathBuf {
         .unwrap_or(0);
     let method = match config.algorithm.hicra.variant {
         hicra_rl::hicra::HicraVariant::None => "grpo".to_string(),
-        v => format!("hicra-{}", serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
+        v => format!(
+            "hicra-{}",
+            serde_json::to_value(v)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        ),
     };
     PathBuf::from("runs").join(format!("{}-{method}-{secs}", config.task.kind))
 }
@@ -170,7 +189,8 @@ pub fn default_out(config: &TrainConfig) -> PathBuf {
 pub fn train_fresh(mut config: TrainConfig, out: Option<PathBuf>) -> anyhow::Result<TrainSummary> {
     ensure_model(&mut config)?;
     let out = out.unwrap_or_else(|| default_out(&config));
-    let mut trainer = Trainer::create(config, &out).with_context(|| format!("starting the run in {}", out.display()))?;
+    let mut trainer = Trainer::create(config, &out)
+        .with_context(|| format!("starting the run in {}", out.display()))?;
     println!("run directory: {}", out.display());
     let mut obs = ProgressObserver::new();
     Ok(trainer.train(&mut obs)?)
@@ -190,8 +210,13 @@ fn print_summary(s: &TrainSummary) {
 /// Runs `hicra train`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let summary = if let Some(dir) = args.resume {
-        let mut trainer = Trainer::resume(&dir).with_context(|| format!("resuming {}", dir.display()))?;
-        println!("resuming {} after step {}", dir.display(), trainer.state().step);
+        let mut trainer =
+            Trainer::resume(&dir).with_context(|| format!("resuming {}", dir.display()))?;
+        println!(
+            "resuming {} after step {}",
+            dir.display(),
+            trainer.state().step
+        );
         let mut obs = ProgressObserver::new();
         trainer.train(&mut obs)?
     } else {
