@@ -5,7 +5,10 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 fn hicra(args: &[&str]) -> (bool, Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hicra")).args(args).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hicra"))
+        .args(args)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let value = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
@@ -24,8 +27,15 @@ fn stats_counts_occurrences_entropy_and_top_grams() {
     )
     .unwrap();
     let (ok, v, err) = hicra(&[
-        "grams", "stats", "--grams", grams.to_str().unwrap(), "--input", input.to_str().unwrap(),
-        "--field", "text", "--json",
+        "grams",
+        "stats",
+        "--grams",
+        grams.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--field",
+        "text",
+        "--json",
     ]);
     assert!(ok, "{err}");
     assert_eq!(v["texts"], 2);
@@ -34,7 +44,10 @@ fn stats_counts_occurrences_entropy_and_top_grams() {
     let expected = 1.5 * 2f64.ln(); // p = (1/2, 1/4, 1/4)
     assert!((v["semantic_entropy"].as_f64().unwrap() - expected).abs() < 1e-9);
     // By count, ties by gram text.
-    assert_eq!(v["top"], json!([["wait", 2], ["alternatively", 1], ["let's try", 1]]));
+    assert_eq!(
+        v["top"],
+        json!([["wait", 2], ["alternatively", 1], ["let's try", 1]])
+    );
 }
 
 #[test]
@@ -42,16 +55,37 @@ fn stats_defaults_to_the_paper_list_and_names_bad_lines() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.jsonl");
     std::fs::write(&input, "{\"response\": \"Hmm, but wait\"}\n").unwrap();
-    let (ok, v, err) = hicra(&["grams", "stats", "--input", input.to_str().unwrap(), "--json"]);
+    let (ok, v, err) = hicra(&[
+        "grams",
+        "stats",
+        "--input",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
     assert!(ok, "{err}");
     // Paper grams in the text: "hmm," "but" "but wait" "wait".
     assert_eq!(v["occurrences"], 4, "{v}");
 
     std::fs::write(&input, "{\"response\": \"ok\"}\n{\"other\": 1}\n").unwrap();
-    let (ok, _, err) = hicra(&["grams", "stats", "--input", input.to_str().unwrap(), "--json"]);
-    assert!(!ok && err.contains("in.jsonl:2") && err.contains("response"), "{err}");
+    let (ok, _, err) = hicra(&[
+        "grams",
+        "stats",
+        "--input",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        !ok && err.contains("in.jsonl:2") && err.contains("response"),
+        "{err}"
+    );
     std::fs::write(&input, "{\"response\": \"ok\"}\nnot json\n").unwrap();
-    let (ok, _, err) = hicra(&["grams", "stats", "--input", input.to_str().unwrap(), "--json"]);
+    let (ok, _, err) = hicra(&[
+        "grams",
+        "stats",
+        "--input",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
     assert!(!ok && err.contains("in.jsonl:2"), "{err}");
 }
 
@@ -62,7 +96,13 @@ fn mark_reports_character_offsets_sorted() {
     std::fs::write(&grams, "wait, but\nbut\nhmm,\n").unwrap();
     // "é" is one character but two bytes: offsets after it must count characters.
     let (ok, v, err) = hicra(&[
-        "grams", "mark", "--grams", grams.to_str().unwrap(), "--text", "é Wait, but hmm,x", "--json",
+        "grams",
+        "mark",
+        "--grams",
+        grams.to_str().unwrap(),
+        "--text",
+        "é Wait, but hmm,x",
+        "--json",
     ]);
     assert!(ok, "{err}");
     assert_eq!(
@@ -80,7 +120,13 @@ fn mark_with_a_model_flags_its_tokens() {
     write_tiny_model(dir.path(), &config, &tokenizer, None, 1).unwrap();
     let text = "x 12 alternatively 3";
     let (ok, v, err) = hicra(&[
-        "grams", "mark", "--text", text, "--model", dir.path().to_str().unwrap(), "--json",
+        "grams",
+        "mark",
+        "--text",
+        text,
+        "--model",
+        dir.path().to_str().unwrap(),
+        "--json",
     ]);
     assert!(ok, "{err}");
     assert_eq!(v["matches"], json!([[5, 18, "alternatively"]]));

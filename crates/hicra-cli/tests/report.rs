@@ -59,14 +59,23 @@ fn write_run(dir: &Path, method: &str, seed: u64, steps: usize, drift: f64) {
 
 fn assert_valid_png(path: &Path) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{} is not a PNG", path.display());
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
     let image = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)
         .unwrap_or_else(|e| panic!("{} does not decode: {e}", path.display()));
     assert!(image.width() >= 400 && image.height() >= 300);
     // Something was drawn: not every pixel is the same colour.
     let rgb = image.to_rgb8();
     let first = rgb.get_pixel(0, 0);
-    assert!(rgb.pixels().any(|p| p != first), "{} is blank", path.display());
+    assert!(
+        rgb.pixels().any(|p| p != first),
+        "{} is blank",
+        path.display()
+    );
 }
 
 /// The `src` of every `<img>` in the page.
@@ -93,7 +102,11 @@ fn report_from_two_runs_references_valid_charts_and_highlights_samples() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     let sources = image_sources(&html);
     assert_eq!(sources.len(), 4, "four panels expected: {sources:?}");
@@ -114,9 +127,17 @@ fn report_tolerates_missing_metrics_and_samples() {
     let root = tempfile::tempdir().unwrap();
     let run = root.path().join("bare");
     std::fs::create_dir_all(&run).unwrap();
-    std::fs::write(run.join("metrics.jsonl"), "{\"step\": 0, \"reward_mean\": 0.5}\n\n{\"step\": 1}\n").unwrap();
+    std::fs::write(
+        run.join("metrics.jsonl"),
+        "{\"step\": 0, \"reward_mean\": 0.5}\n\n{\"step\": 1}\n",
+    )
+    .unwrap();
     let output = hicra().arg("report").arg(&run).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let out = run.join("report");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     for source in image_sources(&html) {
@@ -131,7 +152,11 @@ fn malformed_metrics_line_is_an_error_naming_file_and_line() {
     let root = tempfile::tempdir().unwrap();
     let run = root.path().join("broken");
     std::fs::create_dir_all(&run).unwrap();
-    std::fs::write(run.join("metrics.jsonl"), "{\"step\": 0}\n{\"step\": 1, \"kl\": \n").unwrap();
+    std::fs::write(
+        run.join("metrics.jsonl"),
+        "{\"step\": 0}\n{\"step\": 1, \"kl\": \n",
+    )
+    .unwrap();
     let output = hicra().arg("report").arg(&run).output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -140,10 +165,16 @@ fn malformed_metrics_line_is_an_error_naming_file_and_line() {
     std::fs::write(run.join("metrics.jsonl"), "{\"loss\": 1.0}\n").unwrap();
     let output = hicra().arg("report").arg(&run).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && stderr.contains("metrics.jsonl:1") && stderr.contains("step"), "{stderr}");
+    assert!(
+        !output.status.success() && stderr.contains("metrics.jsonl:1") && stderr.contains("step"),
+        "{stderr}"
+    );
 
     std::fs::remove_file(run.join("metrics.jsonl")).unwrap();
     let output = hicra().arg("report").arg(&run).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && stderr.contains("metrics.jsonl"), "{stderr}");
+    assert!(
+        !output.status.success() && stderr.contains("metrics.jsonl"),
+        "{stderr}"
+    );
 }

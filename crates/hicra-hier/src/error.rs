@@ -23,9 +23,7 @@ pub enum HierError {
     #[error("cannot build the gram matcher: {0}")]
     Automaton(String),
     /// Per-token arrays of one response disagree in length.
-    #[error(
-        "response {response}: {field} has {got} entries but token_byte_spans has {expected}"
-    )]
+    #[error("response {response}: {field} has {got} entries but token_byte_spans has {expected}")]
     LengthMismatch {
         /// Index of the response in the batch.
         response: usize,

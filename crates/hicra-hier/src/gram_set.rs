@@ -176,7 +176,9 @@ pub fn mask_from_matches(matches: &[GramMatch], token_byte_spans: &[(usize, usiz
             }
             // First covered interval ending after the token's start.
             let i = covered.partition_point(|&(_, cover_end)| cover_end <= start);
-            covered.get(i).is_some_and(|&(cover_start, _)| cover_start < end)
+            covered
+                .get(i)
+                .is_some_and(|&(cover_start, _)| cover_start < end)
         })
         .collect()
 }

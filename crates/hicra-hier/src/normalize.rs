@@ -58,10 +58,7 @@ impl<'a> Normalized<'a> {
     /// characters it covers (whole characters, so the result is always a valid slice).
     pub fn to_original(&self, start: usize, end: usize) -> (usize, usize) {
         if start >= end {
-            let at = self
-                .origin
-                .get(start)
-                .map_or(self.original.len(), |r| r.0);
+            let at = self.origin.get(start).map_or(self.original.len(), |r| r.0);
             return (at, at);
         }
         (self.origin[start].0, self.origin[end - 1].1)

@@ -12,7 +12,8 @@ pub fn words(text: &str) -> Vec<String> {
     normalize_str(text)
         .split_whitespace()
         .map(|piece| {
-            let trimmed = piece.trim_matches(|c: char| !(c.is_alphanumeric() || ",?!'".contains(c)));
+            let trimmed =
+                piece.trim_matches(|c: char| !(c.is_alphanumeric() || ",?!'".contains(c)));
             if trimmed.is_empty() { piece } else { trimmed }.to_string()
         })
         .collect()
@@ -53,6 +54,9 @@ mod tests {
     #[test]
     fn ngrams_cover_every_position_and_length() {
         let w = words("a b c d");
-        assert_eq!(word_ngrams(&w, 2, 3), ["a b", "a b c", "b c", "b c d", "c d"]);
+        assert_eq!(
+            word_ngrams(&w, 2, 3),
+            ["a b", "a b c", "b c", "b c d", "c d"]
+        );
     }
 }

@@ -40,7 +40,10 @@ fn word_boundaries_apply_to_alphanumeric_ends() {
 fn gram_ending_in_punctuation_needs_no_boundary_after() {
     let g = set(&["hmm,"]);
     assert_eq!(found(&g, "Hmm,so"), [("Hmm,", "hmm,")]);
-    assert!(found(&g, "ahmm, x").is_empty(), "start boundary still applies");
+    assert!(
+        found(&g, "ahmm, x").is_empty(),
+        "start boundary still applies"
+    );
     assert!(found(&g, "hmm.").is_empty());
 }
 
@@ -48,7 +51,10 @@ fn gram_ending_in_punctuation_needs_no_boundary_after() {
 fn gram_starting_with_hash_needs_no_boundary_before() {
     let g = set(&["## step"]);
     assert_eq!(found(&g, "x## Step 1"), [("## Step", "## step")]);
-    assert!(found(&g, "## steps").is_empty(), "end boundary still applies");
+    assert!(
+        found(&g, "## steps").is_empty(),
+        "end boundary still applies"
+    );
 }
 
 #[test]
@@ -80,8 +86,14 @@ fn overlapping_occurrences_and_grams_all_match() {
 #[test]
 fn case_and_typographic_apostrophes_are_normalised() {
     let g = set(&["Let's Try"]);
-    assert_eq!(found(&g, "LET\u{2019}S try it"), [("LET\u{2019}S try", "Let's Try")]);
-    assert_eq!(found(&g, "let\u{2018}s TRY"), [("let\u{2018}s TRY", "Let's Try")]);
+    assert_eq!(
+        found(&g, "LET\u{2019}S try it"),
+        [("LET\u{2019}S try", "Let's Try")]
+    );
+    assert_eq!(
+        found(&g, "let\u{2018}s TRY"),
+        [("let\u{2018}s TRY", "Let's Try")]
+    );
     assert_eq!(found(&g, "let's try"), [("let's try", "Let's Try")]);
 }
 
@@ -93,7 +105,14 @@ fn offsets_are_bytes_of_the_original_text_even_when_lowercase_changes_length() {
     let m = g.find(text);
     assert_eq!(m.len(), 1);
     assert_eq!(&text[m[0].start..m[0].end], "Let\u{2019}s CHECK");
-    assert_eq!(m[0], GramMatch { start: 11, end: 24, gram: 0 });
+    assert_eq!(
+        m[0],
+        GramMatch {
+            start: 11,
+            end: 24,
+            gram: 0
+        }
+    );
     // A non-ASCII letter before the gram is a word character: no match.
     assert!(g.find("élet's check").is_empty());
 }
@@ -117,7 +136,10 @@ fn from_file_reads_one_gram_per_line_and_names_a_missing_file() {
     assert!(err.contains("nope.txt"), "{err}");
     std::fs::write(&path, "\n\n").unwrap();
     let err = GramSet::from_file(&path).unwrap_err().to_string();
-    assert!(err.contains("grams.txt") && err.contains("no grams"), "{err}");
+    assert!(
+        err.contains("grams.txt") && err.contains("no grams"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -141,5 +163,8 @@ fn planning_mask_handles_tokens_splitting_a_character() {
     let g = set(&["élan"]);
     let text = "x élan";
     let spans = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 7)];
-    assert_eq!(g.planning_mask(text, &spans), [false, false, true, true, true]);
+    assert_eq!(
+        g.planning_mask(text, &spans),
+        [false, false, true, true, true]
+    );
 }

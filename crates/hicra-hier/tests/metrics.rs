@@ -134,8 +134,13 @@ fn compute_rejects_mismatched_arrays_naming_the_response_and_field() {
         entropies: Some(&ent),
         ..ok
     };
-    let err = HierarchyMetrics::compute(&[ok, bad], &g).unwrap_err().to_string();
-    assert!(err.contains("response 1") && err.contains("entropies"), "{err}");
+    let err = HierarchyMetrics::compute(&[ok, bad], &g)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("response 1") && err.contains("entropies"),
+        "{err}"
+    );
 }
 
 #[test]

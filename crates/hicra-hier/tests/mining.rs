@@ -43,17 +43,30 @@ fn options(k: usize, top_frac: f64) -> MiningOptions {
 
 #[test]
 fn candidates_are_deduplicated_word_3_to_5_grams_with_counts_and_df() {
-    let d = docs(&["Wait, let us check. 3 + 4 = 7", "wait, let us check wait, let us"]);
+    let d = docs(&[
+        "Wait, let us check. 3 + 4 = 7",
+        "wait, let us check wait, let us",
+    ]);
     let c = candidate_ngrams(&d, &MiningOptions::default());
-    let get = |t: &str| c.iter().find(|(s, _)| s.text == t).map(|(s, docs)| (s.count, s.df, docs.clone()));
+    let get = |t: &str| {
+        c.iter()
+            .find(|(s, _)| s.text == t)
+            .map(|(s, docs)| (s.count, s.df, docs.clone()))
+    };
     assert_eq!(get("wait, let us"), Some((3, 2, vec![0, 1])));
     assert_eq!(get("wait, let us check"), Some((2, 2, vec![0, 1])));
     assert_eq!(get("let us check wait, let"), Some((1, 1, vec![1])));
     // Numbers and symbols are not planning: n-grams with a letterless word are skipped.
-    assert!(c.iter().all(|(s, _)| !s.text.contains('+') && !s.text.contains('3')));
+    assert!(
+        c.iter()
+            .all(|(s, _)| !s.text.contains('+') && !s.text.contains('3'))
+    );
     // Most frequent first.
     assert_eq!(c[0].0.text, "wait, let us");
-    assert!(c.iter().all(|(s, _)| (3..=5).contains(&s.text.split(' ').count())));
+    assert!(
+        c.iter()
+            .all(|(s, _)| (3..=5).contains(&s.text.split(' ').count()))
+    );
 }
 
 #[test]
@@ -73,15 +86,30 @@ fn cluster_df_counts_distinct_solutions_and_top_fraction_keeps_the_best() {
     assert_eq!(dfs, [6, 3, 2]);
     let kept: Vec<bool> = result.clusters.iter().map(|c| c.kept).collect();
     assert_eq!(kept, [true, true, false], "ceil(0.5 × 3) = 2 clusters kept");
-    assert!(result.clusters[1].members.iter().all(|m| m.text.contains("check")));
-    assert!(result.clusters[2].members.iter().all(|m| m.text.contains("try")));
+    assert!(
+        result.clusters[1]
+            .members
+            .iter()
+            .all(|m| m.text.contains("check"))
+    );
+    assert!(
+        result.clusters[2]
+            .members
+            .iter()
+            .all(|m| m.text.contains("try"))
+    );
     assert!(result.grams.iter().any(|g| g == "let us check"));
     assert!(result.grams.iter().all(|g| !g.contains("try")));
     let kept_members: usize = result.clusters[..2].iter().map(|c| c.members.len()).sum();
     assert_eq!(result.grams.len(), kept_members);
 
     let only_top = mine(&d, &KeywordEncoder, &options(3, 0.2)).unwrap();
-    assert!(only_top.grams.iter().all(|g| !g.contains("check") && !g.contains("try")));
+    assert!(
+        only_top
+            .grams
+            .iter()
+            .all(|g| !g.contains("check") && !g.contains("try"))
+    );
 }
 
 #[test]
@@ -102,14 +130,18 @@ fn cap_embeds_only_the_most_frequent_ngrams() {
 #[test]
 fn mining_is_deterministic_for_a_seed_and_recovers_a_planted_phrase() {
     // A planted planning phrase in most solutions, around varied filler.
-    let fillers = ["apples", "boxes", "cars", "dogs", "eggs", "figs", "gums", "hats"];
+    let fillers = [
+        "apples", "boxes", "cars", "dogs", "eggs", "figs", "gums", "hats",
+    ];
     let mut texts = Vec::new();
     for i in 0..40 {
         let a = fillers[i % 8];
         let b = fillers[(i * 3 + 1) % 8];
         let c = fillers[(i * 5 + 2) % 8];
         if i % 4 != 0 {
-            texts.push(format!("we count {a} and {b}. wait, let's double check the {c} here."));
+            texts.push(format!(
+                "we count {a} and {b}. wait, let's double check the {c} here."
+            ));
         } else {
             texts.push(format!("we count {a} and {b} then {c} so done"));
         }
@@ -124,7 +156,11 @@ fn mining_is_deterministic_for_a_seed_and_recovers_a_planted_phrase() {
     let a = mine(&texts, &encoder, &opts).unwrap();
     let b = mine(&texts, &encoder, &opts).unwrap();
     assert_eq!(a, b, "same seed, same result");
-    assert!(a.grams.iter().any(|g| g == "wait, let's double check"), "{:?}", a.grams);
+    assert!(
+        a.grams.iter().any(|g| g == "wait, let's double check"),
+        "{:?}",
+        a.grams
+    );
     // Clusters come sorted by DF and the kept ones are exactly the first ceil(20% of them).
     assert!(a.clusters.windows(2).all(|w| w[0].df >= w[1].df));
     let kept = a.clusters.iter().filter(|c| c.kept).count();
@@ -136,7 +172,10 @@ fn mining_is_deterministic_for_a_seed_and_recovers_a_planted_phrase() {
 fn bad_options_and_bad_encoders_are_errors() {
     let d = docs(&["one two three four"]);
     for opts in [options(0, 0.2), options(3, 0.0), options(3, 1.5)] {
-        assert!(matches!(mine(&d, &KeywordEncoder, &opts), Err(HierError::InvalidOption(_))));
+        assert!(matches!(
+            mine(&d, &KeywordEncoder, &opts),
+            Err(HierError::InvalidOption(_))
+        ));
     }
     struct Broken;
     impl SentenceEncoder for Broken {

@@ -26,6 +26,24 @@ fn main() -> hicra_model::Result<()> {
         let gf = 20.0 * 2.0 * 512.0 * 576.0 * 1536.0 / t.elapsed().as_secs_f64() / 1e9;
         println!("calibration matmul: {gf:.1} GFLOP/s");
     }
+    for m in [1usize, 8, 32] {
+        let x = candle_core::Tensor::randn(0f32, 1.0, (m, 576), &Device::Cpu)?;
+        let w = candle_core::Tensor::randn(0f32, 1.0, (1536, 576), &Device::Cpu)?;
+        let wt = w.t()?.contiguous()?;
+        for round in 0..2 {
+            let t = Instant::now();
+            for _ in 0..200 {
+                let _ = x.matmul(&w.t()?)?;
+            }
+            let a = t.elapsed().as_secs_f64() / 200.0 * 1e6;
+            let t = Instant::now();
+            for _ in 0..200 {
+                let _ = x.matmul(&wt)?;
+            }
+            let b = t.elapsed().as_secs_f64() / 200.0 * 1e6;
+            println!("m={m} round {round}: x·w.t() {a:.0} µs, x·(contiguous wᵀ) {b:.0} µs");
+        }
+    }
     if std::env::var("ONLY_CAL").is_ok() {
         return Ok(());
     }
@@ -55,6 +73,9 @@ fn main() -> hicra_model::Result<()> {
             n as f64 / t.elapsed().as_secs_f64(),
             t.elapsed().as_secs_f64()
         );
+    }
+    if std::env::var("SKIP_TRAIN").is_ok() {
+        return Ok(());
     }
     let rows: Vec<Vec<u32>> = (0..8)
         .map(|i| (0..256u32).map(|t| (t * 13 + i) % 49000).collect())

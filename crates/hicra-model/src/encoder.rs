@@ -51,34 +51,34 @@ impl BertSentenceEncoder {
                 ));
             }
         }
-        let config_text = std::fs::read_to_string(&config_path)
-            .map_err(|e| ModelError::Io {
-                path: config_path.clone(),
-                source: e,
-            })?;
+        let config_text = std::fs::read_to_string(&config_path).map_err(|e| ModelError::Io {
+            path: config_path.clone(),
+            source: e,
+        })?;
         let config: Config =
             serde_json::from_str(&config_text).map_err(|e| file_error(&config_path, e))?;
         let hidden_size: usize = serde_json::from_str::<serde_json::Value>(&config_text)
             .ok()
             .and_then(|v| v.get("hidden_size")?.as_u64())
-            .ok_or_else(|| file_error(&config_path, "no hidden_size"))? as usize;
+            .ok_or_else(|| file_error(&config_path, "no hidden_size"))?
+            as usize;
         // SAFETY: the weights file is memory-mapped read-only; we do not modify it.
-        let vb = unsafe {
-            VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, device)
-        }
-        .map_err(|e| ModelError::CorruptWeights {
-            path: weights_path.clone(),
-            message: e.to_string(),
-        })?;
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, device) }
+                .map_err(|e| ModelError::CorruptWeights {
+                    path: weights_path.clone(),
+                    message: e.to_string(),
+                })?;
         let model = BertModel::load(vb, &config).map_err(|e| ModelError::CorruptWeights {
             path: weights_path.clone(),
             message: e.to_string(),
         })?;
-        let mut tokenizer =
-            tokenizers::Tokenizer::from_file(&tokenizer_path).map_err(|e| ModelError::Tokenizer {
+        let mut tokenizer = tokenizers::Tokenizer::from_file(&tokenizer_path).map_err(|e| {
+            ModelError::Tokenizer {
                 path: tokenizer_path.clone(),
                 message: e.to_string(),
-            })?;
+            }
+        })?;
         let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
         tokenizer.with_padding(Some(PaddingParams {
             strategy: PaddingStrategy::BatchLongest,
@@ -132,13 +132,19 @@ impl BertSentenceEncoder {
         let input_ids = Tensor::from_vec(ids, (rows, len), &self.device)?;
         let attention = Tensor::from_vec(mask, (rows, len), &self.device)?;
         let token_types = input_ids.zeros_like()?;
-        let hidden = self.model.forward(&input_ids, &token_types, Some(&attention))?;
+        let hidden = self
+            .model
+            .forward(&input_ids, &token_types, Some(&attention))?;
         // Mean over real tokens: sum(h · mask) / sum(mask).
         let mask_f = attention.to_dtype(DType::F32)?.unsqueeze(2)?;
         let summed = hidden.broadcast_mul(&mask_f)?.sum(1)?;
         let counts = mask_f.sum(1)?.clamp(1e-9f32, f32::MAX)?;
         let mean = summed.broadcast_div(&counts)?;
-        let norm = mean.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+        let norm = mean
+            .sqr()?
+            .sum_keepdim(D::Minus1)?
+            .sqrt()?
+            .clamp(1e-12f32, f32::MAX)?;
         Ok(mean.broadcast_div(&norm)?.to_vec2::<f32>()?)
     }
 }

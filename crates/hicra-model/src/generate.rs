@@ -112,7 +112,8 @@ impl Model {
                 rng
             })
             .collect();
-        let w = self.inference_weights();
+        // Column-major projections make decoding matmuls contiguous (one weight copy per call).
+        let w = self.inference_weights().column_major_projections()?;
         let p = prompts.iter().map(Vec::len).max().unwrap_or(0);
         let capacity = p + params.max_new_tokens;
         let mut cache = KvCache::new(self.config(), n, capacity, self.dtype(), self.device())?;

@@ -368,3 +368,46 @@ fn chat_messages_render_with_system_prompt() {
         "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n4<|im_end|>\n"
     );
 }
+
+#[test]
+fn bf16_and_f16_checkpoints_load_as_f32() {
+    for dtype in [candle_core::DType::BF16, candle_core::DType::F16] {
+        let dir = write_model(Arch::Llama);
+        let path = dir.path().join("model.safetensors");
+        let f32_scores = scores(dir.path());
+        let all = read_safetensors(&path).unwrap();
+        let half: HashMap<String, candle_core::Tensor> = all
+            .into_iter()
+            .map(|(n, t)| (n, t.to_dtype(dtype).unwrap()))
+            .collect();
+        write_safetensors(&path, &half).unwrap();
+        let loaded = load_model(dir.path().to_str().unwrap(), &LoadOptions::default()).unwrap();
+        assert_eq!(loaded.model.dtype(), candle_core::DType::F32);
+        drop(loaded);
+        let half_scores = scores(dir.path());
+        // Rounded weights: close to, but not exactly, the f32 scores.
+        let max_diff = f32_scores
+            .iter()
+            .zip(&half_scores)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            max_diff > 0.0 && max_diff < 0.5,
+            "{dtype:?}: max difference {max_diff}"
+        );
+    }
+}
+
+#[test]
+fn bf16_on_cpu_is_refused_with_a_reason() {
+    let dir = write_model(Arch::Llama);
+    let opts = LoadOptions {
+        dtype: candle_core::DType::BF16,
+        ..LoadOptions::default()
+    };
+    let err = load_model(dir.path().to_str().unwrap(), &opts)
+        .err()
+        .expect("bf16 on CPU fails")
+        .to_string();
+    assert!(err.contains("bf16") && err.contains("f32"), "{err}");
+}

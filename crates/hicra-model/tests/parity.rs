@@ -11,7 +11,7 @@ use hicra_model::{Arch, ModelConfig, Padding, SamplingParams, TokenBatch};
 
 /// The reference model behind one interface: logits of the last position, with a KV cache.
 enum Reference {
-    Llama(llama::Llama, llama::Cache, llama::Config),
+    Llama(Box<(llama::Llama, llama::Cache, llama::Config)>),
     Qwen2(qwen2::ModelForCausalLM),
     Qwen3(qwen3::ModelForCausalLM),
 }
@@ -41,7 +41,7 @@ impl Reference {
                 .into_config(false);
                 let model = llama::Llama::load(vb, &c).unwrap();
                 let cache = llama::Cache::new(true, DType::F32, &c, &dev).unwrap();
-                Reference::Llama(model, cache, c)
+                Reference::Llama(Box::new((model, cache, c)))
             }
             Arch::Qwen2 => {
                 let c = qwen2::Config {
@@ -89,7 +89,8 @@ impl Reference {
     /// Fresh cache.
     fn reset(&mut self) {
         match self {
-            Reference::Llama(_, cache, c) => {
+            Reference::Llama(inner) => {
+                let (_, cache, c) = &mut **inner;
                 *cache = llama::Cache::new(true, DType::F32, c, &Device::Cpu).unwrap()
             }
             Reference::Qwen2(m) => m.clear_kv_cache(),
@@ -104,7 +105,10 @@ impl Reference {
             .unsqueeze(0)
             .unwrap();
         let logits = match self {
-            Reference::Llama(m, cache, _) => m.forward(&x, offset, cache).unwrap(),
+            Reference::Llama(inner) => {
+                let (m, cache, _) = &mut **inner;
+                m.forward(&x, offset, cache).unwrap()
+            }
             Reference::Qwen2(m) => m.forward(&x, offset).unwrap(),
             Reference::Qwen3(m) => m.forward(&x, offset).unwrap(),
         };

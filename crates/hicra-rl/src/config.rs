@@ -662,7 +662,10 @@ impl TrainConfig {
         }
         if self.lab_model.heads == 0
             || self.lab_model.kv_heads == 0
-            || !self.lab_model.hidden_size.is_multiple_of(self.lab_model.heads)
+            || !self
+                .lab_model
+                .hidden_size
+                .is_multiple_of(self.lab_model.heads)
             || !self.lab_model.heads.is_multiple_of(self.lab_model.kv_heads)
         {
             return err(

@@ -235,10 +235,10 @@ mod tests {
         assert_eq!(out.advantages[0], vec![1.8, 1.5, 1.8, 1.5]);
         // negative: -1.5 + 0.2*1.5 = -1.2
         assert_eq!(out.advantages[1], vec![-1.5, -1.2, -1.5, -1.5]);
-        for i in 0..2 {
+        for (i, resp) in r.iter().enumerate() {
             for t in 0..4 {
                 let differs = out.advantages[i][t] != grpo.advantages[i][t];
-                assert_eq!(differs, r[i].planning[t], "response {i} token {t}");
+                assert_eq!(differs, resp.planning[t], "response {i} token {t}");
             }
         }
         assert_eq!(out.marked[0], p0.to_vec());

@@ -71,7 +71,9 @@ pub fn write_initial_lab_model(config: &TrainConfig, dir: &Path) -> Result<()> {
     mc.num_key_value_heads = lm.kv_heads;
     mc.head_dim = lm.hidden_size / lm.heads;
     mc.max_position_embeddings = 1024;
-    hicra_model::tiny::write_tiny_model(dir, &mc, &tokenizer, None, config.trainer.seed).map_err(m)
+    // Seeded by the lab's seed (part of the cache key), not the RL seed, so every RL seed
+    // shares one warm start.
+    hicra_model::tiny::write_tiny_model(dir, &mc, &tokenizer, None, config.task.lab.seed).map_err(m)
 }
 
 /// The lab's SFT examples from the task's trace generator.
@@ -129,7 +131,11 @@ pub fn prepare_lab_model(
         config.sft.steps, config.sft.batch_size
     ));
     let t0 = std::time::Instant::now();
-    let loss = run_sft(&policy, &examples, &sft_options(config), &mut |s, l, _| {
+    let opts = SftOptions {
+        seed: config.task.lab.seed,
+        ..sft_options(config)
+    };
+    let loss = run_sft(&policy, &examples, &opts, &mut |s, l, _| {
         on_step(s, l);
         Ok(())
     })?;

@@ -262,16 +262,17 @@ pub fn chunk_loss(
     }
     let mut per_token = pg;
     if cfg.kl_coef != 0.0
-        && let Some(r) = refs {
-            let ref_t = mk(r)?;
-            let d = (&logp - &ref_t)?.clamp(-LOG_RATIO_BOUND, LOG_RATIO_BOUND)?;
-            let kl = match cfg.kl_estimator {
-                KlEstimator::K1 => d,
-                KlEstimator::K2 => (d.sqr()? * 0.5)?,
-                KlEstimator::K3 => ((d.neg()?.exp()? + &d)? - 1.0)?,
-            };
-            per_token = (per_token + (kl * cfg.kl_coef as f64)?)?;
-        }
+        && let Some(r) = refs
+    {
+        let ref_t = mk(r)?;
+        let d = (&logp - &ref_t)?.clamp(-LOG_RATIO_BOUND, LOG_RATIO_BOUND)?;
+        let kl = match cfg.kl_estimator {
+            KlEstimator::K1 => d,
+            KlEstimator::K2 => (d.sqr()? * 0.5)?,
+            KlEstimator::K3 => ((d.neg()?.exp()? + &d)? - 1.0)?,
+        };
+        per_token = (per_token + (kl * cfg.kl_coef as f64)?)?;
+    }
     if cfg.entropy_coef != 0.0 {
         per_token = (per_token - (&ent * cfg.entropy_coef as f64)?)?;
     }

@@ -241,7 +241,9 @@ mod tests {
     use super::*;
 
     /// A minimal reader: TFRecord frames (checking both CRCs) then Event fields.
-    fn read_events(bytes: &[u8]) -> Vec<(i64, Option<String>, Vec<(String, f32)>)> {
+    type Event = (i64, Option<String>, Vec<(String, f32)>);
+
+    fn read_events(bytes: &[u8]) -> Vec<Event> {
         fn varint(b: &[u8], i: &mut usize) -> u64 {
             let mut v = 0u64;
             let mut shift = 0;

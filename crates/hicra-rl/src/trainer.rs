@@ -198,6 +198,9 @@ fn model_err(context: &str) -> impl Fn(hicra_model::ModelError) -> RlError + '_ 
     move |e| RlError::Model(format!("{context}: {e}"))
 }
 
+/// Per-response, per-token values (`[response][token]`).
+type PerToken = Vec<Vec<f32>>;
+
 /// The RL trainer.
 pub struct Trainer {
     config: TrainConfig,
@@ -572,11 +575,7 @@ impl Trainer {
     }
 
     /// Scores rollouts with `model` (no grad), micro-batched: per-response log-probs and entropies.
-    fn score_rollouts(
-        &self,
-        model: &Model,
-        rs: &[Rollout],
-    ) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+    fn score_rollouts(&self, model: &Model, rs: &[Rollout]) -> Result<(PerToken, PerToken)> {
         let (mut lp, mut en) = (Vec::new(), Vec::new());
         for chunk in rs.chunks(self.config.algorithm.micro_batch) {
             let seqs: Vec<Sequence> = chunk
@@ -717,7 +716,20 @@ impl Trainer {
                 let seq_w = sequence_weights(a.loss_agg, &lengths, cfg.rollout.max_new_tokens);
                 let params = self.optimizer.params().to_vec();
                 let mut acc = GradAccumulator::new(params.len());
-                for (mi, micro) in idx.chunks(a.micro_batch).enumerate() {
+                // Sequences whose loss is identically zero (no advantage on any token and no
+                // KL or entropy term) are skipped: they contribute no gradient.
+                let only_pg = loss_cfg.kl_coef == 0.0 || self.reference.is_none();
+                let only_pg = only_pg && loss_cfg.entropy_coef == 0.0;
+                let work: Vec<usize> = (0..idx.len())
+                    .filter(|&k| {
+                        let i = idx[k];
+                        seq_w[k] != 0.0
+                            && (!only_pg || tok_adv.advantages[i].iter().any(|&v| v != 0.0))
+                    })
+                    .collect();
+                for chunk_pos in work.chunks(a.micro_batch) {
+                    let micro: Vec<usize> = chunk_pos.iter().map(|&k| idx[k]).collect();
+                    let micro = micro.as_slice();
                     let seqs: Vec<Sequence> = micro
                         .iter()
                         .map(|&i| Sequence {
@@ -731,9 +743,7 @@ impl Trainer {
                     let w_rows: Vec<Vec<f32>> = micro
                         .iter()
                         .enumerate()
-                        .map(|(k, &i)| {
-                            vec![seq_w[mi * a.micro_batch + k]; rs[i].response_ids.len()]
-                        })
+                        .map(|(k, &i)| vec![seq_w[chunk_pos[k]]; rs[i].response_ids.len()])
                         .collect();
                     fn refs<'v>(v: &'v [Vec<f32>], micro: &[usize]) -> Vec<&'v [f32]> {
                         micro.iter().map(|&i| v[i].as_slice()).collect()

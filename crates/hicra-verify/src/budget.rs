@@ -6,8 +6,10 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-/// Maximum recursion depth of the expression parser and evaluators.
+/// Maximum nesting of answer structures, divisions in one term and evaluator recursion (x4).
 pub const MAX_DEPTH: usize = 60;
+/// Maximum recursion depth of the expression parser (about five frames per bracket level).
+pub const MAX_PARSE_DEPTH: usize = 400;
 /// Longest answer (in bytes) that is parsed as mathematics; longer ones are compared as text.
 pub const MAX_ANSWER_BYTES: usize = 2_000;
 /// Largest bit length of any numerator or denominator in exact arithmetic.

@@ -51,6 +51,25 @@
 //!   reordering fails; here a bare comma list is a set of answers ("find all solutions"), so
 //!   reordering matches. The issue asks for exactly this (sets and multiple answers are
 //!   unordered).
+//!
+//! OlympiadBench gives one case a precision list (`[1e34, 0.001]`, one per answer); the test
+//! applies its largest value as [`Config::abs_tolerance`].
+//!
+//! # Benchmark tables
+//! `tests/datasets.rs` builds tables from all 7 benchmarks in `shared/data/math` (2,866
+//! golds): each gold boxed must match itself (100%), reformatted equivalents (`$…$`, `\(…\)`,
+//! `1,234`, `025`, `27.0`, `x = …`, `a/b`, `\dfrac`, terminating decimals, reordered
+//! multiple answers) must match (99.99%: the one failure is the Minerva gold
+//! `np.arcsin(10/13)`, which is Python code, not mathematics), and perturbations (`n+1`,
+//! `n-10`, changed fractions, a dropped answer, `gold + 1`, `2(gold)`, `3(gold)` for rounded
+//! decimals) must not match (100%).
+//!
+//! # Known limitations
+//! - Numbers too large for exact arithmetic (over 16,384 bits) are compared as floats with
+//!   about 15 significant digits: `10^{10^{10}}` and `10^{10^{10}} + 1` compare equal.
+//! - Expressions with variables are compared at 5 real points; functions like `\lfloor n/5
+//!   \rfloor` are compared as functions of a real `n`, and complex answers use `i` as a
+//!   plain variable (`i^2` is not `-1`).
 
 mod answer;
 mod budget;

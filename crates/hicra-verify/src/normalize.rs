@@ -69,6 +69,9 @@ fn command_at(s: &str, at: usize, name: &str) -> bool {
 
 /// Replaces every command `\name` (whole name) by `with`.
 pub fn replace_command(s: &str, name: &str, with: &str) -> String {
+    if !s.contains(name) {
+        return s.to_string();
+    }
     let needle = format!("\\{name}");
     if !s.contains(&needle) {
         return s.to_string();
@@ -320,6 +323,9 @@ fn is_unit_words(content: &str) -> bool {
 /// Unwraps `\text{…}`-like groups, dropping unit words and mapping "and"/"or" to commas.
 fn handle_text_groups(s: &str) -> String {
     let mut out = s.to_string();
+    if !TEXT_COMMANDS.iter().any(|name| s.contains(name)) {
+        return out;
+    }
     let mut guard = 0;
     loop {
         guard += 1;
@@ -475,6 +481,12 @@ fn trim_punctuation(s: &str) -> &str {
 pub fn normalize(input: &str) -> String {
     let s = replace_unicode(input);
     let s = strip_delimiters(&s);
+    if !s.contains(['\\', '~', '{']) {
+        // Plain text: only punctuation and thousands separators apply.
+        let s = trim_punctuation(&s).to_string();
+        let s = remove_thousands(&s);
+        return s.trim().trim_start_matches('=').trim().to_string();
+    }
     let s = unwrap_boxed(&s);
     let s = fix_doubled_backslash(&s);
     let s = remove_sizing(&s);

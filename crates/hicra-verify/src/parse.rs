@@ -1,6 +1,6 @@
 //! Recursive-descent parser from tokens to [`Expr`], with a depth cap and a work budget.
 
-use crate::budget::{Budget, MAX_DEPTH};
+use crate::budget::{Budget, MAX_DEPTH, MAX_PARSE_DEPTH};
 use crate::expr::{Expr, Func};
 use crate::lexer::{Tok, render};
 use crate::number::{from_base, parse_number};
@@ -164,7 +164,7 @@ impl Parser<'_> {
         self.budget
             .tick(1)
             .map_err(|_| ParseError("budget spent".into()))?;
-        if self.depth > MAX_DEPTH {
+        if self.depth > MAX_PARSE_DEPTH {
             return Err(ParseError("expression nested too deeply".into()));
         }
         Ok(())

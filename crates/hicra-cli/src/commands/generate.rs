@@ -82,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 && text.is_char_boundary(printed)
                 && !text.ends_with('\u{FFFD}')
             {
-                let _ = stdout.write_all(text[printed..].as_bytes());
+                let _ = stdout.write_all(&text.as_bytes()[printed..]);
                 let _ = stdout.flush();
                 printed = text.len();
             }

@@ -114,8 +114,8 @@ fn load_grams(path: Option<&Path>) -> Result<GramSet> {
 
 /// The JSON objects of a JSONL file with their 1-based line numbers (blank lines skipped).
 fn read_jsonl(path: &Path) -> Result<Vec<(usize, serde_json::Map<String, Value>)>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut rows = Vec::new();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -279,11 +279,19 @@ fn load_encoder(spec: &str) -> Result<Box<dyn SentenceEncoder>> {
     Ok(Box::new(BertEncoder(BertSentenceEncoder::load(&dir)?)))
 }
 
-fn is_correct(path: &Path, line: usize, row: &serde_json::Map<String, Value>, field: &str) -> Result<bool> {
+fn is_correct(
+    path: &Path,
+    line: usize,
+    row: &serde_json::Map<String, Value>,
+    field: &str,
+) -> Result<bool> {
     match row.get(field) {
         Some(Value::Bool(b)) => Ok(*b),
         Some(Value::Number(n)) => Ok(n.as_f64().is_some_and(|v| v > 0.0)),
-        Some(_) => bail!("{}:{line}: field {field:?} is not a boolean", path.display()),
+        Some(_) => bail!(
+            "{}:{line}: field {field:?} is not a boolean",
+            path.display()
+        ),
         None => bail!("{}:{line}: no field {field:?}", path.display()),
     }
 }
@@ -297,7 +305,11 @@ fn mine_command(args: MineArgs) -> Result<()> {
         }
     }
     if solutions.is_empty() {
-        bail!("{}: no correct solutions to mine ({} lines)", args.input.display(), rows.len());
+        bail!(
+            "{}: no correct solutions to mine ({} lines)",
+            args.input.display(),
+            rows.len()
+        );
     }
     let options = MiningOptions {
         k: args.k,
@@ -322,7 +334,10 @@ fn mine_command(args: MineArgs) -> Result<()> {
         let path = args.out.join(name);
         std::fs::write(&path, body).with_context(|| format!("cannot write {}", path.display()))
     };
-    write("grams.txt", result.grams.iter().map(|g| format!("{g}\n")).collect())?;
+    write(
+        "grams.txt",
+        result.grams.iter().map(|g| format!("{g}\n")).collect(),
+    )?;
     let clusters = json!({
         "input": args.input.display().to_string(),
         "encoder": args.encoder,

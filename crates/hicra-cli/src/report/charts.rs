@@ -70,7 +70,11 @@ fn bounds<'a>(lines: impl Iterator<Item = &'a Line>) -> Option<((f64, f64), (f64
     }
     let pad = |lo: f64, hi: f64| {
         if (hi - lo).abs() < 1e-12 {
-            let d = if lo.abs() > 1e-12 { lo.abs() * 0.1 } else { 1.0 };
+            let d = if lo.abs() > 1e-12 {
+                lo.abs() * 0.1
+            } else {
+                1.0
+            };
             (lo - d, hi + d)
         } else {
             let d = (hi - lo) * 0.05;
@@ -78,9 +82,12 @@ fn bounds<'a>(lines: impl Iterator<Item = &'a Line>) -> Option<((f64, f64), (f64
         }
     };
     let fold = |f: fn(&(f64, f64)) -> f64| {
-        points.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        })
+        points
+            .iter()
+            .map(f)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(v), hi.max(v))
+            })
     };
     let (x0, x1) = fold(|p| p.0);
     let (y0, y1) = fold(|p| p.1);
@@ -96,7 +103,11 @@ pub fn draw_chart(path: &Path, spec: &ChartSpec<'_>) -> Result<()> {
     register_font();
     let root = BitMapBackend::new(path, CHART_SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let secondary_lines = spec.secondary.as_ref().map(|(_, l)| l.as_slice()).unwrap_or(&[]);
+    let secondary_lines = spec
+        .secondary
+        .as_ref()
+        .map(|(_, l)| l.as_slice())
+        .unwrap_or(&[]);
     let all = spec.lines.iter().chain(secondary_lines);
     let Some(((x0, x1), (y0, y1))) = bounds(spec.lines.iter()).or_else(|| bounds(all)) else {
         let text = format!("{}: no data", spec.title);
@@ -106,7 +117,8 @@ pub fn draw_chart(path: &Path, spec: &ChartSpec<'_>) -> Result<()> {
             ("sans-serif", 22).into_font(),
         ))
         .map_err(err)?;
-        root.present().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+        root.present()
+            .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
         return Ok(());
     };
     let (sy0, sy1) = bounds(secondary_lines.iter()).map_or((0.0, 1.0), |b| b.1);

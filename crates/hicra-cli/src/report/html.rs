@@ -89,15 +89,22 @@ fn last_value(run: &RunData, metric: &str) -> String {
 }
 
 /// Writes the whole page.
-pub fn render_page(runs: &[RunData], charts: &[ChartRef], notes: &[String], grams: &GramSet) -> String {
+pub fn render_page(
+    runs: &[RunData],
+    charts: &[ChartRef],
+    notes: &[String],
+    grams: &GramSet,
+) -> String {
     let mut page = String::new();
     let _ = write!(
         page,
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>hicra report</title>\
          <style>{STYLE}</style></head><body>\n<h1>Two-phase dynamics report</h1>\n"
     );
-    page.push_str("<h2>Runs</h2>\n<table><tr><th>label</th><th>directory</th><th>metrics lines</th>\
-         <th>last step</th><th>last val_accuracy</th><th>last semantic_entropy</th></tr>\n");
+    page.push_str(
+        "<h2>Runs</h2>\n<table><tr><th>label</th><th>directory</th><th>metrics lines</th>\
+         <th>last step</th><th>last val_accuracy</th><th>last semantic_entropy</th></tr>\n",
+    );
     for run in runs {
         let last_step = run
             .metrics
@@ -189,7 +196,10 @@ mod tests {
 
     #[test]
     fn escapes_and_highlights() {
-        assert_eq!(escape("<a href='x'>&\""), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;");
+        assert_eq!(
+            escape("<a href='x'>&\""),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;"
+        );
         assert_eq!(
             highlight("a <b> wait", &[(6, 10)]),
             "a &lt;b&gt; <mark>wait</mark>"

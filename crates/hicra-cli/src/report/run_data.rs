@@ -159,9 +159,8 @@ fn read_samples(path: &Path) -> Result<Vec<Sample>> {
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(index, line)| {
-            serde_json::from_str(line).with_context(|| {
-                format!("{}:{}: malformed sample line", path.display(), index + 1)
-            })
+            serde_json::from_str(line)
+                .with_context(|| format!("{}:{}: malformed sample line", path.display(), index + 1))
         })
         .collect()
 }
@@ -173,7 +172,10 @@ pub fn run_label(dir: &Path) -> String {
         .canonicalize()
         .unwrap_or_else(|_| dir.to_path_buf())
         .file_name()
-        .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+        .map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
     let Ok(text) = std::fs::read_to_string(dir.join("config.toml")) else {
         return name;
     };

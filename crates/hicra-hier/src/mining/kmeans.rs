@@ -92,7 +92,10 @@ pub fn kmeans(points: &[Vec<f32>], k: usize, max_iterations: usize, seed: u64) -
         }
         for c in 0..k {
             if counts[c] > 0 {
-                centroids[c] = sums[c].iter().map(|&s| (s / counts[c] as f64) as f32).collect();
+                centroids[c] = sums[c]
+                    .iter()
+                    .map(|&s| (s / counts[c] as f64) as f32)
+                    .collect();
             }
         }
         let next: Vec<usize> = points.iter().map(|p| nearest(p, &centroids).0).collect();
@@ -124,7 +127,10 @@ mod tests {
         let a = kmeans(&points, 3, 50, 7);
         for blob in 0..3 {
             let ids: Vec<usize> = (0..10).map(|i| a.assignment[3 * i + blob]).collect();
-            assert!(ids.iter().all(|&c| c == ids[0]), "blob {blob} split: {ids:?}");
+            assert!(
+                ids.iter().all(|&c| c == ids[0]),
+                "blob {blob} split: {ids:?}"
+            );
         }
         let mut distinct: Vec<usize> = (0..3).map(|b| a.assignment[b]).collect();
         distinct.sort();

@@ -128,7 +128,11 @@ pub fn candidate_ngrams(
             (NgramStat { text, count, df }, docs)
         })
         .collect();
-    list.sort_by(|a, b| b.0.count.cmp(&a.0.count).then_with(|| a.0.text.cmp(&b.0.text)));
+    list.sort_by(|a, b| {
+        b.0.count
+            .cmp(&a.0.count)
+            .then_with(|| a.0.text.cmp(&b.0.text))
+    });
     list
 }
 
@@ -144,7 +148,10 @@ fn validate(options: &MiningOptions) -> Result<(), HierError> {
         return bad("k must be at least 1".into());
     }
     if !(options.top_frac > 0.0 && options.top_frac <= 1.0) {
-        return bad(format!("top_frac {} (need 0 < top_frac <= 1)", options.top_frac));
+        return bad(format!(
+            "top_frac {} (need 0 < top_frac <= 1)",
+            options.top_frac
+        ));
     }
     if options.max_ngrams == 0 || options.batch_size == 0 {
         return bad("max_ngrams and batch_size must be at least 1".into());
@@ -252,7 +259,10 @@ pub fn render_report(result: &MiningResult, members_shown: usize) -> String {
             c.members.len()
         ));
         for m in c.members.iter().take(members_shown) {
-            out.push_str(&format!("    {:>6} ×  {}   (DF {})\n", m.count, m.text, m.df));
+            out.push_str(&format!(
+                "    {:>6} ×  {}   (DF {})\n",
+                m.count, m.text, m.df
+            ));
         }
         if c.members.len() > members_shown {
             out.push_str(&format!("    … {} more\n", c.members.len() - members_shown));
