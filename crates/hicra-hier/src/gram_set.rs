@@ -156,6 +156,12 @@ impl GramSet {
         matches
     }
 
+    /// The union of all matches of `text` as sorted, disjoint BYTE ranges (what a run's
+    /// `samples/step-N.jsonl` stores as `planning_spans`).
+    pub fn planning_spans(&self, text: &str) -> Vec<(usize, usize)> {
+        merged_spans(&self.find(text))
+    }
+
     /// The planning-token mask of a text: token `i` (byte span `token_byte_spans[i]` into
     /// `text`, as a byte-level tokenizer reports it: spans may split characters or include
     /// a leading space) is a planning token when its span overlaps any gram match.

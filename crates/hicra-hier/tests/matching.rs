@@ -168,3 +168,11 @@ fn planning_mask_handles_tokens_splitting_a_character() {
         [false, false, true, true, true]
     );
 }
+
+#[test]
+fn planning_spans_are_the_merged_matches() {
+    let g = set(&["but wait", "wait, no", "hmm,"]);
+    // "but wait" (0..8) and "wait, no" (4..12) overlap; "hmm," (13..17) touches nothing.
+    assert_eq!(g.planning_spans("but wait, no hmm, x"), [(0, 12), (13, 17)]);
+    assert!(g.planning_spans("nothing").is_empty());
+}

@@ -51,6 +51,19 @@ fn main() -> hicra_model::Result<()> {
     let tensors = random_tensors(&config, 0)?;
     let model = Model::from_tensors(config, tensors, &LoadOptions::default())?;
     eprintln!("built model in {:.1}s", t0.elapsed().as_secs_f64());
+    {
+        let prompt = vec![(0..40u32).collect::<Vec<u32>>()];
+        let params = SamplingParams {
+            max_new_tokens: 1,
+            ..SamplingParams::default()
+        };
+        let t = Instant::now();
+        model.generate(&prompt, &params, None)?;
+        println!(
+            "setup + 40-token prefill at batch 1: {:.2}s",
+            t.elapsed().as_secs_f64()
+        );
+    }
     for batch in [1usize, 8, 32] {
         let prompts: Vec<Vec<u32>> = (0..batch)
             .map(|i| {

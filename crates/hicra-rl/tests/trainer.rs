@@ -314,3 +314,39 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn entropy_based_variants_with_recompute_and_dynamic_sampling_run() {
+    for variant in ["released", "entropy", "placebo"] {
+        let d = tempfile::tempdir().unwrap();
+        let model = tiny_model(d.path());
+        let run = d.path().join("run");
+        let v = format!("algorithm.hicra.variant={variant}");
+        let cfg = config(
+            &model,
+            &[
+                &v,
+                "algorithm.recompute_old_logprobs=true",
+                "algorithm.dynamic_sampling=true",
+                "algorithm.advantage=rloo",
+                "algorithm.loss_agg=seq-mean-token-sum-norm",
+                "trainer.steps=1",
+            ],
+        );
+        let mut t = Trainer::create_with_task(cfg, Box::new(DigitTask::new()), &run).unwrap();
+        t.train(&mut SilentObserver).unwrap();
+        let m = read_metrics(&run).unwrap();
+        let step = m.iter().find(|m| m.get("reward_mean").is_some()).unwrap();
+        for k in [
+            "loss",
+            "grad_norm",
+            "token_entropy_execution",
+            "hicra_marked_frac",
+        ] {
+            assert!(
+                step[k].as_f64().is_some_and(f64::is_finite),
+                "{variant}: {k} in {step}"
+            );
+        }
+    }
+}

@@ -7,7 +7,7 @@
 
 use crate::answer::{Answer, Parsed};
 use crate::budget::Budget;
-use crate::eval::{Approx, Env, approx, approx_equal, exact, rational_to_x};
+use crate::evaluate::{Approx, Env, approx, approx_equal, exact, rational_to_x};
 use crate::expr::Expr;
 use crate::number::rounds_to;
 use crate::xfloat::XFloat;

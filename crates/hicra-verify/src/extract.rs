@@ -2,7 +2,8 @@
 //!
 //! Strict mode takes only the last `\boxed{…}` / `\fbox{…}` (or `\boxed 5`). Flexible mode
 //! falls back, in order, to `<answer>…</answer>`, GSM8K `#### …`, "final answer is …",
-//! "answer: …", and the last number in the text.
+//! "answer: …", and the last number in the text. The text markers are searched in the last
+//! 64 KiB of the response (the final answer is at the end; this bounds the work).
 
 use serde::{Deserialize, Serialize};
 
@@ -134,14 +135,19 @@ fn boxed_content(rest: &str) -> Boxed<'_> {
     }
 }
 
-/// Finds the last case-insensitive occurrence of an ASCII `needle`; returns the byte index after it.
+/// Bytes at the end of a response searched for the text markers ("answer:", `<answer>`…).
+const MARKER_WINDOW: usize = 64 * 1024;
+
+/// Finds the last case-insensitive occurrence of an ASCII `needle` within the last
+/// [`MARKER_WINDOW`] bytes; returns the byte index after it.
 fn rfind_ascii_ci(hay: &str, needle: &str) -> Option<usize> {
     let h = hay.as_bytes();
+    let from = h.len().saturating_sub(MARKER_WINDOW);
     let n = needle.as_bytes();
     if n.is_empty() || h.len() < n.len() {
         return None;
     }
-    (0..=h.len() - n.len())
+    (from..=h.len() - n.len())
         .rev()
         .find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
         .map(|i| i + n.len())

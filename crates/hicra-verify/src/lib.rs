@@ -14,7 +14,7 @@
 //!    leaves are expressions (`parse`, `expr`).
 //! 3. `compare` decides equivalence: exact big rationals when there are no variables or
 //!    irrational constants; otherwise extended-range floats (`xfloat`: f64 mantissa, i64
-//!    exponent, so `1/2006!` is not 0) with a running error bound (`eval`), at five
+//!    exponent, so `1/2006!` is not 0) with a running error bound (`evaluate`), at five
 //!    pseudo-random points for expressions with variables.
 //!
 //! # Decimal tolerance rule
@@ -38,9 +38,12 @@
 //!   variable (`0.64N` ≠ `0.64`).
 //!
 //! # Safety
-//! No `eval`, no processes. Every call is bounded by an operation budget, a 30 ms deadline,
-//! a 2,000-byte cap on parsed answers, a recursion cap and a 16,384-bit cap on exact
-//! numbers; exhausted budgets and unparsable answers are "not equal" with a reason.
+//! No `eval`, no processes. Every call is bounded by a 300,000-operation budget, a 40 ms
+//! wall-clock safety net, a 2,000-byte cap on parsed answers, recursion caps, a
+//! 16,384-bit cap on exact numbers (factorials exact up to 1000!, beyond that via
+//! log-Gamma), and a 64 KiB search window for text markers; exhausted budgets and
+//! unparsable answers are "not equal" with a reason. `tests/fuzz.rs` (proptest plus the
+//! issue's hostile inputs) checks no panic and no call over 50 ms.
 //!
 //! # Agreement with public grader tables
 //! `tests/grader_cases.rs` checks the hendrycks MATH, OlympiadBench and Qwen2.5-Math tables
@@ -75,7 +78,7 @@ mod answer;
 mod budget;
 mod compare;
 mod error;
-mod eval;
+mod evaluate;
 mod expr;
 mod extract;
 mod gold;

@@ -110,6 +110,26 @@ const CASES: &[(&str, &str, bool)] = &[
     ("\\text{(B)}", "B", true),
     ("\\text{(B)}", "\\textbf{(B)}", true),
     ("(C)", "(B)", false),
+    // mixed shapes from the benchmarks
+    ("x \\in [-2,7]", "[-2, 7]", true),
+    ("k \\geqslant 2", "[2, \\infty)", true),
+    ("k \\geqslant 2", "(2, \\infty)", false),
+    ("2516_8", "2516_{8}", true),
+    ("-2 + 7i", "7i - 2", true),
+    ("-2 + 7i", "-2 - 7i", false),
+    ("\\{1\\pm\\sqrt{5},-2\\}", "-2, 1+\\sqrt5, 1-\\sqrt5", true),
+    ("\\$1,450,000", "1450000", true),
+    ("f(n) = n^2", "n^2", true),
+    ("y = -2x", "-2x", true),
+    ("x + y = 3", "3", false),
+    ("(2,1),(3,1)", "(3,1),(2,1)", true),
+    ("(2,1),(3,1)", "(1,2),(3,1)", false),
+    (
+        "\\frac{100!}{2^{50}}",
+        "\\frac{100!}{2^{49} \\cdot 2}",
+        true,
+    ),
+    ("\\frac{100!}{2^{50}}", "\\frac{99!}{2^{50}}", false),
 ];
 
 #[test]

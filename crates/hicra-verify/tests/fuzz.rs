@@ -191,9 +191,9 @@ fn hostile_inputs_are_bounded() {
         ("1".into(), "\\boxed{".repeat(150_000)),
         ("1".into(), "final answer is ".repeat(60_000)),
     ];
-    for (gold, response) in &cases {
+    for (k, (gold, response)) in cases.iter().enumerate() {
         for mode in [ExtractMode::StrictBoxed, ExtractMode::Flexible] {
-            let v = timed("verify", || {
+            let v = timed(&format!("hostile case {k} ({mode:?})"), || {
                 verify(
                     &Gold::from(gold.as_str()),
                     response,
@@ -206,4 +206,28 @@ fn hostile_inputs_are_bounded() {
     // A correct answer in a 1 MB response is still found and graded.
     let v = verify(&Gold::from("2"), &cases[2].1, &Config::default());
     assert!(v.correct, "{v:?}");
+}
+
+/// The large-set case really is parsed and compared (not skipped as too long), and ends
+/// either matched or with the budget spent, within the bound.
+#[test]
+fn large_sets_are_compared_within_the_bound() {
+    let many: Vec<String> = (1..=100).map(|k| format!("x^{{{k}}}+{k}y")).collect();
+    let mut reversed = many.clone();
+    reversed.reverse();
+    let gold = many.join(", ");
+    assert!(gold.len() < 2_000);
+    let start = Instant::now();
+    let (correct, reason) = timed("100-item set", || {
+        compare_answer(
+            &Gold::from(gold.as_str()),
+            &reversed.join(", "),
+            &Config::default(),
+        )
+    });
+    println!(
+        "100-item set: {correct} ({reason}) in {:?}",
+        start.elapsed()
+    );
+    assert!(correct || reason.contains("budget"), "{reason}");
 }

@@ -11,7 +11,8 @@ use std::time::Instant;
 /// Arguments of `hicra grade`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Input JSONL file: one `{"gold": …, "response": "…"}` object per line (gold: string, number or list).
+    /// Input JSONL file: one `{"gold": …, "response": "…"}` object per line (gold: string,
+    /// number or list of acceptable answers). Blank lines are skipped.
     #[arg(long)]
     pub input: PathBuf,
     /// Output JSONL file (written atomically); standard output when absent.

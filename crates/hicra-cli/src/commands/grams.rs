@@ -83,7 +83,7 @@ pub struct MineArgs {
     #[arg(long, default_value = "all-minilm-l6-v2")]
     pub encoder: String,
     /// Most n-grams embedded (the most frequent).
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 10_000)]
     pub max_ngrams: usize,
     /// Least number of solutions an n-gram must occur in.
     #[arg(long, default_value_t = 1)]

@@ -52,7 +52,7 @@ impl Default for MiningOptions {
             k: 100,
             top_frac: 0.2,
             seed: 0,
-            max_ngrams: 20_000,
+            max_ngrams: 10_000,
             min_df: 1,
             require_letters: true,
             max_iterations: 100,

@@ -32,7 +32,7 @@ pub struct Args {
     /// Tokens per sequence in the training step.
     #[arg(long, default_value_t = 256)]
     pub train_seq_len: usize,
-    /// Timed training steps (after one warm-up step).
+    /// Timed training steps (after one warm-up step); 0 skips the training measurement.
     #[arg(long, default_value_t = 2)]
     pub train_steps: usize,
     /// Seed for sampling.
@@ -183,9 +183,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         gen_figures.push(fig);
     }
-    let (train_tokens, train_s) = bench_training(&loaded, &args)?;
-    let train_tok_s = train_tokens as f64 / train_s;
-    let train_gflops = 6.0 * params * train_tok_s / 1e9;
+    let (train_tok_s, train_gflops) = if args.train_steps == 0 {
+        (None, None)
+    } else {
+        let (train_tokens, train_s) = bench_training(&loaded, &args)?;
+        let tok_s = train_tokens as f64 / train_s;
+        (Some(tok_s), Some(6.0 * params * tok_s / 1e9))
+    };
     let rss = peak_rss_mb();
     let mut out = serde_json::Map::new();
     out.insert("model".into(), serde_json::json!(loaded.source));
@@ -208,10 +212,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::Value::Object(out));
     } else {
-        eprintln!(
-            "training {}x{}: {train_tok_s:.1} tok/s ({train_gflops:.1} GFLOP/s)",
-            args.train_batch, args.train_seq_len
-        );
+        if let (Some(tok_s), Some(gflops)) = (train_tok_s, train_gflops) {
+            eprintln!(
+                "training {}x{}: {tok_s:.1} tok/s ({gflops:.1} GFLOP/s)",
+                args.train_batch, args.train_seq_len
+            );
+        }
         match rss {
             Some(mb) => eprintln!("peak RSS: {mb:.0} MiB"),
             None => eprintln!("peak RSS: unavailable (no /proc/self/status)"),
