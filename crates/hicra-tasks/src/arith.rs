@@ -39,8 +39,8 @@ impl Default for ArithConfig {
             seed: 0,
             validation_seed: 2_000_003,
             validation_size: 100,
-            two_step_fraction: 0.5,
-            max_operand: 20,
+            two_step_fraction: 0.25,
+            max_operand: 12,
         }
     }
 }

@@ -44,7 +44,12 @@ fn golds_match_the_stories() {
         assert!(p.answer >= 0, "{}", p.text);
         steps[p.steps as usize] += 1;
     }
-    assert!(steps[1] > 1000 && steps[2] > 1000, "{steps:?}");
+    let two_step_share = f64::from(steps[2]) / 3000.0;
+    assert!(
+        (two_step_share - config.two_step_fraction).abs() < 0.04,
+        "{steps:?}"
+    );
+    assert_eq!(steps[0], 0);
 }
 
 #[test]
