@@ -178,3 +178,94 @@ fn malformed_metrics_line_is_an_error_naming_file_and_line() {
         "{stderr}"
     );
 }
+
+/// A config for a two-step RL run of a tiny generated model on arithmetic problems.
+fn tiny_train_config(dir: &Path) -> std::path::PathBuf {
+    use hicra_model::{Arch, tiny};
+    let tok = tiny::test_tokenizer();
+    let cfg = tiny::tiny_config(Arch::Llama, tok.vocab_size());
+    let model = dir.join("model");
+    tiny::write_tiny_model(&model, &cfg, &tok, None, 11).unwrap();
+    let text = format!(
+        r#"
+[model]
+path = "{}"
+[task]
+kind = "arithmetic"
+[task.arith]
+validation_size = 4
+[rollout]
+batch_size = 8
+group_size = 4
+max_new_tokens = 8
+generation_batch = 8
+[algorithm]
+micro_batch = 8
+chunk_positions = 16
+[optim]
+lr = 0.001
+[trainer]
+steps = 2
+val_every = 1
+val_size = 4
+ckpt_every = 0
+samples_every = 1
+"#,
+        model.display()
+    );
+    let path = dir.join("tiny.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn report_from_a_tiny_real_training_run() {
+    let root = tempfile::tempdir().unwrap();
+    let config = tiny_train_config(root.path());
+    let run = root.path().join("run");
+    let train = hicra()
+        .args(["train", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        train.status.success(),
+        "{}",
+        String::from_utf8_lossy(&train.stderr)
+    );
+    // The trainer logged the hierarchy metrics the report draws.
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.get("semantic_entropy").is_some() && l.get("ppl_execution").is_some()),
+        "{metrics}"
+    );
+    assert!(lines.iter().any(|l| l.get("val_accuracy").is_some()));
+
+    let out = root.path().join("report");
+    let report = hicra()
+        .arg("report")
+        .arg(&run)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let sources = image_sources(&html);
+    assert_eq!(sources.len(), 4, "four panels expected: {sources:?}");
+    for source in &sources {
+        assert_valid_png(&out.join(source));
+    }
+}
