@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 /// RL fine-tuning of language models with Hierarchy-Aware Credit Assignment.
 #[derive(Parser)]
-#[command(name = "hicra", version, about, long_about = None)]
+#[command(name = "hicra", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -5,7 +5,10 @@ use std::path::Path;
 
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::normalizers::NormalizerWrapper;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::digits::Digits;
+use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{AddedToken, TokenizerImpl};
 
 use crate::error::{ModelError, Result};
@@ -133,6 +136,26 @@ impl Tokenizer {
         vocab_size: usize,
         special_tokens: &[&str],
     ) -> Result<Tokenizer> {
+        Self::train_byte_level_bpe(corpus, vocab_size, special_tokens, false)
+    }
+
+    /// Like [`Tokenizer::train_bpe`], but digits are pre-split into single-digit tokens (as
+    /// Llama 3 and Qwen do), so numbers never merge into uneven multi-digit chunks: what a
+    /// tiny model doing digit-level arithmetic needs.
+    pub fn train_bpe_split_digits(
+        corpus: &[String],
+        vocab_size: usize,
+        special_tokens: &[&str],
+    ) -> Result<Tokenizer> {
+        Self::train_byte_level_bpe(corpus, vocab_size, special_tokens, true)
+    }
+
+    fn train_byte_level_bpe(
+        corpus: &[String],
+        vocab_size: usize,
+        special_tokens: &[&str],
+        split_digits: bool,
+    ) -> Result<Tokenizer> {
         let specials: Vec<AddedToken> = special_tokens
             .iter()
             .map(|s| AddedToken::from(s.to_string(), true))
@@ -145,9 +168,22 @@ impl Tokenizer {
             .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
             .build();
         let byte_level = ByteLevel::new(false, true, true);
-        let mut tok: TokenizerImpl<BPE, NormalizerWrapper, ByteLevel, ByteLevel, ByteLevel> =
-            TokenizerImpl::new(BPE::default());
-        tok.with_pre_tokenizer(Some(byte_level))
+        let pre_tokenizer = if split_digits {
+            PreTokenizerWrapper::Sequence(Sequence::new(vec![
+                PreTokenizerWrapper::Digits(Digits::new(true)),
+                PreTokenizerWrapper::ByteLevel(byte_level),
+            ]))
+        } else {
+            PreTokenizerWrapper::ByteLevel(byte_level)
+        };
+        let mut tok: TokenizerImpl<
+            BPE,
+            NormalizerWrapper,
+            PreTokenizerWrapper,
+            ByteLevel,
+            ByteLevel,
+        > = TokenizerImpl::new(BPE::default());
+        tok.with_pre_tokenizer(Some(pre_tokenizer))
             .with_post_processor(Some(byte_level))
             .with_decoder(Some(byte_level));
         tok.train(&mut trainer, corpus.iter()).map_err(tok_err)?;

@@ -35,6 +35,63 @@ fn encode_decode_round_trip_and_offsets() {
 }
 
 #[test]
+fn digit_split_bpe_keeps_numbers_as_single_digits() {
+    let corpus: Vec<String> = (0..200)
+        .map(|i| {
+            format!(
+                "Q: {}+{} =\n7+5=12, write 2 carry 1\nanswer: {}",
+                347 + i,
+                285 * i,
+                632 + i
+            )
+        })
+        .collect();
+    let tok = Tokenizer::train_bpe_split_digits(&corpus, 300, &["<|endoftext|>"]).unwrap();
+    let plain = Tokenizer::train_bpe(&corpus, 300, &["<|endoftext|>"]).unwrap();
+    let multi_digit = |t: &Tokenizer| {
+        let ids = t.encode("Q: 347+285 =", false).unwrap();
+        ids.iter()
+            .filter(|&&id| {
+                t.decode(&[id], false)
+                    .unwrap()
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .count()
+                    > 1
+            })
+            .count()
+    };
+    assert!(
+        multi_digit(&plain) > 0,
+        "plain BPE merges digits on this corpus"
+    );
+    assert_eq!(multi_digit(&tok), 0);
+    let text = "Q: 347+285 =\n7+5=12, write 2 carry 1";
+    let (ids, offsets) = tok.encode_with_offsets(text).unwrap();
+    assert_eq!(tok.decode(&ids, false).unwrap(), text);
+    for (&id, &(s, e)) in ids.iter().zip(&offsets) {
+        let piece = tok.decode(&[id], false).unwrap();
+        if piece.chars().any(|c| c.is_ascii_digit()) {
+            assert_eq!(
+                piece.trim().len(),
+                1,
+                "digit token {piece:?} holds one digit"
+            );
+            assert_eq!(&text[s..e], piece.trim(), "offsets of {piece:?}");
+        }
+    }
+    let digits = text.chars().filter(char::is_ascii_digit).count();
+    let digit_tokens = ids
+        .iter()
+        .filter(|&&id| {
+            let p = tok.decode(&[id], false).unwrap();
+            p.chars().any(|c| c.is_ascii_digit())
+        })
+        .count();
+    assert_eq!(digit_tokens, digits);
+}
+
+#[test]
 fn special_tokens_are_atomic_and_skippable() {
     let tok = test_tokenizer();
     let ids = tok.encode("<|im_start|>user\nhi<|im_end|>", false).unwrap();

@@ -324,8 +324,8 @@ pub struct SftSection {
 impl Default for SftSection {
     fn default() -> Self {
         SftSection {
-            steps: 300,
-            batch_size: 16,
+            steps: 200,
+            batch_size: 32,
             lr: 3e-3,
             warmup_steps: 20,
             data: String::new(),

@@ -1,5 +1,6 @@
-//! The reasoning lab's model: its own byte-level BPE tokenizer trained on the lab corpus, a
-//! tiny Llama-shaped model, and the SFT warm start, cached under the hicra home directory
+//! The reasoning lab's model: its own byte-level BPE tokenizer (digits kept as single-digit
+//! tokens) trained on the lab corpus, a tiny Llama-shaped model, and the SFT warm start,
+//! cached under the hicra home directory
 //! (`$HICRA_HOME/lab`, else `~/.cache/hicra/lab`) keyed by a hash of the settings.
 
 use std::path::{Path, PathBuf};
@@ -61,7 +62,8 @@ pub fn write_initial_lab_model(config: &TrainConfig, dir: &Path) -> Result<()> {
         .take(lm.corpus_size.max(1))
         .collect();
     let m = |e: hicra_model::ModelError| RlError::Model(format!("lab model: {e}"));
-    let tokenizer = Tokenizer::train_bpe(&corpus, lm.vocab_size, &[LAB_EOS]).map_err(m)?;
+    let tokenizer =
+        Tokenizer::train_bpe_split_digits(&corpus, lm.vocab_size, &[LAB_EOS]).map_err(m)?;
     let mut mc =
         hicra_model::tiny::tiny_config(Arch::Llama, tokenizer.vocab_size().max(lm.vocab_size));
     mc.hidden_size = lm.hidden_size;

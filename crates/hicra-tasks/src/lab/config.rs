@@ -38,7 +38,7 @@ impl Default for LabConfig {
             validation_seed: 1_000_003,
             validation_size: 200,
             min_digits: 2,
-            max_digits: 4,
+            max_digits: 3,
             no_carry_fraction: 0.4,
             shortcut_rate: 0.6,
             backtrack_rate: 0.25,

@@ -1,6 +1,6 @@
 //! The reasoning lab: procedurally generated additions whose solutions are hierarchical.
 //!
-//! Problems are `Q: a+b =` with two equal-length operands (2–4 digits by default). Two
+//! Problems are `Q: a+b =` with two equal-length operands (2–3 digits by default). Two
 //! strategies, each announced by a planning phrase from the paper's Strategic Gram list:
 //!
 //! * **column method** (`let's break this down` …): column addition from the units with
