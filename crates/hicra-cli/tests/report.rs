@@ -268,4 +268,7 @@ fn report_from_a_tiny_real_training_run() {
     for source in &sources {
         assert_valid_png(&out.join(source));
     }
+    // The legend names the method and seed from the resolved trainer config (HICRA's paper
+    // rule is the default variant; trainer.seed defaults to 0).
+    assert!(html.contains("hicra seed 0"), "legend label missing");
 }

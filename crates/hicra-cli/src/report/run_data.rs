@@ -165,8 +165,10 @@ fn read_samples(path: &Path) -> Result<Vec<Sample>> {
         .collect()
 }
 
-/// The legend label: `method seed N` from `config.toml` when it names them (keys `method`
-/// and `seed` at any depth, shallowest first), else the directory name.
+/// The legend label: `method seed N` from `config.toml` when it names them, else the
+/// directory name. The method is a `method` key at any depth, else the trainer's
+/// `algorithm.hicra.variant` (`none` → the advantage estimator, `paper` → `hicra`); the seed
+/// is `trainer.seed`, else a `seed` key at any depth (shallowest first).
 pub fn run_label(dir: &Path) -> String {
     let name = dir
         .canonicalize()
@@ -182,14 +184,41 @@ pub fn run_label(dir: &Path) -> String {
     let Ok(config) = text.parse::<toml::Table>() else {
         return name;
     };
-    let method = find_key(&config, "method").and_then(|v| v.as_str().map(str::to_string));
-    let seed = find_key(&config, "seed").and_then(toml::Value::as_integer);
+    let method = find_key(&config, "method")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .or_else(|| trainer_method(&config));
+    let seed = lookup(&config, &["trainer", "seed"])
+        .or_else(|| find_key(&config, "seed"))
+        .and_then(toml::Value::as_integer);
     match (method, seed) {
         (Some(method), Some(seed)) => format!("{method} seed {seed}"),
         (Some(method), None) => method,
         (None, Some(seed)) => format!("{name} seed {seed}"),
         (None, None) => name,
     }
+}
+
+/// The method name `hicra compare` uses, from a trainer config's algorithm section.
+fn trainer_method(config: &toml::Table) -> Option<String> {
+    let variant = lookup(config, &["algorithm", "hicra", "variant"])?.as_str()?;
+    Some(match variant {
+        "none" => lookup(config, &["algorithm", "advantage"])
+            .and_then(toml::Value::as_str)
+            .unwrap_or("grpo")
+            .to_string(),
+        "paper" => "hicra".to_string(),
+        other => other.to_string(),
+    })
+}
+
+/// The value at a dotted path of nested tables.
+fn lookup<'a>(table: &'a toml::Table, path: &[&str]) -> Option<&'a toml::Value> {
+    let (last, parents) = path.split_last()?;
+    let mut current = table;
+    for key in parents {
+        current = current.get(*key)?.as_table()?;
+    }
+    current.get(*last)
 }
 
 /// Breadth-first search for a key in nested tables.
