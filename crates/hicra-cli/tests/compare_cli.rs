@@ -1,45 +1,19 @@
 //! `hicra compare` on two tiny runs writes its table, JSON and the overlaid report, and a
 //! second invocation skips the finished runs.
 
-use std::path::Path;
+mod common;
+
 use std::process::Command;
 
-use hicra_model::{Arch, tiny};
-
-fn tiny_config(dir: &Path) -> std::path::PathBuf {
-    let tok = tiny::test_tokenizer();
-    let cfg = tiny::tiny_config(Arch::Llama, tok.vocab_size());
-    let model = dir.join("model");
-    tiny::write_tiny_model(&model, &cfg, &tok, None, 5).unwrap();
-    let text = format!(
-        r#"
-[model]
-path = "{}"
-[task]
-kind = "arithmetic"
-[task.arith]
-validation_size = 4
-[rollout]
-batch_size = 8
-group_size = 4
-max_new_tokens = 6
-generation_batch = 8
-[algorithm]
-micro_batch = 8
-chunk_positions = 16
-[optim]
-lr = 0.001
-[trainer]
-steps = 2
-val_every = 1
-val_size = 4
-ckpt_every = 0
-"#,
-        model.display()
-    );
-    let p = dir.join("tiny.toml");
-    std::fs::write(&p, text).unwrap();
-    p
+fn tiny_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let model = common::tiny_model(dir, 5);
+    common::tiny_arith_config(
+        dir,
+        &model,
+        6,
+        8,
+        "steps = 2\nval_every = 1\nval_size = 4\nckpt_every = 0",
+    )
 }
 
 #[test]

@@ -1,6 +1,8 @@
-//! `hicra report` on synthetic run directories written by the test: the HTML references
-//! charts that exist and decode as PNGs; samples are escaped and highlighted; bad input
-//! gives errors naming the file and line.
+//! `hicra report` on synthetic run directories written by the test and on a tiny real run: the
+//! HTML references charts that exist and decode as PNGs; samples are escaped and highlighted;
+//! bad input gives errors naming the file and line.
+
+mod common;
 
 use std::path::Path;
 use std::process::Command;
@@ -181,41 +183,14 @@ fn malformed_metrics_line_is_an_error_naming_file_and_line() {
 
 /// A config for a two-step RL run of a tiny generated model on arithmetic problems.
 fn tiny_train_config(dir: &Path) -> std::path::PathBuf {
-    use hicra_model::{Arch, tiny};
-    let tok = tiny::test_tokenizer();
-    let cfg = tiny::tiny_config(Arch::Llama, tok.vocab_size());
-    let model = dir.join("model");
-    tiny::write_tiny_model(&model, &cfg, &tok, None, 11).unwrap();
-    let text = format!(
-        r#"
-[model]
-path = "{}"
-[task]
-kind = "arithmetic"
-[task.arith]
-validation_size = 4
-[rollout]
-batch_size = 8
-group_size = 4
-max_new_tokens = 8
-generation_batch = 8
-[algorithm]
-micro_batch = 8
-chunk_positions = 16
-[optim]
-lr = 0.001
-[trainer]
-steps = 2
-val_every = 1
-val_size = 4
-ckpt_every = 0
-samples_every = 1
-"#,
-        model.display()
-    );
-    let path = dir.join("tiny.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    let model = common::tiny_model(dir, 11);
+    common::tiny_arith_config(
+        dir,
+        &model,
+        8,
+        8,
+        "steps = 2\nval_every = 1\nval_size = 4\nckpt_every = 0\nsamples_every = 1",
+    )
 }
 
 #[test]

@@ -1,53 +1,24 @@
 //! `hicra train` end to end on a tiny random model: a short run writes its run directory,
 //! `--resume` continues it, and bad configs are rejected with the key named.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
-
-use hicra_model::{Arch, tiny};
 
 fn hicra() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hicra"))
 }
 
 fn tiny_model(dir: &Path) -> String {
-    let tok = tiny::test_tokenizer();
-    let cfg = tiny::tiny_config(Arch::Llama, tok.vocab_size());
-    let path = dir.join("model");
-    tiny::write_tiny_model(&path, &cfg, &tok, None, 11).unwrap();
-    path.display().to_string()
+    common::tiny_model(dir, 11)
 }
 
 fn write_config(dir: &Path, model: &str, steps: usize) -> std::path::PathBuf {
-    let text = format!(
-        r#"
-[model]
-path = "{model}"
-[task]
-kind = "arithmetic"
-[task.arith]
-validation_size = 4
-[rollout]
-batch_size = 8
-group_size = 4
-max_new_tokens = 6
-generation_batch = 8
-[algorithm]
-micro_batch = 4
-chunk_positions = 16
-[optim]
-lr = 0.001
-[trainer]
-steps = {steps}
-val_every = 1
-val_size = 4
-ckpt_every = 1
-keep_checkpoints = 0
-"#
+    let trainer = format!(
+        "steps = {steps}\nval_every = 1\nval_size = 4\nckpt_every = 1\nkeep_checkpoints = 0"
     );
-    let p = dir.join("tiny.toml");
-    std::fs::write(&p, text).unwrap();
-    p
+    common::tiny_arith_config(dir, model, 6, 4, &trainer)
 }
 
 #[test]
