@@ -5,6 +5,7 @@
 //! "answer: …", and the last number in the text. The text markers are searched in the last
 //! 64 KiB of the response (the final answer is at the end; this bounds the work).
 
+use crate::normalize::match_brace;
 use serde::{Deserialize, Serialize};
 
 /// Longest extracted answer kept (bytes); longer ones are cut at a character boundary.
@@ -98,28 +99,10 @@ fn boxed_content(rest: &str) -> Boxed<'_> {
         return Boxed::Missing;
     };
     match first {
-        b'{' => {
-            let mut depth = 0usize;
-            let mut i = 0;
-            while i < bytes.len() {
-                match bytes[i] {
-                    b'\\' => {
-                        i += 2;
-                        continue;
-                    }
-                    b'{' => depth += 1,
-                    b'}' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Boxed::Found(&trimmed[1..i]);
-                        }
-                    }
-                    _ => {}
-                }
-                i += 1;
-            }
-            Boxed::Unclosed
-        }
+        b'{' => match match_brace(trimmed, 0) {
+            Some(end) => Boxed::Found(&trimmed[1..end - 1]),
+            None => Boxed::Unclosed,
+        },
         _ if rest.starts_with([' ', '\t']) => {
             let end = trimmed
                 .find(|c: char| c.is_whitespace() || c == '$' || c == '\\')
