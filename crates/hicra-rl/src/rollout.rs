@@ -5,6 +5,7 @@
 use hicra_model::{ChatMessage, FinishReason, LoadedModel, SamplingParams};
 use hicra_tasks::{FormattedPrompt, Problem, Task};
 
+use crate::config::RolloutSection;
 use crate::error::{Result, RlError};
 
 /// One sampled response and its grade.
@@ -34,27 +35,11 @@ pub struct Rollout {
     pub trainable: bool,
 }
 
-/// Rollout settings.
+/// Rollout settings for one batch: the run's `[rollout]` section and this batch's seed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RolloutParams {
-    /// Responses per prompt.
-    pub group_size: usize,
-    /// Temperature (0 = greedy).
-    pub temperature: f64,
-    /// Top-p.
-    pub top_p: f64,
-    /// Top-k (0 = off).
-    pub top_k: usize,
-    /// Response length cap.
-    pub max_new_tokens: usize,
-    /// Sequences generated per batch.
-    pub generation_batch: usize,
-    /// DAPO soft overlong buffer (0 = off).
-    pub overlong_buffer: usize,
-    /// Maximum overlong penalty.
-    pub overlong_penalty: f32,
-    /// Zero loss weight for truncated responses.
-    pub mask_truncated: bool,
+    /// The `[rollout]` settings (group size, sampling, length cap, overlong shaping, …).
+    pub settings: RolloutSection,
     /// Seed of this batch's sampling.
     pub seed: u64,
 }
@@ -161,16 +146,19 @@ impl RolloutSource for LocalRollouts {
             prompts.push((text, ids));
         }
         let rows: Vec<usize> = (0..problems.len())
-            .flat_map(|i| std::iter::repeat_n(i, params.group_size))
+            .flat_map(|i| std::iter::repeat_n(i, params.settings.group_size))
             .collect();
         let mut out = Vec::with_capacity(rows.len());
-        for (b, batch) in rows.chunks(params.generation_batch.max(1)).enumerate() {
+        for (b, batch) in rows
+            .chunks(params.settings.generation_batch.max(1))
+            .enumerate()
+        {
             let ids: Vec<Vec<u32>> = batch.iter().map(|&i| prompts[i].1.clone()).collect();
             let sp = SamplingParams {
-                temperature: params.temperature,
-                top_p: params.top_p,
-                top_k: params.top_k,
-                max_new_tokens: params.max_new_tokens,
+                temperature: params.settings.temperature,
+                top_p: params.settings.top_p,
+                top_k: params.settings.top_k,
+                max_new_tokens: params.settings.max_new_tokens,
                 seed: params
                     .seed
                     .wrapping_add((b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
@@ -186,11 +174,12 @@ impl RolloutSource for LocalRollouts {
                 let shaped = score.reward
                     + overlong_penalty(
                         g.token_ids.len(),
-                        params.max_new_tokens,
-                        params.overlong_buffer,
-                        params.overlong_penalty,
+                        params.settings.max_new_tokens,
+                        params.settings.overlong_buffer,
+                        params.settings.overlong_penalty,
                     );
-                let trainable = !(params.mask_truncated && g.finish_reason == FinishReason::Length);
+                let trainable =
+                    !(params.settings.mask_truncated && g.finish_reason == FinishReason::Length);
                 out.push(Rollout {
                     prompt_index: i,
                     prompt_ids: prompts[i].1.clone(),

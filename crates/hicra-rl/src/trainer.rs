@@ -505,17 +505,8 @@ impl Trainer {
     }
 
     fn rollout_params(&self, step: u64, round: u64) -> RolloutParams {
-        let r = &self.config.rollout;
         RolloutParams {
-            group_size: r.group_size,
-            temperature: r.temperature,
-            top_p: r.top_p,
-            top_k: r.top_k,
-            max_new_tokens: r.max_new_tokens,
-            generation_batch: r.generation_batch,
-            overlong_buffer: r.overlong_buffer,
-            overlong_penalty: r.overlong_penalty,
-            mask_truncated: r.mask_truncated,
+            settings: self.config.rollout.clone(),
             seed: derive_seed(self.config.trainer.seed, step, round),
         }
     }
