@@ -46,6 +46,7 @@ enum Command {
 }
 
 fn main() {
+    pin_thread_count();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Generate(args) => commands::generate::run(args),
@@ -64,5 +65,16 @@ fn main() {
     if let Err(err) = result {
         eprintln!("error: {err:#}");
         std::process::exit(1);
+    }
+}
+
+/// Fixes `RAYON_NUM_THREADS` (when the user has not) to the count candle would pick. candle
+/// asks for its thread count on every matmul, and without the variable that means parsing
+/// `/proc/cpuinfo` each time: a measurable share of a decoding step.
+fn pin_thread_count() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let threads = candle_core::utils::get_num_threads();
+        // SAFETY: called first thing in `main`, before any other thread exists.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
     }
 }

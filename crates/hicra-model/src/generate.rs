@@ -1,9 +1,12 @@
 //! The generation path: batched, left-padded prompts with per-row positions and masks, a
 //! preallocated KV cache, CPU sampling, stop conditions, and a per-token callback for streaming.
 
+use std::sync::{Mutex, PoisonError};
+
 use candle_core::{DType, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use crate::error::{ModelError, Result};
 use crate::model::{KvCache, Model};
@@ -64,7 +67,8 @@ pub struct Generation {
 }
 
 /// Decides whether a row should stop after its latest token (e.g. a stop string appeared).
-pub trait StopCheck {
+/// Row groups are decoded on several threads, hence `Sync`.
+pub trait StopCheck: Sync {
     /// `row` indexes the prompts; `generated` holds the row's new tokens so far.
     fn should_stop(&self, row: usize, generated: &[u32]) -> bool;
 }
@@ -81,14 +85,56 @@ impl Model {
     }
 
     /// As [`Model::generate`], calling `on_token(row, token)` for every sampled token.
+    ///
+    /// On the CPU the rows are split into one group per thread and the groups are decoded side by
+    /// side, each single-threaded: small decoding matmuls lose more to thread hand-offs than they
+    /// gain. Every row draws from its own random stream, so the output does not depend on the
+    /// grouping.
     pub fn generate_streaming(
         &self,
         prompts: &[Vec<u32>],
         params: &SamplingParams,
         stop: Option<&dyn StopCheck>,
-        on_token: &mut dyn FnMut(usize, u32),
+        on_token: &mut (dyn FnMut(usize, u32) + Send),
     ) -> Result<Vec<Generation>> {
         validate(self, prompts, params)?;
+        let groups = row_groups(self, prompts.len());
+        if groups.len() <= 1 {
+            return self.generate_rows(prompts, 0, params, stop, on_token);
+        }
+        let sink = Mutex::new(on_token);
+        let outputs: Vec<Result<Vec<Generation>>> = groups
+            .par_iter()
+            .map(|&(start, len)| {
+                let mut forward = |row: usize, tok: u32| {
+                    let mut f = sink.lock().unwrap_or_else(PoisonError::into_inner);
+                    (*f)(row, tok)
+                };
+                self.generate_rows(
+                    &prompts[start..start + len],
+                    start,
+                    params,
+                    stop,
+                    &mut forward,
+                )
+            })
+            .collect();
+        let mut all = Vec::with_capacity(prompts.len());
+        for out in outputs {
+            all.extend(out?);
+        }
+        Ok(all)
+    }
+
+    /// Decodes `prompts` (rows `first_row..` of the caller's batch) as one batch.
+    fn generate_rows(
+        &self,
+        prompts: &[Vec<u32>],
+        first_row: usize,
+        params: &SamplingParams,
+        stop: Option<&dyn StopCheck>,
+        on_token: &mut dyn FnMut(usize, u32),
+    ) -> Result<Vec<Generation>> {
         let n = prompts.len();
         let mut out: Vec<Generation> = (0..n)
             .map(|_| Generation {
@@ -108,12 +154,11 @@ impl Model {
         let mut rngs: Vec<ChaCha8Rng> = (0..n)
             .map(|r| {
                 let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-                rng.set_stream(r as u64);
+                rng.set_stream((first_row + r) as u64);
                 rng
             })
             .collect();
-        // Column-major projections make decoding matmuls contiguous (one weight copy per call).
-        let w = self.inference_weights().column_major_projections()?;
+        let w = self.inference_weights();
         let p = prompts.iter().map(Vec::len).max().unwrap_or(0);
         let capacity = p + params.max_new_tokens;
         let mut cache = KvCache::new(self.config(), n, capacity, self.dtype(), self.device())?;
@@ -156,9 +201,9 @@ impl Model {
                 let g = &mut out[r];
                 g.token_ids.push(tok);
                 g.logprobs.push(lp);
-                on_token(r, tok);
+                on_token(first_row + r, tok);
                 let stopped = params.stop_token_ids.contains(&tok)
-                    || stop.is_some_and(|s| s.should_stop(r, &g.token_ids));
+                    || stop.is_some_and(|s| s.should_stop(first_row + r, &g.token_ids));
                 if stopped {
                     g.finish_reason = FinishReason::Stop;
                 } else if g.token_ids.len() >= params.max_new_tokens {
@@ -195,6 +240,25 @@ impl Model {
         }
         Ok(out)
     }
+}
+
+/// Contiguous row groups `(start, len)`: one per thread on the CPU, one in all elsewhere.
+fn row_groups(model: &Model, n: usize) -> Vec<(usize, usize)> {
+    let threads = if model.device().is_cpu() {
+        rayon::current_num_threads().clamp(1, n.max(1))
+    } else {
+        1
+    };
+    let (base, extra) = (n / threads, n % threads);
+    let mut start = 0;
+    (0..threads)
+        .map(|g| {
+            let len = base + usize::from(g < extra);
+            let group = (start, len);
+            start += len;
+            group
+        })
+        .collect()
 }
 
 /// Keeps only the cache rows in `keep` (in order).

@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod chat;
 pub mod config;
+pub mod decode_matmul;
 pub mod encoder;
 pub mod error;
 pub mod export;
@@ -17,6 +18,7 @@ pub mod ops;
 pub mod registry;
 pub mod sampling;
 pub mod score;
+pub mod skinny;
 pub mod tiny;
 pub mod tokenizer;
 pub mod weights;

@@ -306,7 +306,7 @@ impl LoadedModel {
         &self,
         prompts: &[Vec<u32>],
         params: &SamplingParams,
-        on_token: &mut dyn FnMut(usize, u32),
+        on_token: &mut (dyn FnMut(usize, u32) + Send),
     ) -> Result<Vec<Generation>> {
         let mut p = params.clone();
         for &id in &self.eos_token_ids {

@@ -7,6 +7,7 @@ use candle_core::{DType, Device, Tensor, Var};
 
 use crate::batch::TokenBatch;
 use crate::config::{ModelConfig, rope_inv_freq};
+use crate::decode_matmul::{MAX_DECODE_ROWS, decode_linear, decode_matmul};
 use crate::error::{ModelError, Result};
 use crate::loader::LoadOptions;
 use crate::ops::{linear, rms_norm, rope, softmax_last};
@@ -297,21 +298,19 @@ impl Model {
         );
         let rep = nh / nkv;
         let scale = 1.0 / (hd as f64).sqrt();
+        let f = Forward::new(w, cfg.rms_norm_eps, cos, sin)?;
         let mut x = w.embed.index_select(&ids.flatten_all()?, 0)?; // (B*T, D)
         for (li, lw) in w.layers.iter().enumerate() {
-            let xn = rms_norm(&x, &lw.input_norm, cfg.rms_norm_eps)?;
-            let q = linear(&xn, &lw.q.w, lw.q.b.as_ref())?.reshape((b, t, nh, hd))?;
-            let k = linear(&xn, &lw.k.w, lw.k.b.as_ref())?.reshape((b, t, nkv, hd))?;
-            let v = linear(&xn, &lw.v.w, lw.v.b.as_ref())?.reshape((b, t, nkv, hd))?;
+            let xn = f.norm(&x, &lw.input_norm)?;
+            let q = f.linear(&xn, &lw.q)?.reshape((b, t, nh, hd))?;
+            let k = f.linear(&xn, &lw.k)?.reshape((b, t, nkv, hd))?;
+            let v = f.linear(&xn, &lw.v)?.reshape((b, t, nkv, hd))?;
             let (q, k) = match (&lw.q_norm, &lw.k_norm) {
-                (Some(qn), Some(kn)) => (
-                    rms_norm(&q, qn, cfg.rms_norm_eps)?,
-                    rms_norm(&k, kn, cfg.rms_norm_eps)?,
-                ),
+                (Some(qn), Some(kn)) => (f.norm(&q, qn)?, f.norm(&k, kn)?),
                 _ => (q, k),
             };
-            let q = rope(&q.transpose(1, 2)?, cos, sin)?.affine(scale, 0.0)?; // (B, H, T, hd)
-            let k = rope(&k.transpose(1, 2)?, cos, sin)?; // (B, KV, T, hd)
+            let q = f.rope(&q.transpose(1, 2)?)?.affine(scale, 0.0)?; // (B, H, T, hd)
+            let k = f.rope(&k.transpose(1, 2)?)?; // (B, KV, T, hd)
             let v = v.transpose(1, 2)?.contiguous()?;
             let (k_all, v_all) = match cache.as_deref_mut() {
                 Some(c) => {
@@ -325,36 +324,124 @@ impl Model {
             let s = k_all.dim(2)?;
             // GQA without copying K/V: fold the query heads of a group into the row dimension.
             let qg = q.contiguous()?.reshape((b, nkv, rep * t, hd))?;
-            let scores = qg.matmul(&k_all.t()?)?.reshape((b, nh, t, s))?;
-            let probs = softmax_last(&scores.broadcast_add(mask)?)?;
-            let ctx = probs.reshape((b, nkv, rep * t, s))?.matmul(&v_all)?; // (B, KV, rep*T, hd)
+            let scores = f.batched_matmul(&qg, &k_all.t()?)?.reshape((b, nh, t, s))?;
+            let probs = f.softmax(&scores.broadcast_add(mask)?)?;
+            let probs = probs.reshape((b, nkv, rep * t, s))?;
+            let ctx = f.batched_matmul(&probs, &v_all)?; // (B, KV, rep*T, hd)
             let ctx = ctx
                 .reshape((b, nh, t, hd))?
                 .transpose(1, 2)?
                 .reshape((b * t, nh * hd))?;
-            let attn = linear(&ctx, &lw.o.w, lw.o.b.as_ref())?;
+            let attn = f.linear(&ctx, &lw.o)?;
             x = (x + attn)?;
-            let xn = rms_norm(&x, &lw.post_norm, cfg.rms_norm_eps)?;
-            let gate = linear(&xn, &lw.gate.w, lw.gate.b.as_ref())?.silu()?;
-            let up = linear(&xn, &lw.up.w, lw.up.b.as_ref())?;
-            let mlp = linear(&(gate * up)?, &lw.down.w, lw.down.b.as_ref())?;
+            let xn = f.norm(&x, &lw.post_norm)?;
+            let gate = f.linear(&xn, &lw.gate)?.silu()?;
+            let up = f.linear(&xn, &lw.up)?;
+            let mlp = f.linear(&(gate * up)?, &lw.down)?;
             x = (x + mlp)?;
         }
         if let Some(c) = cache {
             c.len += t;
         }
-        let x = rms_norm(&x, &w.norm, cfg.rms_norm_eps)?;
+        let x = f.norm(&x, &w.norm)?;
         Ok(x.reshape((b, t, d))?)
     }
 
     /// Logits (N, V) of hidden rows (N, D) with the given weights.
     pub(crate) fn lm_head(&self, w: &Weights, hidden: &Tensor) -> Result<Tensor> {
-        Ok(linear(hidden, &w.lm_head, None)?)
+        Ok(project(w.inference, hidden, &w.lm_head, None)?)
     }
 
     /// Whether `name` is the (possibly tied) output projection.
     pub fn is_lm_head_param(&self, name: &str) -> bool {
         name == LM_HEAD || (self.config.tie_word_embeddings && name == EMBED)
+    }
+}
+
+/// The forward pass's building blocks for one set of weights: the differentiable compositions
+/// of `ops` for tracked (training) weights; candle's fused kernels and the decoding matmuls for
+/// detached inference weights, where no backward is needed.
+struct Forward<'a> {
+    inference: bool,
+    eps: f64,
+    cos: &'a Tensor,
+    sin: &'a Tensor,
+    /// Inference: the first halves of the cos/sin tables, (B, T, hd/2), for the fused RoPE.
+    half_tables: Option<(Tensor, Tensor)>,
+}
+
+impl<'a> Forward<'a> {
+    fn new(w: &Weights, eps: f64, cos: &'a Tensor, sin: &'a Tensor) -> Result<Forward<'a>> {
+        // candle's fused kernels cover f32/f16/bf16 (its RMSNorm has no f64).
+        let inference = w.inference && w.embed.dtype() != DType::F64;
+        let half_tables = if inference {
+            let half = cos.dim(3)? / 2;
+            let cut = |t: &Tensor| t.squeeze(1)?.narrow(2, 0, half)?.contiguous();
+            Some((cut(cos)?, cut(sin)?))
+        } else {
+            None
+        };
+        Ok(Forward {
+            inference,
+            eps,
+            cos,
+            sin,
+            half_tables,
+        })
+    }
+
+    fn norm(&self, x: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
+        if self.inference {
+            candle_nn::ops::rms_norm(&x.contiguous()?, weight, self.eps as f32)
+        } else {
+            rms_norm(x, weight, self.eps)
+        }
+    }
+
+    fn linear(&self, x: &Tensor, l: &crate::weights::Linear) -> candle_core::Result<Tensor> {
+        project(self.inference, x, &l.w, l.b.as_ref())
+    }
+
+    /// `x`: (B, H, T, hd).
+    fn rope(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match &self.half_tables {
+            Some((cos, sin)) => candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin),
+            None => rope(x, self.cos, self.sin),
+        }
+    }
+
+    fn softmax(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if self.inference {
+            candle_nn::ops::softmax_last_dim(x)
+        } else {
+            softmax_last(x)
+        }
+    }
+
+    /// (B, KV, M, K) @ (B, KV, K, N).
+    fn batched_matmul(&self, a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+        if self.inference && a.dim(2)? <= MAX_DECODE_ROWS {
+            decode_matmul(a, b)
+        } else {
+            a.matmul(b)
+        }
+    }
+}
+
+/// `x @ w.T + b` (`x`: (N, in), `w`: (out, in)); few inference rows take the decoding matmul.
+fn project(
+    inference: bool,
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+) -> candle_core::Result<Tensor> {
+    if !(inference && x.dim(0)? <= MAX_DECODE_ROWS) {
+        return linear(x, w, b);
+    }
+    let y = decode_linear(x, w)?;
+    match b {
+        Some(b) => y.broadcast_add(b),
+        None => Ok(y),
     }
 }
 

@@ -17,16 +17,14 @@ pub struct SamplerSettings {
 /// Picks a token from `logits` and returns it with its log-probability under softmax(logits).
 pub fn sample_token<R: Rng>(logits: &[f32], settings: &SamplerSettings, rng: &mut R) -> (u32, f32) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let lse = max
-        + logits
-            .iter()
-            .map(|&l| ((l - max) as f64).exp())
-            .sum::<f64>()
-            .ln() as f32;
+    let exps: Vec<f64> = logits.iter().map(|&l| ((l - max) as f64).exp()).collect();
+    let lse = max + exps.iter().sum::<f64>().ln() as f32;
     let token = if settings.temperature <= 0.0 {
         argmax(logits)
     } else {
-        sample_tempered(logits, max, settings, rng)
+        // At temperature 1 the sampling weights are the exponentials just computed.
+        let plain = (settings.temperature == 1.0).then_some(exps.as_slice());
+        sample_tempered(logits, max, plain, settings, rng)
     };
     (token as u32, logits[token] - lse)
 }
@@ -41,42 +39,53 @@ fn argmax(logits: &[f32]) -> usize {
     best
 }
 
-fn sample_tempered<R: Rng>(logits: &[f32], max: f32, s: &SamplerSettings, rng: &mut R) -> usize {
+/// `plain`: the untempered weights `exp(logit - max)`, when the temperature is 1.
+fn sample_tempered<R: Rng>(
+    logits: &[f32],
+    max: f32,
+    plain: Option<&[f64]>,
+    s: &SamplerSettings,
+    rng: &mut R,
+) -> usize {
     let inv_t = 1.0 / s.temperature;
-    // Candidates sorted by logit, descending, cut to top-k when that is set.
-    let mut idx: Vec<usize> = (0..logits.len()).collect();
-    let k = if s.top_k > 0 {
-        s.top_k.min(logits.len())
-    } else {
-        logits.len()
+    let weight = |i: usize| match plain {
+        Some(e) => e[i],
+        None => (((logits[i] - max) as f64) * inv_t).exp(),
     };
+    // Candidates ordered by logit, descending, ties by index: a total order, so any prefix of
+    // it is the same whether found by sorting everything or by selecting the top few.
     let by_logit = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b));
-    if k < idx.len() {
-        idx.select_nth_unstable_by(k - 1, by_logit);
-        idx.truncate(k);
+    let mut idx: Vec<usize> = (0..logits.len()).collect();
+    if s.top_k > 0 && s.top_k < idx.len() {
+        idx.select_nth_unstable_by(s.top_k - 1, by_logit);
+        idx.truncate(s.top_k);
     }
-    let need_sorted = s.top_p < 1.0;
-    if need_sorted {
-        idx.sort_unstable_by(by_logit);
-    }
-    let mut probs: Vec<f64> = idx
-        .iter()
-        .map(|&i| (((logits[i] - max) as f64) * inv_t).exp())
-        .collect();
-    let total: f64 = probs.iter().sum();
-    if need_sorted {
-        let mut cum = 0.0;
-        let mut keep = probs.len();
-        for (j, p) in probs.iter().enumerate() {
-            cum += p / total;
-            if cum >= s.top_p {
-                keep = j + 1;
-                break;
+    if s.top_p < 1.0 {
+        let total: f64 = idx.iter().map(|&i| weight(i)).sum();
+        // The nucleus is usually a few dozen tokens: sort a growing top slice until its mass
+        // reaches top_p instead of sorting the whole vocabulary.
+        let mut head = 64.min(idx.len());
+        loop {
+            if head < idx.len() {
+                idx.select_nth_unstable_by(head - 1, by_logit);
+            }
+            idx[..head].sort_unstable_by(by_logit);
+            let mut cum = 0.0;
+            let keep = idx[..head].iter().position(|&i| {
+                cum += weight(i) / total;
+                cum >= s.top_p
+            });
+            match keep {
+                Some(j) => {
+                    idx.truncate(j + 1);
+                    break;
+                }
+                None if head == idx.len() => break,
+                None => head = (head * 4).min(idx.len()),
             }
         }
-        probs.truncate(keep);
-        idx.truncate(keep);
     }
+    let probs: Vec<f64> = idx.iter().map(|&i| weight(i)).collect();
     let total: f64 = probs.iter().sum();
     let mut u = rng.random::<f64>() * total;
     for (j, p) in probs.iter().enumerate() {
@@ -144,5 +153,50 @@ mod tests {
             .count();
         let frac = ones as f64 / 4000.0;
         assert!((frac - 0.75).abs() < 0.03, "frequency {frac}");
+    }
+
+    /// The nucleus by sorting the whole vocabulary (the textbook definition).
+    fn nucleus_by_full_sort(logits: &[f32], temperature: f64, top_p: f64) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..logits.len()).collect();
+        idx.sort_by(|a, b| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b)));
+        let w: Vec<f64> = idx
+            .iter()
+            .map(|&i| ((logits[i] - logits[idx[0]]) as f64 / temperature).exp())
+            .collect();
+        let total: f64 = w.iter().sum();
+        let mut cum = 0.0;
+        for (j, x) in w.iter().enumerate() {
+            cum += x / total;
+            if cum >= top_p {
+                idx.truncate(j + 1);
+                break;
+            }
+        }
+        idx
+    }
+
+    #[test]
+    fn top_p_samples_only_from_the_full_sort_nucleus() {
+        // Flat and peaked vocabularies, so the nucleus is sometimes far beyond the first 64.
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for (spread, top_p) in [(0.5f32, 0.95), (8.0, 0.95), (2.0, 0.6), (0.05, 0.99)] {
+            let logits: Vec<f32> = (0..5000)
+                .map(|_| rng.random::<f32>() * spread - spread / 2.0)
+                .collect();
+            let nucleus = nucleus_by_full_sort(&logits, 0.7, top_p);
+            let s = SamplerSettings {
+                temperature: 0.7,
+                top_p,
+                top_k: 0,
+            };
+            for _ in 0..50 {
+                let (t, _) = sample_token(&logits, &s, &mut rng);
+                assert!(
+                    nucleus.contains(&(t as usize)),
+                    "token {t} outside the nucleus of {} (spread {spread})",
+                    nucleus.len()
+                );
+            }
+        }
     }
 }

@@ -88,75 +88,12 @@ pub(crate) struct Weights {
     pub layers: Vec<LayerWeights>,
     pub norm: Tensor,
     pub lm_head: Tensor,
-}
-
-/// A copy of `w` (out, in) with the same shape but column-major storage, so that `w.t()` is
-/// contiguous and `x.matmul(&w.t())` runs on a contiguous right-hand side (much faster for the
-/// small row counts of decoding).
-fn column_major(w: &Tensor) -> candle_core::Result<Tensor> {
-    let (rows, cols) = w.dims2()?;
-    if w.dtype() != candle_core::DType::F32 || !w.device().is_cpu() {
-        return w.t()?.contiguous()?.t();
-    }
-    // Blocked transpose on the CPU: far faster than a strided element-by-element copy.
-    let src = w.flatten_all()?.to_vec1::<f32>()?;
-    let mut dst = vec![0f32; rows * cols];
-    const BLOCK: usize = 64;
-    for r0 in (0..rows).step_by(BLOCK) {
-        let r1 = (r0 + BLOCK).min(rows);
-        for c0 in (0..cols).step_by(BLOCK) {
-            let c1 = (c0 + BLOCK).min(cols);
-            for r in r0..r1 {
-                let row = &src[r * cols..(r + 1) * cols];
-                for c in c0..c1 {
-                    dst[c * rows + r] = row[c];
-                }
-            }
-        }
-    }
-    Tensor::from_vec(dst, (cols, rows), w.device())?.t()
-}
-
-impl Linear {
-    fn column_major(&self) -> candle_core::Result<Linear> {
-        Ok(Linear {
-            w: column_major(&self.w)?,
-            b: self.b.clone(),
-        })
-    }
+    /// Detached inference weights: the forward pass may use candle's fused kernels (which have
+    /// no backward) and the decoding matmuls.
+    pub inference: bool,
 }
 
 impl Weights {
-    /// Inference copy with every projection stored column-major (see [`column_major`]); the
-    /// embedding stays row-major for lookups. Costs one copy of the weights.
-    pub fn column_major_projections(&self) -> candle_core::Result<Weights> {
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| {
-                Ok(LayerWeights {
-                    q: l.q.column_major()?,
-                    k: l.k.column_major()?,
-                    v: l.v.column_major()?,
-                    o: l.o.column_major()?,
-                    gate: l.gate.column_major()?,
-                    up: l.up.column_major()?,
-                    down: l.down.column_major()?,
-                    input_norm: l.input_norm.clone(),
-                    post_norm: l.post_norm.clone(),
-                    q_norm: l.q_norm.clone(),
-                    k_norm: l.k_norm.clone(),
-                })
-            })
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Weights {
-            embed: self.embed.clone(),
-            layers,
-            norm: self.norm.clone(),
-            lm_head: column_major(&self.lm_head)?,
-        })
-    }
-
     /// Builds the structured view from named Vars (all expected names must be present).
     pub fn from_vars(config: &ModelConfig, vars: &HashMap<String, Var>, detach: bool) -> Weights {
         let get = |name: &str| -> Tensor {
@@ -197,6 +134,7 @@ impl Weights {
             layers,
             norm: get(FINAL_NORM),
             lm_head,
+            inference: detach,
         }
     }
 }
