@@ -45,7 +45,20 @@ enum Command {
     Report(commands::report::Args),
 }
 
+/// mimalloc, never handing freed memory back to the OS: every candle op allocates its output,
+/// and with the system allocator (or mimalloc's default 10 ms purge) a training step spent a
+/// fifth of its time faulting in and zeroing fresh pages. Peak RSS is unchanged; RSS no
+/// longer falls after the peak.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_purge_delay` in mimalloc.h (v2 and v3): milliseconds before freed memory is
+/// purged; -1 = never. The Rust bindings have no constant for it.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() {
+    // SAFETY: called first thing in `main`, before any other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     pin_thread_count();
     let cli = Cli::parse();
     let result = match cli.command {

@@ -9,6 +9,7 @@ pub mod decode_matmul;
 pub mod encoder;
 pub mod error;
 pub mod export;
+pub mod fused;
 pub mod generate;
 pub mod gguf;
 pub mod hf_files;

@@ -309,8 +309,8 @@ impl Model {
                 (Some(qn), Some(kn)) => (f.norm(&q, qn)?, f.norm(&k, kn)?),
                 _ => (q, k),
             };
-            let q = f.rope(&q.transpose(1, 2)?)?.affine(scale, 0.0)?; // (B, H, T, hd)
-            let k = f.rope(&k.transpose(1, 2)?)?; // (B, KV, T, hd)
+            let q = f.rope(&q)?.affine(scale, 0.0)?; // (B, H, T, hd)
+            let k = f.rope(&k)?; // (B, KV, T, hd)
             let v = v.transpose(1, 2)?.contiguous()?;
             let (k_all, v_all) = match cache.as_deref_mut() {
                 Some(c) => {
@@ -358,31 +358,52 @@ impl Model {
     }
 }
 
-/// The forward pass's building blocks for one set of weights: the differentiable compositions
-/// of `ops` for tracked (training) weights; candle's fused kernels and the decoding matmuls for
-/// detached inference weights, where no backward is needed.
+/// Which implementation of the non-matmul building blocks a forward pass uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kernels {
+    /// candle's fused kernels: no backward, so only for detached inference weights.
+    Candle,
+    /// Our fused CPU kernels with a backward (f32/f64 on the CPU).
+    Fused,
+    /// Compositions of basic candle ops (differentiable anywhere).
+    Composed,
+}
+
+/// The forward pass's building blocks for one set of weights: candle's fused kernels and the
+/// decoding matmuls for detached inference weights, where no backward is needed; for tracked
+/// (training) weights our fused kernels with a backward where they apply, else compositions of
+/// basic ops.
 struct Forward<'a> {
     inference: bool,
+    kernels: Kernels,
     eps: f64,
     cos: &'a Tensor,
     sin: &'a Tensor,
-    /// Inference: the first halves of the cos/sin tables, (B, T, hd/2), for the fused RoPE.
+    /// The first halves of the cos/sin tables, (B, T, hd/2), for the fused RoPE kernels.
     half_tables: Option<(Tensor, Tensor)>,
 }
 
 impl<'a> Forward<'a> {
     fn new(w: &Weights, eps: f64, cos: &'a Tensor, sin: &'a Tensor) -> Result<Forward<'a>> {
+        let dtype = w.embed.dtype();
         // candle's fused kernels cover f32/f16/bf16 (its RMSNorm has no f64).
-        let inference = w.inference && w.embed.dtype() != DType::F64;
-        let half_tables = if inference {
+        let kernels = if w.inference && dtype != DType::F64 {
+            Kernels::Candle
+        } else if crate::fused::supported(&w.embed) {
+            Kernels::Fused
+        } else {
+            Kernels::Composed
+        };
+        let half_tables = if kernels == Kernels::Composed {
+            None
+        } else {
             let half = cos.dim(3)? / 2;
             let cut = |t: &Tensor| t.squeeze(1)?.narrow(2, 0, half)?.contiguous();
             Some((cut(cos)?, cut(sin)?))
-        } else {
-            None
         };
         Ok(Forward {
-            inference,
+            inference: w.inference,
+            kernels,
             eps,
             cos,
             sin,
@@ -391,10 +412,10 @@ impl<'a> Forward<'a> {
     }
 
     fn norm(&self, x: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
-        if self.inference {
-            candle_nn::ops::rms_norm(&x.contiguous()?, weight, self.eps as f32)
-        } else {
-            rms_norm(x, weight, self.eps)
+        match self.kernels {
+            Kernels::Candle => candle_nn::ops::rms_norm(&x.contiguous()?, weight, self.eps as f32),
+            Kernels::Fused => crate::fused::rms_norm(x, weight, self.eps),
+            Kernels::Composed => rms_norm(x, weight, self.eps),
         }
     }
 
@@ -402,19 +423,24 @@ impl<'a> Forward<'a> {
         project(self.inference, x, &l.w, l.b.as_ref())
     }
 
-    /// `x`: (B, H, T, hd).
+    /// Rotary embedding of `x` (B, T, H, hd); returns (B, H, T, hd).
     fn rope(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match &self.half_tables {
-            Some((cos, sin)) => candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin),
-            None => rope(x, self.cos, self.sin),
+        match (self.kernels, &self.half_tables) {
+            (Kernels::Candle, Some((cos, sin))) => {
+                candle_nn::rotary_emb::rope(&x.transpose(1, 2)?.contiguous()?, cos, sin)
+            }
+            (Kernels::Fused, Some((cos, sin))) => crate::fused::rope_bthd(x, cos, sin)?
+                .transpose(1, 2)?
+                .contiguous(),
+            _ => rope(&x.transpose(1, 2)?, self.cos, self.sin),
         }
     }
 
     fn softmax(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        if self.inference {
-            candle_nn::ops::softmax_last_dim(x)
-        } else {
-            softmax_last(x)
+        match self.kernels {
+            Kernels::Candle => candle_nn::ops::softmax_last_dim(x),
+            Kernels::Fused => crate::fused::softmax_last(x),
+            Kernels::Composed => softmax_last(x),
         }
     }
 

@@ -186,24 +186,38 @@ impl Model {
         let (mut lp, mut en) = if n > 0 {
             let h = hidden.narrow(1, first - 1, n)?.reshape((b * n, d))?;
             let logits = self.lm_head(w, &h)?;
-            let lsm = log_softmax_last(&logits)?;
             let targets = batch
                 .input_ids
                 .narrow(1, first, n)?
                 .contiguous()?
-                .reshape((b * n, 1))?;
-            let lp = lsm
-                .gather(&targets, D::Minus1)?
-                .reshape((b, n))?
-                .to_dtype(out_dtype)?;
-            let en = if with_entropy {
-                (lsm.exp()? * &lsm)?
-                    .sum(D::Minus1)?
-                    .neg()?
-                    .reshape((b, n))?
-                    .to_dtype(out_dtype)?
+                .reshape(b * n)?;
+            let (lp, en) = if crate::fused::supported(&logits) {
+                let scores = crate::fused::token_logprob_entropy(&logits, &targets)?;
+                let column = |c: usize| -> candle_core::Result<Tensor> {
+                    scores.narrow(1, c, 1)?.reshape((b, n))?.to_dtype(out_dtype)
+                };
+                let en = if with_entropy {
+                    column(1)?
+                } else {
+                    Tensor::zeros((b, n), out_dtype, device)?
+                };
+                (column(0)?, en)
             } else {
-                Tensor::zeros((b, n), out_dtype, device)?
+                let lsm = log_softmax_last(&logits)?;
+                let lp = lsm
+                    .gather(&targets.reshape((b * n, 1))?, D::Minus1)?
+                    .reshape((b, n))?
+                    .to_dtype(out_dtype)?;
+                let en = if with_entropy {
+                    (lsm.exp()? * &lsm)?
+                        .sum(D::Minus1)?
+                        .neg()?
+                        .reshape((b, n))?
+                        .to_dtype(out_dtype)?
+                } else {
+                    Tensor::zeros((b, n), out_dtype, device)?
+                };
+                (lp, en)
             };
             let mask: Vec<f32> = scored
                 .iter()

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, RlError};
 
+mod in_place;
+
 /// Shape of the learning rate after warm-up (config: `optim.schedule`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -140,9 +142,9 @@ impl AdamW {
         let mut m = Vec::with_capacity(params.len());
         let mut v = Vec::with_capacity(params.len());
         for (_, p) in &params {
-            let z = Tensor::zeros(p.shape(), DType::F32, p.device())?;
-            m.push(z.clone());
-            v.push(z);
+            // Separate buffers: the CPU step updates them in place.
+            m.push(Tensor::zeros(p.shape(), DType::F32, p.device())?);
+            v.push(Tensor::zeros(p.shape(), DType::F32, p.device())?);
         }
         Ok(AdamW {
             params,
@@ -203,6 +205,20 @@ impl AdamW {
         let bc2 = 1.0 - c.beta2.powi(t);
         for (i, (_, var)) in self.params.iter().enumerate() {
             let Some(g) = &grads[i] else { continue };
+            let hyper = in_place::Hyper {
+                lr,
+                weight_decay: c.weight_decay,
+                beta1: c.beta1,
+                beta2: c.beta2,
+                eps: c.eps,
+                grad_scale: scale,
+                bias_correction1: bc1,
+                bias_correction2: bc2,
+            };
+            if in_place::applies(var.as_tensor(), g, &self.m[i], &self.v[i]) {
+                in_place::step(var.as_tensor(), g, &self.m[i], &self.v[i], &hyper)?;
+                continue;
+            }
             let g = (g * scale)?;
             let m = ((&self.m[i] * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
             let v = ((&self.v[i] * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;

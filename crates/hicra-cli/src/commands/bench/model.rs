@@ -4,11 +4,11 @@
 
 use anyhow::Context;
 use candle_core::Device;
-use candle_nn::Optimizer;
 use hicra_model::{
     ChatMessage, LoadOptions, LoadedModel, Padding, SamplingParams, ScoreOptions, TokenBatch,
     load_model,
 };
+use hicra_rl::optim::{AdamW, AdamWConfig};
 use std::time::Instant;
 
 /// Arguments of `hicra bench model`.
@@ -118,23 +118,21 @@ fn bench_training(loaded: &LoadedModel, args: &Args) -> anyhow::Result<(usize, f
         })
         .collect();
     let batch = TokenBatch::from_rows(&rows, loaded.pad_token_id, Padding::Right, &Device::Cpu)?;
-    let vars: Vec<candle_core::Var> = model.parameters().into_iter().map(|(_, v)| v).collect();
-    let mut optimizer = candle_nn::AdamW::new(
-        vars,
-        candle_nn::ParamsAdamW {
-            lr: 1e-6,
-            weight_decay: 0.01,
-            ..Default::default()
-        },
-    )?;
+    // The trainer's optimiser (AdamW with global-norm clipping), as `hicra train` runs it.
+    let params = model.parameters();
+    let mut optimizer = AdamW::new(params.clone(), AdamWConfig::default())?;
     let opts = ScoreOptions {
         chunk_positions: 64,
         with_entropy: false,
     };
-    let step = |optimizer: &mut candle_nn::AdamW| -> anyhow::Result<()> {
+    let step = |optimizer: &mut AdamW| -> anyhow::Result<()> {
         let out = model
             .backward_token_loss(&batch, &opts, &mut |chunk| chunk.logprobs.sum_all()?.neg())?;
-        optimizer.step(&out.grads)?;
+        let grads: Vec<Option<candle_core::Tensor>> = params
+            .iter()
+            .map(|(_, var)| out.grads.get(var.as_tensor()).cloned())
+            .collect();
+        optimizer.step(&grads, 1e-6)?;
         Ok(())
     };
     step(&mut optimizer).context("training warm-up step")?;

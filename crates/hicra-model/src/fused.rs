@@ -1,0 +1,642 @@
+//! Fused CPU kernels *with* a backward pass, for the training path: RMSNorm, rotary embedding,
+//! softmax over the last dimension, and token log-probabilities plus entropies straight from
+//! logits. candle's own fused
+//! kernels have no backward (they silently drop gradients); composing these from basic ops keeps
+//! five to eight full-size intermediates per call alive for the backward pass. Each kernel here
+//! keeps only its input and output, and runs rows in parallel.
+//!
+//! The kernels cover contiguous f32 and f64 tensors on the CPU; callers fall back to the
+//! compositions in [`crate::ops`] elsewhere.
+
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, CustomOp3, D, DType, Layout, Result, Shape, Tensor,
+};
+use num_traits::Float;
+use rayon::prelude::*;
+
+/// Whether the fused kernels handle `t` (CPU, f32 or f64).
+pub fn supported(t: &Tensor) -> bool {
+    t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
+}
+
+/// Softmax over the last dimension, differentiable.
+pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(SoftmaxLast)
+}
+
+/// For logits (N, V) and target ids (N) (u32): a (N, 2) tensor whose columns are the target's
+/// log-probability and the entropy of the row's distribution, differentiable w.r.t. the logits.
+pub fn token_logprob_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let targets = targets.to_dtype(DType::U32)?.contiguous()?;
+    let (n, _) = logits.dims2()?;
+    if targets.dims1()? != n {
+        candle_core::bail!(
+            "token scores: {n} logit rows but {} targets",
+            targets.dims1()?
+        );
+    }
+    // The targets ride along as an argument without gradient: CustomOp1 on the logits carries
+    // them in the op itself.
+    let ids = targets.to_vec1::<u32>()?;
+    logits.contiguous()?.apply_op1(TokenScores { targets: ids })
+}
+
+/// RMSNorm over the last dimension, `x / sqrt(mean(x²) + eps) * weight`, differentiable w.r.t.
+/// both `x` and `weight`.
+pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    let d = x.dim(D::Minus1)?;
+    if weight.dims1()? != d {
+        candle_core::bail!("rms-norm: weight of {:?} for rows of {d}", weight.dims());
+    }
+    x.contiguous()?
+        .apply_op2(&weight.contiguous()?, RmsNorm { eps })
+}
+
+/// Rotary embedding ("rotate half" layout) of `x` (B, T, H, hd), with `cos`/`sin` tables
+/// (B, T, hd/2): differentiable w.r.t. `x` (the tables are constants).
+pub fn rope_bthd(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    let (b, t, _, hd) = x.dims4()?;
+    if cos.dims() != [b, t, hd / 2] || sin.dims() != [b, t, hd / 2] || hd % 2 != 0 {
+        candle_core::bail!(
+            "rope: tables {:?}/{:?} for input {:?}",
+            cos.dims(),
+            sin.dims(),
+            x.dims()
+        );
+    }
+    x.contiguous()?
+        .apply_op3(&cos.contiguous()?, &sin.contiguous()?, Rope)
+}
+
+/// Rows of a contiguous layout: (row length, row slice range).
+fn rows_of(layout: &Layout) -> Result<(usize, usize, usize)> {
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg("fused kernel: contiguous input expected".into()))?;
+    let len = layout.shape().dims().last().copied().unwrap_or(1).max(1);
+    Ok((len, start, end))
+}
+
+fn softmax_rows<T: Float + Send + Sync>(src: &[T], len: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); src.len()];
+    out.par_chunks_mut(len)
+        .zip(src.par_chunks(len))
+        .for_each(|(o, x)| {
+            let max = x.iter().copied().fold(T::neg_infinity(), T::max);
+            let mut sum = T::zero();
+            for (o, &v) in o.iter_mut().zip(x) {
+                *o = (v - max).exp();
+                sum = sum + *o;
+            }
+            let inv = sum.recip();
+            o.iter_mut().for_each(|v| *v = *v * inv);
+        });
+    out
+}
+
+struct SoftmaxLast;
+
+impl CustomOp1 for SoftmaxLast {
+    fn name(&self) -> &'static str {
+        "fused-softmax"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (len, start, end) = rows_of(layout)?;
+        let out = match storage {
+            CpuStorage::F32(s) => CpuStorage::F32(softmax_rows(&s[start..end], len)),
+            CpuStorage::F64(s) => CpuStorage::F64(softmax_rows(&s[start..end], len)),
+            _ => candle_core::bail!("fused-softmax: f32 or f64 expected"),
+        };
+        Ok((out, layout.shape().clone()))
+    }
+
+    /// dx = y ⊙ (g − Σ g ⊙ y).
+    fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let dot = (grad * res)?.sum_keepdim(D::Minus1)?;
+        Ok(Some((res * grad.broadcast_sub(&dot)?)?))
+    }
+}
+
+/// Per row: (log p[target], entropy), accumulated in f64.
+fn score_rows<T: Float + Send + Sync>(logits: &[T], v: usize, targets: &[u32]) -> Vec<T> {
+    let mut out = vec![T::zero(); 2 * targets.len()];
+    out.par_chunks_mut(2)
+        .zip(logits.par_chunks(v))
+        .zip(targets.par_iter())
+        .for_each(|((o, z), &t)| {
+            let (lse, mean_z) = lse_and_mean(z);
+            let lp = z[t as usize].to_f64().unwrap_or(f64::NAN) - lse;
+            o[0] = T::from(lp).unwrap_or(T::nan());
+            o[1] = T::from(lse - mean_z).unwrap_or(T::nan());
+        });
+    out
+}
+
+/// log Σ exp z, and Σ p·z under p = softmax(z).
+fn lse_and_mean<T: Float>(z: &[T]) -> (f64, f64) {
+    let max = z.iter().copied().fold(T::neg_infinity(), T::max);
+    let (mut sum, mut weighted) = (0f64, 0f64);
+    for &v in z {
+        let e = (v - max).exp().to_f64().unwrap_or(f64::NAN);
+        sum += e;
+        weighted += e * v.to_f64().unwrap_or(f64::NAN);
+    }
+    let max = max.to_f64().unwrap_or(f64::NAN);
+    (max + sum.ln(), weighted / sum)
+}
+
+/// d logits = g_lp·(onehot − p) − g_H·p·(log p + H), per row.
+fn score_rows_backward<T: Float + Send + Sync>(
+    logits: &[T],
+    v: usize,
+    targets: &[u32],
+    scores: &[T],
+    grads: &[T],
+) -> Vec<T> {
+    let mut out = vec![T::zero(); logits.len()];
+    out.par_chunks_mut(v)
+        .zip(logits.par_chunks(v))
+        .enumerate()
+        .for_each(|(r, (d, z))| {
+            let (lse, _) = lse_and_mean(z);
+            let lse = T::from(lse).unwrap_or(T::nan());
+            let entropy = scores[2 * r + 1];
+            let (g_lp, g_h) = (grads[2 * r], grads[2 * r + 1]);
+            for (d, &zj) in d.iter_mut().zip(z) {
+                let logp = zj - lse;
+                let p = logp.exp();
+                *d = -g_lp * p - g_h * p * (logp + entropy);
+            }
+            let t = targets[r] as usize;
+            d[t] = d[t] + g_lp;
+        });
+    out
+}
+
+struct TokenScores {
+    targets: Vec<u32>,
+}
+
+impl TokenScores {
+    fn check(&self, layout: &Layout) -> Result<(usize, usize, usize)> {
+        let (v, start, end) = rows_of(layout)?;
+        let (n, _) = layout.shape().dims2()?;
+        if n != self.targets.len() {
+            candle_core::bail!("token scores: {n} rows, {} targets", self.targets.len());
+        }
+        if let Some(&bad) = self.targets.iter().find(|&&t| t as usize >= v) {
+            candle_core::bail!("token scores: target id {bad} outside a vocabulary of {v}");
+        }
+        Ok((v, start, end))
+    }
+}
+
+impl CustomOp1 for TokenScores {
+    fn name(&self) -> &'static str {
+        "fused-token-scores"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (v, start, end) = self.check(layout)?;
+        let out = match storage {
+            CpuStorage::F32(s) => CpuStorage::F32(score_rows(&s[start..end], v, &self.targets)),
+            CpuStorage::F64(s) => CpuStorage::F64(score_rows(&s[start..end], v, &self.targets)),
+            _ => candle_core::bail!("fused-token-scores: f32 or f64 logits expected"),
+        };
+        Ok((out, Shape::from((self.targets.len(), 2))))
+    }
+
+    fn bwd(&self, arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let backward = TokenScoresBackward {
+            targets: self.targets.clone(),
+        };
+        let g = arg.contiguous()?.apply_op3_no_bwd(
+            &res.contiguous()?,
+            &grad.contiguous()?,
+            &backward,
+        )?;
+        Ok(Some(g))
+    }
+}
+
+/// The gradient of [`TokenScores`] w.r.t. its logits, from (logits, scores, score grads).
+struct TokenScoresBackward {
+    targets: Vec<u32>,
+}
+
+impl CustomOp3 for TokenScoresBackward {
+    fn name(&self) -> &'static str {
+        "fused-token-scores-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (v, a, b) = rows_of(l1)?;
+        let (_, sa, sb) = rows_of(l2)?;
+        let (_, ga, gb) = rows_of(l3)?;
+        let t = &self.targets;
+        let out = match (s1, s2, s3) {
+            (CpuStorage::F32(z), CpuStorage::F32(s), CpuStorage::F32(g)) => {
+                CpuStorage::F32(score_rows_backward(&z[a..b], v, t, &s[sa..sb], &g[ga..gb]))
+            }
+            (CpuStorage::F64(z), CpuStorage::F64(s), CpuStorage::F64(g)) => {
+                CpuStorage::F64(score_rows_backward(&z[a..b], v, t, &s[sa..sb], &g[ga..gb]))
+            }
+            _ => candle_core::bail!("fused-token-scores-backward: matching f32 or f64 expected"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+}
+
+#[derive(Clone, Copy)]
+struct RmsNorm {
+    eps: f64,
+}
+
+/// `1 / sqrt(mean(x²) + eps)` of one row, accumulated in f64.
+fn inv_rms<T: Float>(x: &[T], eps: f64) -> T {
+    let ms = x
+        .iter()
+        .map(|v| {
+            let v = v.to_f64().unwrap_or(f64::NAN);
+            v * v
+        })
+        .sum::<f64>()
+        / x.len() as f64;
+    T::from(1.0 / (ms + eps).sqrt()).unwrap_or(T::nan())
+}
+
+fn rms_norm_rows<T: Float + Send + Sync>(x: &[T], w: &[T], eps: f64) -> Vec<T> {
+    let d = w.len();
+    let mut out = vec![T::zero(); x.len()];
+    out.par_chunks_mut(d)
+        .zip(x.par_chunks(d))
+        .for_each(|(o, x)| {
+            let inv = inv_rms(x, eps);
+            for ((o, &x), &w) in o.iter_mut().zip(x).zip(w) {
+                *o = x * inv * w;
+            }
+        });
+    out
+}
+
+/// dx (rows) followed by dw (one more row): with x̂ = x·inv and u = g ⊙ w,
+/// dx = inv · (u − x̂ · mean(u ⊙ x̂)), dw = Σ_rows g ⊙ x̂.
+fn rms_norm_backward_rows<T: Float + Send + Sync>(x: &[T], w: &[T], g: &[T], eps: f64) -> Vec<T> {
+    let d = w.len();
+    let rows = x.len() / d;
+    let mut out = vec![T::zero(); x.len() + d];
+    let (dx, dw) = out.split_at_mut(rows * d);
+    // Row blocks in parallel, each with its own partial dw.
+    let block = rows
+        .div_ceil(rayon::current_num_threads().max(1) * 4)
+        .max(1);
+    let partials: Vec<Vec<T>> = dx
+        .par_chunks_mut(block * d)
+        .zip(x.par_chunks(block * d))
+        .zip(g.par_chunks(block * d))
+        .map(|((dx, x), g)| {
+            let mut dw = vec![T::zero(); d];
+            for ((dx, x), g) in dx.chunks_mut(d).zip(x.chunks(d)).zip(g.chunks(d)) {
+                let inv = inv_rms(x, eps);
+                let mut dot = 0f64;
+                for ((&x, &g), &w) in x.iter().zip(g).zip(w) {
+                    dot += ((g * w) * (x * inv)).to_f64().unwrap_or(f64::NAN);
+                }
+                let mean = T::from(dot / d as f64).unwrap_or(T::nan());
+                for (j, dx) in dx.iter_mut().enumerate() {
+                    let xhat = x[j] * inv;
+                    *dx = inv * (g[j] * w[j] - xhat * mean);
+                    dw[j] = dw[j] + g[j] * xhat;
+                }
+            }
+            dw
+        })
+        .collect();
+    for p in partials {
+        for (a, b) in dw.iter_mut().zip(p) {
+            *a = *a + b;
+        }
+    }
+    out
+}
+
+impl CustomOp2 for RmsNorm {
+    fn name(&self) -> &'static str {
+        "fused-rms-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (_, a, b) = rows_of(l1)?;
+        let (_, wa, wb) = rows_of(l2)?;
+        let out = match (s1, s2) {
+            (CpuStorage::F32(x), CpuStorage::F32(w)) => {
+                CpuStorage::F32(rms_norm_rows(&x[a..b], &w[wa..wb], self.eps))
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(w)) => {
+                CpuStorage::F64(rms_norm_rows(&x[a..b], &w[wa..wb], self.eps))
+            }
+            _ => candle_core::bail!("fused-rms-norm: matching f32 or f64 expected"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let d = w.dim(0)?;
+        let rows = x.elem_count() / d.max(1);
+        let both = x.apply_op3_no_bwd(w, &grad.contiguous()?, &RmsNormBackward(*self))?;
+        let dx = both.narrow(0, 0, rows * d)?.reshape(x.shape())?;
+        let dw = both.narrow(0, rows * d, d)?;
+        Ok((Some(dx), Some(dw)))
+    }
+}
+
+/// The gradients of [`RmsNorm`], from (x, weight, output grad), packed as a flat vector.
+struct RmsNormBackward(RmsNorm);
+
+impl CustomOp3 for RmsNormBackward {
+    fn name(&self) -> &'static str {
+        "fused-rms-norm-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (_, a, b) = rows_of(l1)?;
+        let (d, wa, wb) = rows_of(l2)?;
+        let (_, ga, gb) = rows_of(l3)?;
+        let eps = self.0.eps;
+        let out = match (s1, s2, s3) {
+            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(g)) => CpuStorage::F32(
+                rms_norm_backward_rows(&x[a..b], &w[wa..wb], &g[ga..gb], eps),
+            ),
+            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(g)) => CpuStorage::F64(
+                rms_norm_backward_rows(&x[a..b], &w[wa..wb], &g[ga..gb], eps),
+            ),
+            _ => candle_core::bail!("fused-rms-norm-backward: matching f32 or f64 expected"),
+        };
+        Ok((out, Shape::from(b - a + d)))
+    }
+}
+
+/// Rotates every head of every position: `x` holds positions of `heads` × 2·half values, the
+/// tables one row of `half` per position. `sign` = -1 applies the inverse rotation (backward).
+fn rope_rows<T: Float + Send + Sync>(
+    x: &[T],
+    cos: &[T],
+    sin: &[T],
+    half: usize,
+    sign: T,
+) -> Vec<T> {
+    let per_position = x.len() / (cos.len() / half).max(1);
+    let mut out = vec![T::zero(); x.len()];
+    out.par_chunks_mut(per_position)
+        .zip(x.par_chunks(per_position))
+        .zip(cos.par_chunks(half).zip(sin.par_chunks(half)))
+        .for_each(|((o, x), (c, s))| {
+            for (o, x) in o.chunks_mut(2 * half).zip(x.chunks(2 * half)) {
+                let (x1, x2) = x.split_at(half);
+                let (o1, o2) = o.split_at_mut(half);
+                for i in 0..half {
+                    let sn = sign * s[i];
+                    o1[i] = x1[i] * c[i] - x2[i] * sn;
+                    o2[i] = x2[i] * c[i] + x1[i] * sn;
+                }
+            }
+        });
+    out
+}
+
+#[derive(Clone, Copy)]
+struct Rope;
+
+impl Rope {
+    fn run(
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+        inverse: bool,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (_, a, b) = rows_of(l1)?;
+        let (half, ca, cb) = rows_of(l2)?;
+        let (_, sa, sb) = rows_of(l3)?;
+        let out = match (s1, s2, s3) {
+            (CpuStorage::F32(x), CpuStorage::F32(c), CpuStorage::F32(s)) => {
+                let sign = if inverse { -1f32 } else { 1f32 };
+                CpuStorage::F32(rope_rows(&x[a..b], &c[ca..cb], &s[sa..sb], half, sign))
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(c), CpuStorage::F64(s)) => {
+                let sign = if inverse { -1f64 } else { 1f64 };
+                CpuStorage::F64(rope_rows(&x[a..b], &c[ca..cb], &s[sa..sb], half, sign))
+            }
+            _ => candle_core::bail!("fused-rope: matching f32 or f64 expected"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+}
+
+impl CustomOp3 for Rope {
+    fn name(&self) -> &'static str {
+        "fused-rope"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        Rope::run(s1, l1, s2, l2, s3, l3, false)
+    }
+
+    /// The rotation is orthogonal: its gradient is the inverse rotation of the output grad.
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dx = grad
+            .contiguous()?
+            .apply_op3_no_bwd(cos, sin, &InverseRope)?;
+        Ok((Some(dx), None, None))
+    }
+}
+
+/// [`Rope`] backwards (no gradient of its own).
+struct InverseRope;
+
+impl CustomOp3 for InverseRope {
+    fn name(&self) -> &'static str {
+        "fused-rope-inverse"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        Rope::run(s1, l1, s2, l2, s3, l3, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops;
+    use candle_core::{Device, Var};
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+    }
+
+    #[test]
+    fn softmax_and_its_gradient_match_the_composition() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f64, 2.0, (3, 4, 7), &dev)?)?;
+        let weights = Tensor::randn(0f64, 1.0, (3, 4, 7), &dev)?;
+        let fused = softmax_last(x.as_tensor())?;
+        let composed = ops::softmax_last(x.as_tensor())?;
+        assert!(max_diff(&fused, &composed) < 1e-12);
+        let g_fused = (fused * &weights)?.sum_all()?.backward()?;
+        let g_composed = (composed * &weights)?.sum_all()?.backward()?;
+        let (a, b) = (
+            g_fused.get(x.as_tensor()).expect("grad"),
+            g_composed.get(x.as_tensor()).expect("grad"),
+        );
+        assert!(max_diff(a, b) < 1e-12);
+        Ok(())
+    }
+
+    #[test]
+    fn token_scores_and_their_gradient_match_the_composition() -> Result<()> {
+        let dev = Device::Cpu;
+        for dtype in [DType::F64, DType::F32] {
+            let tol = if dtype == DType::F64 { 1e-10 } else { 1e-4 };
+            let z = Var::from_tensor(&Tensor::randn(0f64, 3.0, (5, 11), &dev)?.to_dtype(dtype)?)?;
+            let targets = Tensor::new(&[0u32, 10, 3, 3, 7], &dev)?;
+            let fused = token_logprob_entropy(z.as_tensor(), &targets)?;
+            let lsm = ops::log_softmax_last(z.as_tensor())?;
+            let lp = lsm.gather(&targets.unsqueeze(1)?, D::Minus1)?.squeeze(1)?;
+            let entropy = (lsm.exp()? * &lsm)?.sum(D::Minus1)?.neg()?;
+            assert!(max_diff(&fused.narrow(1, 0, 1)?.squeeze(1)?, &lp) < tol);
+            assert!(max_diff(&fused.narrow(1, 1, 1)?.squeeze(1)?, &entropy) < tol);
+            // A loss mixing both outputs with per-row weights.
+            let w_lp = Tensor::new(&[1.0f64, -2.0, 0.5, 0.0, 3.0], &dev)?.to_dtype(dtype)?;
+            let w_h = Tensor::new(&[0.3f64, 0.1, -1.0, 2.0, 0.0], &dev)?.to_dtype(dtype)?;
+            let loss = |lp: &Tensor, h: &Tensor| -> Result<Tensor> {
+                (lp * &w_lp)?.sum_all()? + (h * &w_h)?.sum_all()?
+            };
+            let g_fused = loss(
+                &fused.narrow(1, 0, 1)?.squeeze(1)?,
+                &fused.narrow(1, 1, 1)?.squeeze(1)?,
+            )?
+            .backward()?;
+            let g_composed = loss(&lp, &entropy)?.backward()?;
+            let (a, b) = (
+                g_fused.get(z.as_tensor()).expect("grad"),
+                g_composed.get(z.as_tensor()).expect("grad"),
+            );
+            assert!(max_diff(a, b) < tol, "{dtype:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn out_of_vocabulary_targets_are_an_error() {
+        let dev = Device::Cpu;
+        let z = Tensor::zeros((2, 4), DType::F32, &dev).unwrap();
+        let t = Tensor::new(&[1u32, 4], &dev).unwrap();
+        assert!(token_logprob_entropy(&z, &t).is_err());
+    }
+
+    #[test]
+    fn rms_norm_and_its_gradients_match_the_composition() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f64, 2.0, (2, 3, 8), &dev)?)?;
+        let w = Var::from_tensor(&Tensor::randn(1f64, 0.3, 8, &dev)?)?;
+        let probe = Tensor::randn(0f64, 1.0, (2, 3, 8), &dev)?;
+        let fused = rms_norm(x.as_tensor(), w.as_tensor(), 1e-5)?;
+        let composed = ops::rms_norm(x.as_tensor(), w.as_tensor(), 1e-5)?;
+        assert!(max_diff(&fused, &composed) < 1e-12);
+        let g_fused = (fused * &probe)?.sum_all()?.backward()?;
+        let g_composed = (composed * &probe)?.sum_all()?.backward()?;
+        for v in [&x, &w] {
+            let a = g_fused.get(v.as_tensor()).expect("grad");
+            let b = g_composed.get(v.as_tensor()).expect("grad");
+            assert_eq!(a.dims(), b.dims());
+            assert!(max_diff(a, b) < 1e-10);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn rope_and_its_gradient_match_the_composition() -> Result<()> {
+        let dev = Device::Cpu;
+        let (b, t, h, hd) = (2, 5, 3, 8);
+        let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (b, t, h, hd), &dev)?)?;
+        let angles = Tensor::randn(0f64, 2.0, (b, t, hd / 2), &dev)?;
+        let (cos, sin) = (angles.cos()?, angles.sin()?);
+        let probe = Tensor::randn(0f64, 1.0, (b, h, t, hd), &dev)?;
+        // The composition works on (B, H, T, hd) with full-width (B, 1, T, hd) tables.
+        let full = |t: &Tensor| Tensor::cat(&[t, t], 2)?.unsqueeze(1);
+        let composed = ops::rope(&x.as_tensor().transpose(1, 2)?, &full(&cos)?, &full(&sin)?)?;
+        let fused = rope_bthd(x.as_tensor(), &cos, &sin)?.transpose(1, 2)?;
+        assert!(max_diff(&fused, &composed) < 1e-12);
+        let g_fused = (fused * &probe)?.sum_all()?.backward()?;
+        let g_composed = (composed * &probe)?.sum_all()?.backward()?;
+        let a = g_fused.get(x.as_tensor()).expect("grad");
+        let b2 = g_composed.get(x.as_tensor()).expect("grad");
+        assert!(max_diff(a, b2) < 1e-12);
+        Ok(())
+    }
+}
