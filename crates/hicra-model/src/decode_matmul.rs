@@ -1,16 +1,17 @@
 //! Matmuls for decoding steps (a few rows), without autograd. candle hands every matmul to
 //! gemm's thread pool, and on small operands the threads' hand-offs cost more than they save;
 //! gemm also packs the weight on every call. Here projections go through the
-//! [`crate::skinny`] kernel on the weight as stored (only the LM head, the one wide weight, is
-//! split across threads), and the attention products run gemm single-threaded. Generation gets
-//! its parallelism from decoding row groups side by side instead.
+//! [`crate::skinny`] kernel on the weight as stored, and the attention products run gemm
+//! single-threaded. Generation gets its parallelism from decoding row groups side by side; only
+//! a lone group (batch 1) splits weights across the threads: every projection when it decodes a
+//! single row (reading the weight is then all the work), the wide LM head otherwise.
 
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::skinny;
 
-/// Row counts up to this go through [`decode_matmul`]; larger ones (prefill) use candle's matmul.
+/// Row counts up to this take the decoding kernels; larger ones (prefill) use candle's matmul.
 pub const MAX_DECODE_ROWS: usize = 64;
 
 /// Weights with at least this many elements (K x N) are split by rows across the threads.
@@ -243,18 +244,8 @@ impl CustomOp2 for DecodeMatmul {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::max_abs_diff as max_diff;
     use candle_core::Device;
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
 
     #[test]
     fn matches_candle_matmul_for_both_weight_layouts() -> Result<()> {

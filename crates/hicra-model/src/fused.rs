@@ -1,5 +1,5 @@
 //! Fused CPU kernels *with* a backward pass, for the training path: RMSNorm, rotary embedding,
-//! softmax over the last dimension, and token log-probabilities plus entropies straight from
+//! the SwiGLU gate, softmax over the last dimension, and token log-probabilities plus entropies straight from
 //! logits. candle's own fused
 //! kernels have no backward (they silently drop gradients); composing these from basic ops keeps
 //! five to eight full-size intermediates per call alive for the backward pass. Each kernel here
@@ -64,8 +64,19 @@ pub fn rope_bthd(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
             x.dims()
         );
     }
-    x.contiguous()?
-        .apply_op3(&cos.contiguous()?, &sin.contiguous()?, Rope)
+    x.contiguous()?.apply_op3(
+        &cos.contiguous()?,
+        &sin.contiguous()?,
+        Rope { inverse: false },
+    )
+}
+
+/// The SwiGLU gate `silu(gate) ⊙ up` (same shapes), differentiable w.r.t. both.
+pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    if gate.shape() != up.shape() {
+        candle_core::bail!("swiglu: gate {:?} and up {:?}", gate.dims(), up.dims());
+    }
+    gate.contiguous()?.apply_op2(&up.contiguous()?, SwiGlu)
 }
 
 /// Rows of a contiguous layout: (row length, row slice range).
@@ -433,40 +444,19 @@ fn rope_rows<T: Float + Send + Sync>(
     out
 }
 
+/// Rotary embedding; `inverse` rotates backwards (the gradient).
 #[derive(Clone, Copy)]
-struct Rope;
-
-impl Rope {
-    fn run(
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-        inverse: bool,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (_, a, b) = rows_of(l1)?;
-        let (half, ca, cb) = rows_of(l2)?;
-        let (_, sa, sb) = rows_of(l3)?;
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(c), CpuStorage::F32(s)) => {
-                let sign = if inverse { -1f32 } else { 1f32 };
-                CpuStorage::F32(rope_rows(&x[a..b], &c[ca..cb], &s[sa..sb], half, sign))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(c), CpuStorage::F64(s)) => {
-                let sign = if inverse { -1f64 } else { 1f64 };
-                CpuStorage::F64(rope_rows(&x[a..b], &c[ca..cb], &s[sa..sb], half, sign))
-            }
-            _ => candle_core::bail!("fused-rope: matching f32 or f64 expected"),
-        };
-        Ok((out, l1.shape().clone()))
-    }
+struct Rope {
+    inverse: bool,
 }
 
 impl CustomOp3 for Rope {
     fn name(&self) -> &'static str {
-        "fused-rope"
+        if self.inverse {
+            "fused-rope-inverse"
+        } else {
+            "fused-rope"
+        }
     }
 
     fn cpu_fwd(
@@ -478,7 +468,21 @@ impl CustomOp3 for Rope {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        Rope::run(s1, l1, s2, l2, s3, l3, false)
+        let (_, a, b) = rows_of(l1)?;
+        let (half, ca, cb) = rows_of(l2)?;
+        let (_, sa, sb) = rows_of(l3)?;
+        let out = match (s1, s2, s3) {
+            (CpuStorage::F32(x), CpuStorage::F32(c), CpuStorage::F32(s)) => {
+                let sign = if self.inverse { -1f32 } else { 1f32 };
+                CpuStorage::F32(rope_rows(&x[a..b], &c[ca..cb], &s[sa..sb], half, sign))
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(c), CpuStorage::F64(s)) => {
+                let sign = if self.inverse { -1f64 } else { 1f64 };
+                CpuStorage::F64(rope_rows(&x[a..b], &c[ca..cb], &s[sa..sb], half, sign))
+            }
+            _ => candle_core::bail!("fused-rope: matching f32 or f64 expected"),
+        };
+        Ok((out, l1.shape().clone()))
     }
 
     /// The rotation is orthogonal: its gradient is the inverse rotation of the output grad.
@@ -490,19 +494,102 @@ impl CustomOp3 for Rope {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let dx = grad
-            .contiguous()?
-            .apply_op3_no_bwd(cos, sin, &InverseRope)?;
+        let inverse = Rope {
+            inverse: !self.inverse,
+        };
+        let dx = grad.contiguous()?.apply_op3_no_bwd(cos, sin, &inverse)?;
         Ok((Some(dx), None, None))
     }
 }
 
-/// [`Rope`] backwards (no gradient of its own).
-struct InverseRope;
+/// Elements per parallel block of the elementwise kernels.
+const BLOCK: usize = 1 << 14;
 
-impl CustomOp3 for InverseRope {
+fn sigmoid<T: Float>(x: T) -> T {
+    (T::one() + (-x).exp()).recip()
+}
+
+fn swiglu_values<T: Float + Send + Sync>(gate: &[T], up: &[T]) -> Vec<T> {
+    let mut out = vec![T::zero(); gate.len()];
+    out.par_chunks_mut(BLOCK)
+        .zip(gate.par_chunks(BLOCK).zip(up.par_chunks(BLOCK)))
+        .for_each(|(o, (g, u))| {
+            for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
+                *o = g * sigmoid(g) * u;
+            }
+        });
+    out
+}
+
+/// d gate (first half) and d up (second half): with s = σ(g),
+/// d gate = δ·u·s·(1 + g·(1 − s)), d up = δ·g·s.
+fn swiglu_backward<T: Float + Send + Sync>(gate: &[T], up: &[T], grad: &[T]) -> Vec<T> {
+    let n = gate.len();
+    let mut out = vec![T::zero(); 2 * n];
+    let (dg, du) = out.split_at_mut(n);
+    dg.par_chunks_mut(BLOCK)
+        .zip(du.par_chunks_mut(BLOCK))
+        .zip(gate.par_chunks(BLOCK).zip(up.par_chunks(BLOCK)))
+        .zip(grad.par_chunks(BLOCK))
+        .for_each(|(((dg, du), (g, u)), d)| {
+            for i in 0..g.len() {
+                let s = sigmoid(g[i]);
+                dg[i] = d[i] * u[i] * s * (T::one() + g[i] * (T::one() - s));
+                du[i] = d[i] * g[i] * s;
+            }
+        });
+    out
+}
+
+struct SwiGlu;
+
+impl CustomOp2 for SwiGlu {
     fn name(&self) -> &'static str {
-        "fused-rope-inverse"
+        "fused-swiglu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (_, a, b) = rows_of(l1)?;
+        let (_, c, d) = rows_of(l2)?;
+        let out = match (s1, s2) {
+            (CpuStorage::F32(g), CpuStorage::F32(u)) => {
+                CpuStorage::F32(swiglu_values(&g[a..b], &u[c..d]))
+            }
+            (CpuStorage::F64(g), CpuStorage::F64(u)) => {
+                CpuStorage::F64(swiglu_values(&g[a..b], &u[c..d]))
+            }
+            _ => candle_core::bail!("fused-swiglu: matching f32 or f64 expected"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        gate: &Tensor,
+        up: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let n = gate.elem_count();
+        let both = gate.apply_op3_no_bwd(up, &grad.contiguous()?, &SwiGluBackward)?;
+        let dg = both.narrow(0, 0, n)?.reshape(gate.shape())?;
+        let du = both.narrow(0, n, n)?.reshape(up.shape())?;
+        Ok((Some(dg), Some(du)))
+    }
+}
+
+/// The gradients of [`SwiGlu`] from (gate, up, output grad), packed as one flat vector.
+struct SwiGluBackward;
+
+impl CustomOp3 for SwiGluBackward {
+    fn name(&self) -> &'static str {
+        "fused-swiglu-backward"
     }
 
     fn cpu_fwd(
@@ -514,7 +601,19 @@ impl CustomOp3 for InverseRope {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        Rope::run(s1, l1, s2, l2, s3, l3, true)
+        let (_, a, b) = rows_of(l1)?;
+        let (_, c, d) = rows_of(l2)?;
+        let (_, e, f) = rows_of(l3)?;
+        let out = match (s1, s2, s3) {
+            (CpuStorage::F32(g), CpuStorage::F32(u), CpuStorage::F32(d2)) => {
+                CpuStorage::F32(swiglu_backward(&g[a..b], &u[c..d], &d2[e..f]))
+            }
+            (CpuStorage::F64(g), CpuStorage::F64(u), CpuStorage::F64(d2)) => {
+                CpuStorage::F64(swiglu_backward(&g[a..b], &u[c..d], &d2[e..f]))
+            }
+            _ => candle_core::bail!("fused-swiglu-backward: matching f32 or f64 expected"),
+        };
+        Ok((out, Shape::from(2 * (b - a))))
     }
 }
 
@@ -522,22 +621,8 @@ impl CustomOp3 for InverseRope {
 mod tests {
     use super::*;
     use crate::ops;
+    use crate::test_util::max_abs_diff as max_diff;
     use candle_core::{Device, Var};
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_dtype(DType::F64)
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap()
-    }
 
     #[test]
     fn softmax_and_its_gradient_match_the_composition() -> Result<()> {
@@ -637,6 +722,25 @@ mod tests {
         let a = g_fused.get(x.as_tensor()).expect("grad");
         let b2 = g_composed.get(x.as_tensor()).expect("grad");
         assert!(max_diff(a, b2) < 1e-12);
+        Ok(())
+    }
+
+    #[test]
+    fn swiglu_and_its_gradients_match_the_composition() -> Result<()> {
+        let dev = Device::Cpu;
+        let g = Var::from_tensor(&Tensor::randn(0f64, 2.0, (3, 40_000), &dev)?)?;
+        let u = Var::from_tensor(&Tensor::randn(0f64, 1.0, (3, 40_000), &dev)?)?;
+        let probe = Tensor::randn(0f64, 1.0, (3, 40_000), &dev)?;
+        let fused = swiglu(g.as_tensor(), u.as_tensor())?;
+        let composed = (g.as_tensor().silu()? * u.as_tensor())?;
+        assert!(max_diff(&fused, &composed) < 1e-12);
+        let g_fused = (fused * &probe)?.sum_all()?.backward()?;
+        let g_composed = (composed * &probe)?.sum_all()?.backward()?;
+        for v in [&g, &u] {
+            let a = g_fused.get(v.as_tensor()).expect("grad");
+            let b = g_composed.get(v.as_tensor()).expect("grad");
+            assert!(max_diff(a, b) < 1e-10);
+        }
         Ok(())
     }
 }

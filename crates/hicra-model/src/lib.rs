@@ -24,6 +24,9 @@ pub mod tiny;
 pub mod tokenizer;
 pub mod weights;
 
+#[cfg(test)]
+mod test_util;
+
 pub use batch::{Padding, TokenBatch};
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{Arch, ModelConfig, RopeScaling};

@@ -335,9 +335,9 @@ impl Model {
             let attn = f.linear(&ctx, &lw.o)?;
             x = (x + attn)?;
             let xn = f.norm(&x, &lw.post_norm)?;
-            let gate = f.linear(&xn, &lw.gate)?.silu()?;
+            let gate = f.linear(&xn, &lw.gate)?;
             let up = f.linear(&xn, &lw.up)?;
-            let mlp = f.linear(&(gate * up)?, &lw.down)?;
+            let mlp = f.linear(&f.swiglu(&gate, &up)?, &lw.down)?;
             x = (x + mlp)?;
         }
         if let Some(c) = cache {
@@ -433,6 +433,14 @@ impl<'a> Forward<'a> {
                 .transpose(1, 2)?
                 .contiguous(),
             _ => rope(&x.transpose(1, 2)?, self.cos, self.sin),
+        }
+    }
+
+    /// `silu(gate) ⊙ up`.
+    fn swiglu(&self, gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
+        match self.kernels {
+            Kernels::Fused => crate::fused::swiglu(gate, up),
+            _ => gate.silu()? * up,
         }
     }
 
