@@ -89,6 +89,12 @@ fn bench_generation(loaded: &LoadedModel, args: &Args, batch: usize) -> anyhow::
         stop_token_ids: Vec::new(),
         stop_strings: Vec::new(),
     };
+    // A short untimed run first, as PyTorch benchmarks do: page-ins and allocator warm-up.
+    let warm_up = SamplingParams {
+        max_new_tokens: args.new_tokens.min(8),
+        ..params.clone()
+    };
+    loaded.model.generate(&prompts, &warm_up, None)?;
     let start = Instant::now();
     let generations = loaded.model.generate(&prompts, &params, None)?;
     let seconds = start.elapsed().as_secs_f64();
