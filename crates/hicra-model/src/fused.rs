@@ -1,9 +1,9 @@
 //! Fused CPU kernels *with* a backward pass, for the training path: RMSNorm, rotary embedding,
-//! the SwiGLU gate, softmax over the last dimension, and token log-probabilities plus entropies straight from
-//! logits. candle's own fused
-//! kernels have no backward (they silently drop gradients); composing these from basic ops keeps
-//! five to eight full-size intermediates per call alive for the backward pass. Each kernel here
-//! keeps only its input and output, and runs rows in parallel.
+//! the SwiGLU gate, softmax over the last dimension, and token log-probabilities plus entropies
+//! straight from logits. candle's own fused kernels have no backward (they silently drop
+//! gradients); composing these from basic ops keeps five to eight full-size intermediates per
+//! call alive for the backward pass. Each kernel here keeps only its input and output, and runs
+//! rows in parallel.
 //!
 //! The kernels cover contiguous f32 and f64 tensors on the CPU; callers fall back to the
 //! compositions in [`crate::ops`] elsewhere.
@@ -27,17 +27,9 @@ pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
 /// For logits (N, V) and target ids (N) (u32): a (N, 2) tensor whose columns are the target's
 /// log-probability and the entropy of the row's distribution, differentiable w.r.t. the logits.
 pub fn token_logprob_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    let targets = targets.to_dtype(DType::U32)?.contiguous()?;
-    let (n, _) = logits.dims2()?;
-    if targets.dims1()? != n {
-        candle_core::bail!(
-            "token scores: {n} logit rows but {} targets",
-            targets.dims1()?
-        );
-    }
-    // The targets ride along as an argument without gradient: CustomOp1 on the logits carries
-    // them in the op itself.
-    let ids = targets.to_vec1::<u32>()?;
+    // The targets carry no gradient, so they ride in the op itself (checked against the logits
+    // when it runs).
+    let ids = targets.to_dtype(DType::U32)?.to_vec1::<u32>()?;
     logits.contiguous()?.apply_op1(TokenScores { targets: ids })
 }
 
@@ -88,6 +80,50 @@ fn rows_of(layout: &Layout) -> Result<(usize, usize, usize)> {
     Ok((len, start, end))
 }
 
+/// A kernel over the contiguous slices of its operands, for either float element type.
+trait FloatKernel {
+    /// `args`: the operands' elements; `rows`: the length of each operand's last dimension.
+    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T>;
+}
+
+/// Runs `kernel` on contiguous CPU operands that share one dtype, f32 or f64.
+fn run_kernel<K: FloatKernel>(
+    name: &str,
+    kernel: &K,
+    operands: &[(&CpuStorage, &Layout)],
+) -> Result<CpuStorage> {
+    let mut rows = Vec::with_capacity(operands.len());
+    let mut ranges = Vec::with_capacity(operands.len());
+    for (_, layout) in operands {
+        let (len, start, end) = rows_of(layout)?;
+        rows.push(len);
+        ranges.push(start..end);
+    }
+    let f32s: Option<Vec<&[f32]>> = operands
+        .iter()
+        .zip(&ranges)
+        .map(|((s, _), r)| match s {
+            CpuStorage::F32(v) => Some(&v[r.clone()]),
+            _ => None,
+        })
+        .collect();
+    if let Some(args) = f32s {
+        return Ok(CpuStorage::F32(kernel.apply(&args, &rows)));
+    }
+    let f64s: Option<Vec<&[f64]>> = operands
+        .iter()
+        .zip(&ranges)
+        .map(|((s, _), r)| match s {
+            CpuStorage::F64(v) => Some(&v[r.clone()]),
+            _ => None,
+        })
+        .collect();
+    match f64s {
+        Some(args) => Ok(CpuStorage::F64(kernel.apply(&args, &rows))),
+        None => candle_core::bail!("{name}: operands of one dtype, f32 or f64, expected"),
+    }
+}
+
 fn softmax_rows<T: Float + Send + Sync>(src: &[T], len: usize) -> Vec<T> {
     let mut out = vec![T::zero(); src.len()];
     out.par_chunks_mut(len)
@@ -107,18 +143,19 @@ fn softmax_rows<T: Float + Send + Sync>(src: &[T], len: usize) -> Vec<T> {
 
 struct SoftmaxLast;
 
+impl FloatKernel for SoftmaxLast {
+    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
+        softmax_rows(args[0], rows[0])
+    }
+}
+
 impl CustomOp1 for SoftmaxLast {
     fn name(&self) -> &'static str {
         "fused-softmax"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (len, start, end) = rows_of(layout)?;
-        let out = match storage {
-            CpuStorage::F32(s) => CpuStorage::F32(softmax_rows(&s[start..end], len)),
-            CpuStorage::F64(s) => CpuStorage::F64(softmax_rows(&s[start..end], len)),
-            _ => candle_core::bail!("fused-softmax: f32 or f64 expected"),
-        };
+        let out = run_kernel(self.name(), self, &[(storage, layout)])?;
         Ok((out, layout.shape().clone()))
     }
 
@@ -190,8 +227,9 @@ struct TokenScores {
 }
 
 impl TokenScores {
-    fn check(&self, layout: &Layout) -> Result<(usize, usize, usize)> {
-        let (v, start, end) = rows_of(layout)?;
+    /// One target per row, each inside the vocabulary.
+    fn check(&self, layout: &Layout) -> Result<()> {
+        let (v, _, _) = rows_of(layout)?;
         let (n, _) = layout.shape().dims2()?;
         if n != self.targets.len() {
             candle_core::bail!("token scores: {n} rows, {} targets", self.targets.len());
@@ -199,7 +237,13 @@ impl TokenScores {
         if let Some(&bad) = self.targets.iter().find(|&&t| t as usize >= v) {
             candle_core::bail!("token scores: target id {bad} outside a vocabulary of {v}");
         }
-        Ok((v, start, end))
+        Ok(())
+    }
+}
+
+impl FloatKernel for TokenScores {
+    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
+        score_rows(args[0], rows[0], &self.targets)
     }
 }
 
@@ -209,12 +253,8 @@ impl CustomOp1 for TokenScores {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (v, start, end) = self.check(layout)?;
-        let out = match storage {
-            CpuStorage::F32(s) => CpuStorage::F32(score_rows(&s[start..end], v, &self.targets)),
-            CpuStorage::F64(s) => CpuStorage::F64(score_rows(&s[start..end], v, &self.targets)),
-            _ => candle_core::bail!("fused-token-scores: f32 or f64 logits expected"),
-        };
+        self.check(layout)?;
+        let out = run_kernel(self.name(), self, &[(storage, layout)])?;
         Ok((out, Shape::from((self.targets.len(), 2))))
     }
 
@@ -236,6 +276,13 @@ struct TokenScoresBackward {
     targets: Vec<u32>,
 }
 
+impl FloatKernel for TokenScoresBackward {
+    /// args: logits, scores, score grads.
+    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
+        score_rows_backward(args[0], rows[0], &self.targets, args[1], args[2])
+    }
+}
+
 impl CustomOp3 for TokenScoresBackward {
     fn name(&self) -> &'static str {
         "fused-token-scores-backward"
@@ -250,19 +297,7 @@ impl CustomOp3 for TokenScoresBackward {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (v, a, b) = rows_of(l1)?;
-        let (_, sa, sb) = rows_of(l2)?;
-        let (_, ga, gb) = rows_of(l3)?;
-        let t = &self.targets;
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(z), CpuStorage::F32(s), CpuStorage::F32(g)) => {
-                CpuStorage::F32(score_rows_backward(&z[a..b], v, t, &s[sa..sb], &g[ga..gb]))
-            }
-            (CpuStorage::F64(z), CpuStorage::F64(s), CpuStorage::F64(g)) => {
-                CpuStorage::F64(score_rows_backward(&z[a..b], v, t, &s[sa..sb], &g[ga..gb]))
-            }
-            _ => candle_core::bail!("fused-token-scores-backward: matching f32 or f64 expected"),
-        };
+        let out = run_kernel(self.name(), self, &[(s1, l1), (s2, l2), (s3, l3)])?;
         Ok((out, l1.shape().clone()))
     }
 }
@@ -340,6 +375,13 @@ fn rms_norm_backward_rows<T: Float + Send + Sync>(x: &[T], w: &[T], g: &[T], eps
     out
 }
 
+impl FloatKernel for RmsNorm {
+    /// args: x, weight.
+    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
+        rms_norm_rows(args[0], args[1], self.eps)
+    }
+}
+
 impl CustomOp2 for RmsNorm {
     fn name(&self) -> &'static str {
         "fused-rms-norm"
@@ -352,17 +394,7 @@ impl CustomOp2 for RmsNorm {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (_, a, b) = rows_of(l1)?;
-        let (_, wa, wb) = rows_of(l2)?;
-        let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(w)) => {
-                CpuStorage::F32(rms_norm_rows(&x[a..b], &w[wa..wb], self.eps))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(w)) => {
-                CpuStorage::F64(rms_norm_rows(&x[a..b], &w[wa..wb], self.eps))
-            }
-            _ => candle_core::bail!("fused-rms-norm: matching f32 or f64 expected"),
-        };
+        let out = run_kernel(self.name(), self, &[(s1, l1), (s2, l2)])?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -385,6 +417,13 @@ impl CustomOp2 for RmsNorm {
 /// The gradients of [`RmsNorm`], from (x, weight, output grad), packed as a flat vector.
 struct RmsNormBackward(RmsNorm);
 
+impl FloatKernel for RmsNormBackward {
+    /// args: x, weight, output grad.
+    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
+        rms_norm_backward_rows(args[0], args[1], args[2], self.0.eps)
+    }
+}
+
 impl CustomOp3 for RmsNormBackward {
     fn name(&self) -> &'static str {
         "fused-rms-norm-backward"
@@ -399,20 +438,11 @@ impl CustomOp3 for RmsNormBackward {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (_, a, b) = rows_of(l1)?;
-        let (d, wa, wb) = rows_of(l2)?;
-        let (_, ga, gb) = rows_of(l3)?;
-        let eps = self.0.eps;
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(g)) => CpuStorage::F32(
-                rms_norm_backward_rows(&x[a..b], &w[wa..wb], &g[ga..gb], eps),
-            ),
-            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(g)) => CpuStorage::F64(
-                rms_norm_backward_rows(&x[a..b], &w[wa..wb], &g[ga..gb], eps),
-            ),
-            _ => candle_core::bail!("fused-rms-norm-backward: matching f32 or f64 expected"),
-        };
-        Ok((out, Shape::from(b - a + d)))
+        let out = run_kernel(self.name(), self, &[(s1, l1), (s2, l2), (s3, l3)])?;
+        Ok((
+            out,
+            Shape::from(l1.shape().elem_count() + l2.shape().elem_count()),
+        ))
     }
 }
 
@@ -450,6 +480,14 @@ struct Rope {
     inverse: bool,
 }
 
+impl FloatKernel for Rope {
+    /// args: x, cos, sin (rows of hd/2).
+    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
+        let sign = if self.inverse { -T::one() } else { T::one() };
+        rope_rows(args[0], args[1], args[2], rows[1], sign)
+    }
+}
+
 impl CustomOp3 for Rope {
     fn name(&self) -> &'static str {
         if self.inverse {
@@ -468,20 +506,7 @@ impl CustomOp3 for Rope {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (_, a, b) = rows_of(l1)?;
-        let (half, ca, cb) = rows_of(l2)?;
-        let (_, sa, sb) = rows_of(l3)?;
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(c), CpuStorage::F32(s)) => {
-                let sign = if self.inverse { -1f32 } else { 1f32 };
-                CpuStorage::F32(rope_rows(&x[a..b], &c[ca..cb], &s[sa..sb], half, sign))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(c), CpuStorage::F64(s)) => {
-                let sign = if self.inverse { -1f64 } else { 1f64 };
-                CpuStorage::F64(rope_rows(&x[a..b], &c[ca..cb], &s[sa..sb], half, sign))
-            }
-            _ => candle_core::bail!("fused-rope: matching f32 or f64 expected"),
-        };
+        let out = run_kernel(self.name(), self, &[(s1, l1), (s2, l2), (s3, l3)])?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -543,6 +568,13 @@ fn swiglu_backward<T: Float + Send + Sync>(gate: &[T], up: &[T], grad: &[T]) -> 
 
 struct SwiGlu;
 
+impl FloatKernel for SwiGlu {
+    /// args: gate, up.
+    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
+        swiglu_values(args[0], args[1])
+    }
+}
+
 impl CustomOp2 for SwiGlu {
     fn name(&self) -> &'static str {
         "fused-swiglu"
@@ -555,17 +587,7 @@ impl CustomOp2 for SwiGlu {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (_, a, b) = rows_of(l1)?;
-        let (_, c, d) = rows_of(l2)?;
-        let out = match (s1, s2) {
-            (CpuStorage::F32(g), CpuStorage::F32(u)) => {
-                CpuStorage::F32(swiglu_values(&g[a..b], &u[c..d]))
-            }
-            (CpuStorage::F64(g), CpuStorage::F64(u)) => {
-                CpuStorage::F64(swiglu_values(&g[a..b], &u[c..d]))
-            }
-            _ => candle_core::bail!("fused-swiglu: matching f32 or f64 expected"),
-        };
+        let out = run_kernel(self.name(), self, &[(s1, l1), (s2, l2)])?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -587,6 +609,13 @@ impl CustomOp2 for SwiGlu {
 /// The gradients of [`SwiGlu`] from (gate, up, output grad), packed as one flat vector.
 struct SwiGluBackward;
 
+impl FloatKernel for SwiGluBackward {
+    /// args: gate, up, output grad.
+    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
+        swiglu_backward(args[0], args[1], args[2])
+    }
+}
+
 impl CustomOp3 for SwiGluBackward {
     fn name(&self) -> &'static str {
         "fused-swiglu-backward"
@@ -601,19 +630,8 @@ impl CustomOp3 for SwiGluBackward {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (_, a, b) = rows_of(l1)?;
-        let (_, c, d) = rows_of(l2)?;
-        let (_, e, f) = rows_of(l3)?;
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(g), CpuStorage::F32(u), CpuStorage::F32(d2)) => {
-                CpuStorage::F32(swiglu_backward(&g[a..b], &u[c..d], &d2[e..f]))
-            }
-            (CpuStorage::F64(g), CpuStorage::F64(u), CpuStorage::F64(d2)) => {
-                CpuStorage::F64(swiglu_backward(&g[a..b], &u[c..d], &d2[e..f]))
-            }
-            _ => candle_core::bail!("fused-swiglu-backward: matching f32 or f64 expected"),
-        };
-        Ok((out, Shape::from(2 * (b - a))))
+        let out = run_kernel(self.name(), self, &[(s1, l1), (s2, l2), (s3, l3)])?;
+        Ok((out, Shape::from(2 * l1.shape().elem_count())))
     }
 }
 
