@@ -5,10 +5,12 @@
 //!   math benchmarks recognised by name), malformed records skipped with file:line or fatal.
 //! * [`PromptFormat`]: problem → chat [`Message`]s (system prompt, instruction suffix) or raw text.
 //! * [`Task`]: what the trainer talks to — training stream by position, validation set,
-//!   prompts, scoring ([`MathTask`] over data sets with `hicra-verify`).
+//!   prompts, scoring ([`MathTask`] over data sets with `hicra-verify`), and optionally
+//!   the failure anatomy of a response ([`anatomy`]: planning, execution, format).
 //! * [`lab`]: the reasoning lab (hierarchical additions with planted planning phrases).
 //! * [`arith`]: templated arithmetic word problems with `\boxed{}` answers.
 
+pub mod anatomy;
 pub mod arith;
 mod dataset;
 mod error;
@@ -22,6 +24,7 @@ pub mod repair;
 mod source;
 mod task;
 
+pub use anatomy::{ANATOMY_KEYS, Anatomy, Diagnosis, Outcome};
 pub use dataset::{Cursor, Dataset, LoadOptions, Loaded, OnError, SkippedRecord, dataset_name};
 pub use error::TaskError;
 pub use fields::{AnswerKind, FieldSpec, KNOWN_LAYOUTS, KnownLayout, known_layout};

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::anatomy::Diagnosis;
 use crate::dataset::Dataset;
 use crate::problem::Problem;
 use crate::prompt::{FormattedPrompt, PromptFormat};
@@ -63,6 +64,13 @@ pub trait Task: Send + Sync {
     /// Extra strings that end a generation (besides the model's end-of-sequence token).
     fn stop_strings(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Why a graded response failed (failure anatomy), for tasks whose responses are
+    /// structured enough to tell; `correct` is this task's verdict ([`Task::score`]) on it.
+    /// `None` (the default) when the task cannot tell; the lab can.
+    fn diagnose(&self, _problem: &Problem, _response: &str, _correct: bool) -> Option<Diagnosis> {
+        None
     }
 }
 

@@ -18,8 +18,10 @@
 //! so HICRA's planning-token credit acts exactly where the choices are made.
 //!
 //! Train and validation problems are disjoint by a hash of the problem text (whatever the
-//! seeds); streams are addressed by position for exact resumption.
+//! seeds); streams are addressed by position for exact resumption. Every response can be
+//! diagnosed ([`diagnose_lab`]): correct, or a planning, execution or format failure.
 
+mod anatomy;
 mod config;
 mod phrases;
 mod problem;
@@ -29,6 +31,7 @@ mod trace;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+pub use anatomy::{diagnose_lab, strategy_valid};
 pub use config::LabConfig;
 pub use phrases::{COLUMN, DETECT, SHORTCUT, SHORTCUT_CLAIM, SWITCH, planted_phrases};
 pub use problem::{LAB_SOURCE, LabProblem, problem_at, problems, problems_with, validation_set};

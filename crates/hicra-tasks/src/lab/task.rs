@@ -1,8 +1,10 @@
 //! [`LabTask`]: the lab behind the [`Task`] seam (raw prompts, exact-answer reward).
 
+use super::anatomy::diagnose_lab;
 use super::config::LabConfig;
 use super::problem::{LAB_SOURCE, LabProblem, problem_at, validation_set};
 use super::trace::extract_answer;
+use crate::anatomy::Diagnosis;
 use crate::error::TaskError;
 use crate::problem::Problem;
 use crate::prompt::FormattedPrompt;
@@ -67,5 +69,9 @@ impl Task for LabTask {
 
     fn stop_strings(&self) -> Vec<String> {
         vec!["\nQ:".to_string()]
+    }
+
+    fn diagnose(&self, problem: &Problem, response: &str, correct: bool) -> Option<Diagnosis> {
+        LabProblem::from_problem(problem).map(|p| diagnose_lab(&p, response, correct))
     }
 }
