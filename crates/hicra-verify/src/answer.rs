@@ -230,27 +230,29 @@ fn wraps_whole(toks: &[Tok]) -> bool {
     false
 }
 
-/// Whether tokens only name the answer: `x`, `a_{n}`, `f(x)`, `\Delta p`, `m_{\max}`.
-fn is_name(toks: &[Tok]) -> bool {
-    let mut i = 0;
-    let symbolic = |t: &Tok| match t {
+/// Commands that are operators or constants, never part of a name.
+const NOT_NAMES: &[&str] = &[
+    "frac", "sqrt", "pi", "cdot", "times", "div", "pm", "mp", "le", "ge", "ne", "in", "cup",
+    "cap", "infty", "circ", "sum", "prod", "int", "lim", "approx", "binom", "to", "quad",
+];
+
+/// Whether a token can start a name: a letter or a symbolic command (`\theta`, `\angle`).
+fn symbolic(t: &Tok) -> bool {
+    match t {
         Tok::Letter(_) => true,
         Tok::Cmd(n) => {
             !crate::normalize::FUNCTION_NAMES.contains(&n.as_str())
-                && n != "frac"
-                && n != "sqrt"
-                && n != "pi"
+                && !NOT_NAMES.contains(&n.as_str())
         }
         _ => false,
-    };
-    if toks.is_empty() || !symbolic(&toks[0]) {
-        return false;
     }
-    if matches!(&toks[0], Tok::Cmd(n) if n == "Delta" || n == "angle")
-        && toks.len() > 1
-        && symbolic(&toks[1])
-    {
-        i += 1;
+}
+
+/// End of one name atom starting at `i`: a symbol with subscripts and primes (`a_{n}`,
+/// `f'`, `x^{\prime}`), or `None` when no atom starts there.
+fn name_atom_end(toks: &[Tok], mut i: usize) -> Option<usize> {
+    if !symbolic(toks.get(i)?) {
+        return None;
     }
     i += 1;
     loop {
@@ -284,13 +286,68 @@ fn is_name(toks: &[Tok]) -> bool {
                 }
                 i += 1;
             }
-            _ => break,
+            _ => return Some(i.min(toks.len())),
         }
     }
-    if i >= toks.len() {
+}
+
+/// Most atoms in a product name (`\angle ABC`, `AM`).
+const MAX_NAME_ATOMS: usize = 6;
+
+/// Whether tokens are a product of name atoms, optionally applied to arguments: `x`,
+/// `a_{n}`, `f(x)`, `\Delta p`, `m_{\max}`, `AM`, `\angle ABC`.
+fn is_simple_name(toks: &[Tok]) -> bool {
+    let mut i = 0;
+    let mut atoms = 0;
+    while atoms < MAX_NAME_ATOMS {
+        match name_atom_end(toks, i) {
+            Some(end) => {
+                i = end;
+                atoms += 1;
+            }
+            None => break,
+        }
+    }
+    if atoms == 0 {
+        return false;
+    }
+    i >= toks.len() || (toks.get(i) == Some(&Tok::Sym('(')) && wraps_whole(&toks[i..]))
+}
+
+/// Whether tokens only name the answer: a simple name, a tuple of names (`(a, b, c)`) or a
+/// ratio of names (`\frac{AM}{MB}`).
+fn is_name(toks: &[Tok]) -> bool {
+    if is_simple_name(toks) {
         return true;
     }
-    toks.get(i) == Some(&Tok::Sym('(')) && wraps_whole(&toks[i..])
+    if wraps_whole(toks) && matches!(toks[0], Tok::Sym('(')) {
+        let parts = split_top(&toks[1..toks.len() - 1], &|t| matches!(t, Tok::Sym(',')));
+        return parts.len() >= 2 && parts.iter().all(|p| is_simple_name(p));
+    }
+    if matches!(toks.first(), Some(Tok::Cmd(n)) if n == "frac") && toks.get(1) == Some(&Tok::Sym('{')) {
+        let rest = &toks[1..];
+        let Some(split) = group_end(rest) else {
+            return false;
+        };
+        let (num, den) = rest.split_at(split);
+        return wraps_whole(num)
+            && wraps_whole(den)
+            && is_simple_name(&num[1..num.len() - 1])
+            && is_simple_name(&den[1..den.len() - 1]);
+    }
+    false
+}
+
+/// Index just past the bracket group that starts `toks`, if it closes.
+fn group_end(toks: &[Tok]) -> Option<usize> {
+    let mut depth = 0;
+    for (i, t) in toks.iter().enumerate() {
+        depth += depth_delta(t);
+        if depth == 0 {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 fn is_relation(t: &Tok) -> bool {
@@ -395,7 +452,11 @@ fn structure(toks: &[Tok], budget: &Budget, depth: usize) -> Result<Answer, Stri
                 return Ok(Answer::Matrix(rows));
             }
             (Tok::Sym(o @ ('(' | '[')), Tok::Sym(c @ (')' | ']'))) => {
-                let parts = split_top(inner, &|t| *t == Tok::Sym(','));
+                let mut parts = split_top(inner, &|t| *t == Tok::Sym(','));
+                if parts.len() == 1 {
+                    // `(1; -3; 5)`: semicolons separate the items.
+                    parts = split_top(inner, &|t| *t == Tok::Sym(';'));
+                }
                 if parts.len() >= 2 {
                     let items = parts
                         .into_iter()

@@ -1,17 +1,30 @@
-//! Extraction of the final answer from a model response.
+//! Extraction of the final answer from a model response (and from gold solutions).
 //!
-//! Strict mode takes only the last `\boxed{…}` / `\fbox{…}` (or `\boxed 5`). Flexible mode
-//! falls back, in order, to `<answer>…</answer>`, GSM8K `#### …`, "final answer is …",
-//! "answer: …", and the last number in the text. The text markers are searched in the last
-//! 64 KiB of the response (the final answer is at the end; this bounds the work).
+//! Strict mode takes only the last `\boxed{…}` / `\fbox{…}` (or `\boxed 5`): the paper's
+//! protocol. Flexible mode looks, in order, for:
+//! 1. boxed answers ([`boxed_answer`]: the last box; several boxes ending the text joined
+//!    by `,`/`and`/`or`/`\quad` form one set);
+//! 2. the last LaTeX math environment (`$…$`, `$$…$$`, `\(…\)`, `\[…\]`,
+//!    `\begin{align*}…`), or a text marker ("final answer is", "the answer is", "answer:",
+//!    `<answer>…</answer>`, GSM8K `#### …`) when the marker comes after that environment;
+//!    inside an environment the answer is the last side of an `=` chain (`envs`);
+//! 3. a plain expression ending the text (`so we get -7/4.`); digits inside words
+//!    (`QX7BR`) are not numbers.
+//!
+//! The search covers the last 64 KiB of the response (the final answer is at the end; this
+//! bounds the work).
 
-use crate::normalize::match_brace;
+pub use crate::boxed::last_boxed;
+use crate::boxed::boxed_answer;
+use crate::envs::{env_answer, math_envs};
 use serde::{Deserialize, Serialize};
 
 /// Longest extracted answer kept (bytes); longer ones are cut at a character boundary.
 const MAX_EXTRACTED_BYTES: usize = 4_096;
-/// Most `\boxed` occurrences examined from the end.
-const MAX_BOXED_TRIES: usize = 64;
+/// Bytes at the end of a response searched for environments and text markers.
+const WINDOW: usize = 64 * 1024;
+/// Words at the end of the text examined for a plain expression.
+const MAX_TAIL_WORDS: usize = 400;
 
 /// How answers are found in a response.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,7 +32,7 @@ const MAX_BOXED_TRIES: usize = 64;
 pub enum ExtractMode {
     /// Only `\boxed{}` / `\fbox{}` counts (the paper's protocol).
     StrictBoxed,
-    /// Boxed first, then the other markers, then the last number.
+    /// Boxed first, then math environments and text markers, then a plain expression.
     #[default]
     Flexible,
 }
@@ -50,172 +63,213 @@ fn cap(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Content of the last `\boxed{…}` / `\fbox{…}` / `\boxed 5` with balanced braces.
-pub fn last_boxed(text: &str) -> Option<String> {
-    let mut end = text.len();
-    for _ in 0..MAX_BOXED_TRIES {
-        let hay = &text[..end];
-        let at = match (hay.rfind("\\boxed"), hay.rfind("\\fbox")) {
-            (Some(a), Some(b)) => a.max(b),
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => return None,
-        };
-        let name_len = if text[at..].starts_with("\\boxed") {
-            6
-        } else {
-            5
-        };
-        match boxed_content(&text[at + name_len..]) {
-            Boxed::Found(content) => {
-                let content = content.trim();
-                if !content.is_empty() {
-                    return Some(cap(content, MAX_EXTRACTED_BYTES).to_string());
-                }
-            }
-            // An unclosed brace here also leaves every earlier box unclosed.
-            Boxed::Unclosed => return None,
-            Boxed::Missing => {}
+/// The last [`WINDOW`] bytes of `text`, starting at a character boundary.
+fn window(text: &str) -> &str {
+    let mut from = text.len().saturating_sub(WINDOW);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    &text[from..]
+}
+
+/// Text markers that introduce a final answer, matched case-insensitively.
+const MARKERS: &[&str] = &[
+    "final answer is",
+    "final answer:",
+    "the answer is",
+    "answer is",
+    "answer:",
+    "####",
+];
+
+/// The end (byte index after it) of the last marker occurrence in `hay`.
+fn last_marker(hay: &str) -> Option<usize> {
+    let lower = hay.to_ascii_lowercase();
+    MARKERS
+        .iter()
+        .filter_map(|m| lower.rfind(m).map(|at| at + m.len()))
+        .max()
+}
+
+/// Cuts a trailing sentence: the text up to the first `.`/`!`/`?` followed by a space or
+/// the end (a decimal point is followed by a digit).
+fn first_sentence(s: &str) -> &str {
+    let b = s.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(c, b'.' | b'!' | b'?')
+            && b.get(i + 1).is_none_or(|n| n.is_ascii_whitespace())
+        {
+            return &s[..i];
         }
-        end = at;
     }
-    None
+    s
 }
 
-/// What follows a `\boxed` command.
-enum Boxed<'a> {
-    /// The argument.
-    Found(&'a str),
-    /// A `{` that never closes.
-    Unclosed,
-    /// No argument.
-    Missing,
-}
-
-/// The argument after `\boxed`: `{…}` (balanced) or ` token`.
-fn boxed_content(rest: &str) -> Boxed<'_> {
-    let trimmed = rest.trim_start_matches([' ', '\t']);
-    let bytes = trimmed.as_bytes();
-    let Some(first) = bytes.first() else {
-        return Boxed::Missing;
-    };
-    match first {
-        b'{' => match match_brace(trimmed, 0) {
-            Some(end) => Boxed::Found(&trimmed[1..end - 1]),
-            None => Boxed::Unclosed,
-        },
-        _ if rest.starts_with([' ', '\t']) => {
-            let end = trimmed
-                .find(|c: char| c.is_whitespace() || c == '$' || c == '\\')
-                .unwrap_or(trimmed.len());
-            let token = trimmed[..end].trim_end_matches(['.', ',']);
-            if token.is_empty() {
-                Boxed::Missing
-            } else {
-                Boxed::Found(token)
-            }
-        }
-        _ => Boxed::Missing,
-    }
-}
-
-/// Bytes at the end of a response searched for the text markers ("answer:", `<answer>`…).
-const MARKER_WINDOW: usize = 64 * 1024;
-
-/// Finds the last case-insensitive occurrence of an ASCII `needle` within the last
-/// [`MARKER_WINDOW`] bytes; returns the byte index after it.
-fn rfind_ascii_ci(hay: &str, needle: &str) -> Option<usize> {
-    let h = hay.as_bytes();
-    let from = h.len().saturating_sub(MARKER_WINDOW);
-    let n = needle.as_bytes();
-    if n.is_empty() || h.len() < n.len() {
-        return None;
-    }
-    (from..=h.len() - n.len())
-        .rev()
-        .find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
-        .map(|i| i + n.len())
-}
-
-/// The rest of the line after `at`, cleaned of `$`, leading `:`/`is` and a trailing period.
-fn rest_of_line(text: &str, at: usize) -> Option<String> {
-    let rest = &text[at..];
+/// The answer after a text marker: up to the end of its line; an environment or box in
+/// that line is the answer; otherwise the first sentence.
+fn marker_answer(rest: &str) -> Option<String> {
     let line = rest.split('\n').next().unwrap_or("");
-    let line = line.trim().trim_start_matches(':').trim();
-    let line = line.strip_prefix("is ").unwrap_or(line).trim();
-    if let Some(b) = last_boxed(line) {
+    let line = line
+        .trim()
+        .trim_start_matches([':', '='])
+        .trim()
+        .trim_start_matches("is ")
+        .trim();
+    if let Some(b) = boxed_answer(line) {
         return Some(b);
     }
-    let line = line.trim_end_matches(['.', ' ']).trim_matches('$').trim();
-    let line = line
-        .trim_start_matches("\\(")
-        .trim_end_matches("\\)")
-        .trim();
-    let line = line
-        .trim_start_matches("\\[")
-        .trim_end_matches("\\]")
-        .trim();
-    (!line.is_empty()).then(|| cap(line, MAX_EXTRACTED_BYTES).to_string())
-}
-
-/// The last number in the text (`-1,234.5`, `3/4`), if any.
-fn last_number(text: &str) -> Option<String> {
-    let b = text.as_bytes();
-    let mut i = b.len();
-    while i > 0 && !b[i - 1].is_ascii_digit() {
-        i -= 1;
-    }
-    if i == 0 {
-        return None;
-    }
-    let end = i;
-    let mut start = end;
-    while start > 0 {
-        let c = b[start - 1];
-        let digit_before = start >= 2 && b[start - 2].is_ascii_digit();
-        if c.is_ascii_digit() || ((c == b'.' || c == b',' || c == b'/') && digit_before) {
-            start -= 1;
-        } else {
-            break;
+    if let Some(env) = math_envs(line).first() {
+        let a = env_answer(env.content);
+        if !a.trim().is_empty() {
+            return Some(a);
         }
     }
-    if start > 0 && b[start - 1] == b'-' {
-        start -= 1;
+    let text = first_sentence(line)
+        .trim()
+        .trim_end_matches(['.', ' '])
+        .trim_matches('$')
+        .trim();
+    let text = text.strip_prefix("\\(").unwrap_or(text);
+    let text = text.strip_suffix("\\)").unwrap_or(text).trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+/// A word that reads as (part of) a plain expression: digits and operators, no letters
+/// (`12`, `-7/4`, `1,234.5`, `(3,`, `=`).
+fn is_expression_word(w: &str) -> bool {
+    !w.is_empty()
+        && w.chars().all(|c| {
+            c.is_ascii_digit()
+                || matches!(
+                    c,
+                    '.' | ',' | '/' | '+' | '-' | '*' | '^' | '(' | ')' | '[' | ']' | '%' | '$'
+                )
+        })
+}
+
+/// A plain expression ending the text: the last run of expression words (skipping the
+/// words after it), trimmed of sentence punctuation; `None` when it has no digit.
+fn plain_tail(text: &str) -> Option<String> {
+    let words: Vec<&str> = text.split_whitespace().rev().take(MAX_TAIL_WORDS).collect();
+    let first = words
+        .iter()
+        .position(|w| is_expression_word(w) && w.contains(|c: char| c.is_ascii_digit()))?;
+    let run: Vec<&str> = words[first..]
+        .iter()
+        .take_while(|w| is_expression_word(w))
+        .copied()
+        .collect();
+    let joined = run.into_iter().rev().collect::<Vec<_>>().join(" ");
+    let t = joined
+        .trim_start_matches(['=', '(', ','])
+        .trim_end_matches(['.', ',', ';', ':', '$', ')'])
+        .trim_matches('$')
+        .trim();
+    // Keep a closing bracket that closes something in the expression.
+    let t = if joined.trim_end_matches(['.', ',', ';', ':', '$']).ends_with(')')
+        && t.contains('(')
+    {
+        joined
+            .trim_start_matches(['=', ','])
+            .trim_end_matches(['.', ',', ';', ':', '$'])
+            .trim()
+    } else {
+        t
+    };
+    t.contains(|c: char| c.is_ascii_digit())
+        .then(|| cap(t, MAX_EXTRACTED_BYTES).to_string())
+}
+
+/// The content of the last `<answer>…</answer>` (an unclosed tag runs to the end).
+fn answer_tag(hay: &str) -> Option<(usize, String)> {
+    let lower = hay.to_ascii_lowercase();
+    let open = lower.rfind("<answer>")? + "<answer>".len();
+    let inner = &hay[open..];
+    let inner = match lower[open..].find("</answer>") {
+        Some(close) => &inner[..close],
+        None => inner,
+    };
+    let inner = inner.trim();
+    if inner.is_empty() {
+        return None;
     }
-    Some(text[start..end].to_string())
+    let answer = extract_answer(inner, ExtractMode::Flexible).unwrap_or_else(|| inner.into());
+    Some((open, answer))
+}
+
+/// The answer stated by environments and markers (step 2 of the module docs).
+fn stated_answer(hay: &str) -> Option<String> {
+    if let Some((_, a)) = answer_tag(hay) {
+        return Some(a);
+    }
+    let envs = math_envs(hay);
+    let marker = last_marker(hay);
+    let last_env = envs
+        .iter()
+        .rev()
+        .find(|e| !env_answer(e.content).trim().is_empty());
+    match (last_env, marker) {
+        (Some(env), Some(m)) if m > env.start => marker_answer(&hay[m..]),
+        (Some(env), _) => Some(env_answer(env.content)),
+        (None, Some(m)) => marker_answer(&hay[m..]),
+        (None, None) => None,
+    }
 }
 
 /// Extracts the final answer of `response` under `mode`.
 pub fn extract_answer(response: &str, mode: ExtractMode) -> Option<String> {
-    if let Some(b) = last_boxed(response) {
-        return Some(b);
-    }
-    if mode == ExtractMode::StrictBoxed {
-        return None;
-    }
-    if let Some(open) = rfind_ascii_ci(response, "<answer>") {
-        let inner = &response[open..];
-        let inner = match inner.find("</answer>") {
-            Some(close) => &inner[..close],
-            None => inner,
-        };
-        let inner = inner.trim().trim_matches('$').trim();
-        if !inner.is_empty() {
-            return Some(cap(inner, MAX_EXTRACTED_BYTES).to_string());
+    match mode {
+        ExtractMode::StrictBoxed => last_boxed(response),
+        ExtractMode::Flexible => {
+            let hay = window(response);
+            boxed_answer(hay)
+                .or_else(|| stated_answer(hay))
+                .or_else(|| plain_tail(hay))
+                .map(|a| cap(a.trim(), MAX_EXTRACTED_BYTES).to_string())
+                .filter(|a| !a.is_empty())
         }
     }
-    if let Some(at) = response.rfind("####")
-        && let Some(a) = rest_of_line(response, at + 4)
+}
+
+/// Whether text outside math environments is prose (words) rather than joiners between
+/// answers (`,`, `and`, `or`).
+fn has_prose_outside_math(s: &str) -> bool {
+    let envs = math_envs(s);
+    let mut outside = String::new();
+    let mut at = 0;
+    for e in &envs {
+        outside.push_str(&s[at..e.start]);
+        outside.push(' ');
+        at = e.end;
+    }
+    outside.push_str(&s[at..]);
+    outside
+        .split(|c: char| !c.is_alphabetic())
+        .any(|w| w.len() >= 3 && w != "and")
+}
+
+/// The answer inside a gold string: after the last `####` (GSM8K), the boxed answer of a
+/// solution, the stated answer of a worked solution (prose around math), or the string
+/// itself when it is a bare answer (`\frac{1}{2}`, `$x \geq 7$`, `$(1,2)$, $(3,4)$`).
+pub fn gold_answer(s: &str) -> String {
+    if let Some(at) = s.rfind("####") {
+        let rest = s[at + 4..].lines().next().unwrap_or("").trim();
+        if !rest.is_empty() {
+            return rest.to_string();
+        }
+    }
+    if (s.contains("\\boxed") || s.contains("\\fbox"))
+        && let Some(b) = boxed_answer(s)
     {
-        return Some(a);
+        return b;
     }
-    for marker in ["final answer is", "final answer:", "answer is", "answer:"] {
-        if let Some(at) = rfind_ascii_ci(response, marker)
-            && let Some(a) = rest_of_line(response, at)
-        {
-            return Some(a);
-        }
+    if s.len() > 40
+        && has_prose_outside_math(s)
+        && let Some(a) = stated_answer(window(s))
+    {
+        return a;
     }
-    last_number(response)
+    s.trim().to_string()
 }
 
 #[cfg(test)]
@@ -223,42 +277,96 @@ mod tests {
     use super::*;
     use ExtractMode::*;
 
+    fn flex(s: &str) -> Option<String> {
+        extract_answer(s, Flexible)
+    }
+
     #[test]
-    fn extracts_in_priority_order() {
+    fn strict_takes_only_the_last_box() {
         assert_eq!(
             extract_answer("so \\boxed{1} then \\boxed{\\frac{1}{2}}.", StrictBoxed).as_deref(),
             Some("\\frac{1}{2}")
         );
-        assert_eq!(
-            extract_answer("\\boxed 5.", StrictBoxed).as_deref(),
-            Some("5")
-        );
-        assert_eq!(
-            extract_answer("\\fbox{a{b}c}", StrictBoxed).as_deref(),
-            Some("a{b}c")
-        );
         assert_eq!(extract_answer("The answer is 7.", StrictBoxed), None);
+        assert_eq!(extract_answer("$\\frac{2}{7}$", StrictBoxed), None);
+    }
+
+    #[test]
+    fn latex_environments_outside_boxes() {
+        assert_eq!(flex("Thus $\\frac{2}{7}$.").as_deref(), Some("\\frac{2}{7}"));
+        assert_eq!(flex("So $-\\frac{7}{4}$").as_deref(), Some("-\\frac{7}{4}"));
+        assert_eq!(flex("We get $\\frac25$.").as_deref(), Some("\\frac25"));
         assert_eq!(
-            extract_answer("The final answer is $\\frac{3}{4}$.", Flexible).as_deref(),
-            Some("\\frac{3}{4}")
+            flex("Hence \\(x \\in (-3, 8)\\).").as_deref(),
+            Some("x \\in (-3, 8)")
+        );
+        assert_eq!(flex("$$\\sqrt5$$").as_deref(), Some("\\sqrt5"));
+        assert_eq!(flex("so \\[ 3k \\]").as_deref(), Some("3k"));
+        assert_eq!(
+            flex("\\begin{align*} x &= 5+5+1 \\\\ &= 11 \\end{align*}").as_deref(),
+            Some("11")
+        );
+        assert_eq!(flex("so $x = 5+5+1 = 3k$.").as_deref(), Some("3k"));
+        assert_eq!(flex("hence $x = 3$.").as_deref(), Some("x = 3"));
+        assert_eq!(
+            flex("The final answer is $12{,}345$. I hope it is correct.").as_deref(),
+            Some("12{,}345")
+        );
+    }
+
+    #[test]
+    fn text_markers_after_the_last_environment() {
+        assert_eq!(
+            flex("We know $x=2$. The final answer is 7.").as_deref(),
+            Some("7")
         );
         assert_eq!(
-            extract_answer("work\n#### 1,234\n", Flexible).as_deref(),
-            Some("1,234")
+            flex("The final answer is 12,345. I hope it is correct.").as_deref(),
+            Some("12,345")
         );
+        assert_eq!(flex("work\n#### 1,234\n").as_deref(), Some("1,234"));
+        assert_eq!(flex("<answer> 12 </answer>").as_deref(), Some("12"));
+        assert_eq!(flex("Answer: x=3").as_deref(), Some("x=3"));
+        assert_eq!(flex("The answer is .7").as_deref(), Some(".7"));
         assert_eq!(
-            extract_answer("<answer> 12 </answer>", Flexible).as_deref(),
-            Some("12")
+            flex("the answer is: the probability is $\\frac13$").as_deref(),
+            Some("\\frac13")
         );
+    }
+
+    #[test]
+    fn plain_expression_at_the_end() {
         assert_eq!(
-            extract_answer("Answer: x=3", Flexible).as_deref(),
-            Some("x=3")
-        );
-        assert_eq!(
-            extract_answer("we get 3 apples and then -4.5 more", Flexible).as_deref(),
+            flex("we get 3 apples and then -4.5 more").as_deref(),
             Some("-4.5")
         );
-        assert_eq!(extract_answer("nothing here", Flexible), None);
-        assert_eq!(extract_answer("\\boxed{unclosed", Flexible), None);
+        assert_eq!(flex("so we get -7/4.").as_deref(), Some("-7/4"));
+        assert_eq!(flex("The total is 1 000.").as_deref(), Some("1 000"));
+        assert_eq!(flex("Its code is QX7BR."), None);
+        assert_eq!(flex("nothing here"), None);
+        assert_eq!(flex("\\boxed{unclosed"), None);
+    }
+
+    #[test]
+    fn boxes_come_first_and_several_form_a_set() {
+        assert_eq!(
+            flex("so $\\boxed{3}$ and $\\boxed{-5}$ while $y$ is free").as_deref(),
+            Some("3, -5")
+        );
+        assert_eq!(flex("\\boxed 5.").as_deref(), Some("5"));
+    }
+
+    #[test]
+    fn golds_are_extracted_like_responses() {
+        assert_eq!(gold_answer("$x \\geq 7$"), "$x \\geq 7$");
+        assert_eq!(gold_answer("\\frac{1}{2}"), "\\frac{1}{2}");
+        assert_eq!(gold_answer("$90^{\\circ}$,$60^{\\circ}$"), "$90^{\\circ}$,$60^{\\circ}$");
+        assert_eq!(gold_answer("so 3+4=7\n#### 7"), "7");
+        assert_eq!(gold_answer("thus $\\boxed{1.6}$ cm"), "1.6");
+        assert_eq!(
+            gold_answer("Adding the two pieces we find that the total is $\\frac{3}{4}$."),
+            "\\frac{3}{4}"
+        );
+        assert_eq!(gold_answer("Evelyn"), "Evelyn");
     }
 }

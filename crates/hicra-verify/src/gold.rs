@@ -2,7 +2,7 @@
 //! full reference solutions (GSM8K `#### n`, Minerva `\boxed{…}` inside the solution).
 
 use crate::error::VerifyError;
-use crate::extract::last_boxed;
+use crate::extract::gold_answer;
 
 /// A gold (reference) answer.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,21 +76,9 @@ impl From<i64> for Gold {
     }
 }
 
-/// The final answer inside a gold string: after the last `####`, inside the last `\boxed{}`,
-/// or the string itself.
+/// The final answer inside a gold string (see [`gold_answer`]).
 pub fn gold_answer_text(s: &str) -> String {
-    if let Some(at) = s.rfind("####") {
-        let rest = s[at + 4..].lines().next().unwrap_or("").trim();
-        if !rest.is_empty() {
-            return rest.to_string();
-        }
-    }
-    if (s.contains("\\boxed") || s.contains("\\fbox"))
-        && let Some(b) = last_boxed(s)
-    {
-        return b;
-    }
-    s.trim().to_string()
+    gold_answer(s)
 }
 
 #[cfg(test)]

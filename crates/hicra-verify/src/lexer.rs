@@ -160,6 +160,22 @@ pub fn lex(s: &str, budget: &Budget) -> Result<Vec<Tok>, LexError> {
             }
             continue;
         }
+        // `<=`, `>=`, `!=` (a `!` after a number or bracket is a factorial: `3!=6`).
+        if matches!(c, '<' | '>' | '!') && chars.get(i + 1) == Some(&'=') {
+            let after_operand = toks
+                .last()
+                .is_some_and(|t| matches!(t, Tok::Num(_) | Tok::Sym(')' | '}' | ']')));
+            if c != '!' || !after_operand {
+                let name = match c {
+                    '<' => "le",
+                    '>' => "ge",
+                    _ => "ne",
+                };
+                toks.push(Tok::Cmd(name.into()));
+                i += 2;
+                continue;
+            }
+        }
         match c {
             '+' | '-' | '*' | '/' | '^' | '_' | '!' | '=' | '<' | '>' | ',' | '(' | ')' | '['
             | ']' | '{' | '}' | '|' | '&' | '\'' | '%' | ':' | ';' => {

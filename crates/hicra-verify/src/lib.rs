@@ -75,8 +75,10 @@
 //!   plain variable (`i^2` is not `-1`).
 
 mod answer;
+mod boxed;
 mod budget;
 mod compare;
+mod envs;
 mod error;
 mod evaluate;
 mod expr;
@@ -90,8 +92,9 @@ mod reward;
 mod verdict;
 mod xfloat;
 
+pub use budget::wall_clock_cutoffs;
 pub use error::VerifyError;
-pub use extract::{ExtractMode, extract_answer};
+pub use extract::{ExtractMode, extract_answer, gold_answer};
 pub use gold::Gold;
 pub use reward::{RewardScheme, reward};
 pub use verdict::{Config, Verdict, compare_answer, verify};

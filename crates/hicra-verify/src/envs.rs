@@ -1,0 +1,226 @@
+//! LaTeX math environments in prose (`$…$`, `$$…$$`, `\(…\)`, `\[…\]`,
+//! `\begin{align*}…\end{align*}` and friends) and the answer inside one: its last line, and
+//! the last side of a chain of `=`.
+
+/// Display environments whose content is mathematics.
+const MATH_ENVIRONMENTS: &[&str] = &[
+    "align*",
+    "align",
+    "equation*",
+    "equation",
+    "gather*",
+    "gather",
+    "eqnarray*",
+    "eqnarray",
+    "multline*",
+    "multline",
+    "displaymath",
+    "math",
+];
+/// Most environments recorded from one text.
+const MAX_ENVS: usize = 4_096;
+
+/// One math environment: byte span of the whole environment and its content.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Env<'a> {
+    /// Index of the opening delimiter.
+    pub start: usize,
+    /// Index just past the closing delimiter.
+    pub end: usize,
+    /// Text between the delimiters.
+    pub content: &'a str,
+}
+
+/// Every complete math environment in `text`, in order (at most [`MAX_ENVS`]; an unclosed
+/// delimiter ends the scan). `\$` is a dollar sign, not a delimiter.
+pub fn math_envs(text: &str) -> Vec<Env<'_>> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() && out.len() < MAX_ENVS {
+        let (open_len, close): (usize, &str) = match b[i] {
+            b'\\' => match b.get(i + 1) {
+                Some(b'(') => (2, "\\)"),
+                Some(b'[') => (2, "\\]"),
+                Some(b'b') if text[i..].starts_with("\\begin{") => {
+                    let name_start = i + 7;
+                    let Some(len) = text[name_start..].find('}') else {
+                        break;
+                    };
+                    let name = &text[name_start..name_start + len];
+                    if MATH_ENVIRONMENTS.contains(&name) {
+                        let open_len = 7 + len + 1;
+                        let close = format!("\\end{{{name}}}");
+                        match text[i + open_len..].find(&close) {
+                            Some(off) => {
+                                let content = &text[i + open_len..i + open_len + off];
+                                let end = i + open_len + off + close.len();
+                                out.push(Env {
+                                    start: i,
+                                    end,
+                                    content,
+                                });
+                                i = end;
+                                continue;
+                            }
+                            None => break,
+                        }
+                    }
+                    i += 7;
+                    continue;
+                }
+                // `\$`, `\\` and other escapes.
+                Some(_) => {
+                    i += 2;
+                    continue;
+                }
+                None => break,
+            },
+            b'$' if b.get(i + 1) == Some(&b'$') => (2, "$$"),
+            b'$' => (1, "$"),
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let from = i + open_len;
+        let Some(off) = find_closing(&text[from..], close) else {
+            break;
+        };
+        out.push(Env {
+            start: i,
+            end: from + off + close.len(),
+            content: &text[from..from + off],
+        });
+        i = from + off + close.len();
+    }
+    out
+}
+
+/// Offset of the closing delimiter `close` in `s`, skipping escaped `\$`.
+fn find_closing(s: &str, close: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let c = close.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i..].starts_with(c) {
+            return Some(i);
+        }
+        i += if b[i] == b'\\' { 2 } else { 1 };
+    }
+    None
+}
+
+/// Splits at top-level (outside `{}`, `()`, `[]`) occurrences of `=` that are not part of
+/// `<=`, `>=`, `!=`, `==`.
+fn split_equals(s: &str) -> Vec<&str> {
+    let b = s.as_bytes();
+    let mut parts = Vec::new();
+    let mut depth = 0i32;
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                // `\{` and `\}` are brackets too.
+                match b.get(i + 1) {
+                    Some(b'{') => depth += 1,
+                    Some(b'}') => depth -= 1,
+                    _ => {}
+                }
+                i += 2;
+                continue;
+            }
+            b'{' | b'(' | b'[' => depth += 1,
+            b'}' | b')' | b']' => depth -= 1,
+            b'=' if depth == 0 => {
+                let prev = i.checked_sub(1).map(|p| b[p]);
+                let next = b.get(i + 1).copied();
+                if !matches!(prev, Some(b'<' | b'>' | b'!' | b'=')) && next != Some(b'=') {
+                    parts.push(&s[start..i]);
+                    start = i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+/// Whether a side of an equation is only a name (`x`, `f(x)`, `a_n`, `(a,b)`): letters,
+/// digits in scripts, brackets and commas, with at least one letter and no operators.
+fn looks_like_name(side: &str) -> bool {
+    let t = side.trim();
+    !t.is_empty()
+        && t.len() <= 40
+        && t.chars().any(|c| c.is_ascii_alphabetic())
+        && t.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '_' | '{' | '}' | '(' | ')' | ',' | ' ' | '\\' | '\'')
+        })
+        && !t.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// The answer stated inside one math environment: its last non-empty line (`\\` separates
+/// lines, `&` alignment marks go), then the last side of an `=` chain. A single
+/// `name = value` is kept whole, so a gold that names the same quantity can match it.
+pub fn env_answer(content: &str) -> String {
+    let last_line = content
+        .split("\\\\")
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .last()
+        .unwrap_or("");
+    let line = last_line.replace('&', " ");
+    let line = line.trim().trim_end_matches(['.', ',', ';']).trim();
+    let sides = split_equals(line);
+    if sides.len() >= 3 {
+        return sides[sides.len() - 1].trim().to_string();
+    }
+    if sides.len() == 2 && sides[0].trim().is_empty() {
+        // `= 12` continuing an aligned chain.
+        return sides[1].trim().to_string();
+    }
+    if sides.len() == 2 && !looks_like_name(sides[0]) && !sides[1].trim().is_empty() {
+        // `2 + 3 = 5`: a computation ending in its value. An equation with a variable on
+        // both sides (`x + y = 3`) is kept as an equation.
+        let lhs_has_letters = sides[0].chars().any(|c| c.is_ascii_alphabetic());
+        let rhs_has_letters = sides[1].chars().any(|c| c.is_ascii_alphabetic());
+        if !lhs_has_letters || !rhs_has_letters && !sides[0].contains(['+', '-']) {
+            return sides[1].trim().to_string();
+        }
+    }
+    line.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_environments_in_order() {
+        let t = "cost \\$5 and $x$, then $$y=2$$ and \\(z\\) or \\[w\\] \\begin{align*}a&=1\\\\&=2\\end{align*}";
+        let contents: Vec<&str> = math_envs(t).iter().map(|e| e.content).collect();
+        assert_eq!(contents, ["x", "y=2", "z", "w", "a&=1\\\\&=2"]);
+        assert_eq!(math_envs("an unclosed $x").len(), 0);
+    }
+
+    #[test]
+    fn answer_is_the_last_side_of_a_chain() {
+        assert_eq!(env_answer("x = 5+5+1 = 3k"), "3k");
+        assert_eq!(env_answer("x = 3"), "x = 3");
+        assert_eq!(env_answer("2+3 = 5"), "5");
+        assert_eq!(env_answer("x + y = 3"), "x + y = 3");
+        assert_eq!(env_answer("a &= 1 \\\\ &= 2."), "2");
+        assert_eq!(env_answer("x \\le 7"), "x \\le 7");
+        assert_eq!(env_answer("x <= 7"), "x <= 7");
+        assert_eq!(env_answer("f(x) = x^2 = 9"), "9");
+        // A named quantity keeps its name; the comparison drops it when the gold has none.
+        assert_eq!(
+            env_answer("\\frac{AM}{MB}=\\frac{2}{\\sqrt5}"),
+            "\\frac{AM}{MB}=\\frac{2}{\\sqrt5}"
+        );
+    }
+}
