@@ -97,7 +97,7 @@ pub fn last_boxed(text: &str) -> Option<String> {
 
 /// Whether the text between two boxed answers only joins them (`,`, `and`, `or`, `\quad`,
 /// math delimiters), so both belong to one final statement.
-fn only_joins(gap: &str) -> bool {
+pub(crate) fn only_joins(gap: &str) -> bool {
     if gap.len() > 80 {
         return false;
     }

@@ -167,6 +167,67 @@ fn looks_like_name(side: &str) -> bool {
 /// lines, `&` alignment marks go), then the last side of an `=` chain. A single
 /// `name = value` is kept whole, so a gold that names the same quantity can match it.
 pub fn env_answer(content: &str) -> String {
+    let parts = split_answers(content);
+    if parts.len() > 1 && parts.iter().any(|p| p.contains('=')) {
+        return parts
+            .iter()
+            .map(|p| line_answer(p))
+            .filter(|a| !a.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
+    line_answer(content)
+}
+
+/// Joiners between several answers in one environment.
+const JOINERS: &[&str] = &[
+    "\\text{ or }",
+    "\\text{or}",
+    "\\text{ and }",
+    "\\text{and}",
+    "\\qquad",
+    "\\quad",
+];
+
+/// Splits an environment's content into answers at top-level `,`, `;` and [`JOINERS`].
+fn split_answers(content: &str) -> Vec<String> {
+    let mut s = content.to_string();
+    for j in JOINERS {
+        s = s.replace(j, ";");
+    }
+    let b = s.as_bytes();
+    let mut parts = Vec::new();
+    let mut depth = 0i32;
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                match b.get(i + 1) {
+                    Some(b'{') => depth += 1,
+                    Some(b'}') => depth -= 1,
+                    _ => {}
+                }
+                i += 2;
+                continue;
+            }
+            b'{' | b'(' | b'[' => depth += 1,
+            b'}' | b')' | b']' => depth -= 1,
+            b',' | b';' if depth == 0 => {
+                parts.push(s[start..i].trim().to_string());
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    parts.push(s[start.min(s.len())..].trim().to_string());
+    parts.retain(|p| !p.is_empty());
+    parts
+}
+
+/// The answer of one line or part (see [`env_answer`]).
+fn line_answer(content: &str) -> String {
     let last_line = content
         .split("\\\\")
         .map(str::trim)

@@ -15,8 +15,8 @@
 //! bounds the work).
 
 pub use crate::boxed::last_boxed;
-use crate::boxed::boxed_answer;
-use crate::envs::{env_answer, math_envs};
+use crate::boxed::{boxed_answer, only_joins};
+use crate::envs::{Env, env_answer, math_envs};
 use serde::{Deserialize, Serialize};
 
 /// Longest extracted answer kept (bytes); longer ones are cut at a character boundary.
@@ -204,16 +204,39 @@ fn stated_answer(hay: &str) -> Option<String> {
     }
     let envs = math_envs(hay);
     let marker = last_marker(hay);
-    let last_env = envs
+    let last = envs
         .iter()
-        .rev()
-        .find(|e| !env_answer(e.content).trim().is_empty());
-    match (last_env, marker) {
-        (Some(env), Some(m)) if m > env.start => marker_answer(&hay[m..]),
-        (Some(env), _) => Some(env_answer(env.content)),
+        .rposition(|e| !env_answer(e.content).trim().is_empty());
+    match (last, marker) {
+        (Some(k), Some(m)) if m > envs[k].start => marker_answer(&hay[m..]),
+        (Some(k), _) => Some(joined_env_answers(hay, &envs[..=k])),
         (None, Some(m)) => marker_answer(&hay[m..]),
         (None, None) => None,
     }
+}
+
+/// Most environments joined into one set of answers.
+const MAX_JOINED_ENVS: usize = 16;
+
+/// The answer of the last environment, with the environments before it that are joined to
+/// it only by `,`/`and`/`or` (`$x = 3$ or $x = -5$`) as one list.
+fn joined_env_answers(hay: &str, envs: &[Env<'_>]) -> String {
+    let mut k = envs.len() - 1;
+    let mut answers = vec![env_answer(envs[k].content)];
+    while k > 0
+        && answers.len() < MAX_JOINED_ENVS
+        && only_joins(&hay[envs[k - 1].end..envs[k].start])
+        && !hay[envs[k - 1].end..envs[k].start].trim().is_empty()
+    {
+        k -= 1;
+        let a = env_answer(envs[k].content);
+        if a.trim().is_empty() {
+            break;
+        }
+        answers.push(a);
+    }
+    answers.reverse();
+    answers.join(", ")
 }
 
 /// Extracts the final answer of `response` under `mode`.

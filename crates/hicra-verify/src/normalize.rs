@@ -431,7 +431,8 @@ fn remove_thousands(s: &str) -> String {
             while j < b.len() && b[j].is_ascii_digit() {
                 j += 1;
             }
-            if j - i <= 3 {
+            // A thousands group never starts with 0 (`0,125` is a decimal comma).
+            if j - i <= 3 && (b[i] != b'0' || j - i == 1 && j == b.len()) {
                 let mut k = j;
                 let mut groups = 0;
                 while k + 4 <= b.len()
@@ -461,6 +462,26 @@ fn remove_thousands(s: &str) -> String {
         i += ch_len;
     }
     out
+}
+
+/// The decimal-comma reading of an answer that is one number written `digits,digits`
+/// where the comma cannot be a thousands separator: `3,14` → `3.14`, `2500,75` →
+/// `2500.75`, `0,125` → `0.125`. A comma followed by exactly three digits after a 1-3 digit
+/// group that does not start with 0 (`1,000`, `12,345`) is a thousands separator, so has no
+/// decimal reading.
+pub fn decimal_comma_reading(s: &str) -> Option<String> {
+    let t = s.trim().trim_matches('$').trim();
+    let (sign, body) = match t.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", t),
+    };
+    let (int, frac) = body.split_once(',')?;
+    let digits = |p: &str| !p.is_empty() && p.len() <= 40 && p.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || !digits(frac) {
+        return None;
+    }
+    let thousands = frac.len() == 3 && int.len() <= 3 && !int.starts_with('0');
+    (!thousands).then(|| format!("{sign}{int}.{frac}"))
 }
 
 /// Trims whitespace and trailing sentence punctuation.

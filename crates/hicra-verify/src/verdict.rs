@@ -5,6 +5,7 @@ use crate::budget::Budget;
 use crate::compare::{Ctx, parsed_equal};
 use crate::extract::{ExtractMode, extract_answer};
 use crate::gold::Gold;
+use crate::normalize::decimal_comma_reading;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 
@@ -60,6 +61,15 @@ pub fn verify(gold: &Gold, response: &str, config: &Config) -> Verdict {
     }
 }
 
+/// The readings of an answer text: itself, and first its decimal-comma reading when it has
+/// one (`3,14` is 3.14 or the list 3, 14).
+fn readings(text: &str) -> Vec<String> {
+    match decimal_comma_reading(text) {
+        Some(decimal) => vec![decimal, text.to_string()],
+        None => vec![text.to_string()],
+    }
+}
+
 /// Compares an already extracted answer with the gold: `(correct, reason)`.
 pub fn compare_answer(gold: &Gold, answer: &str, config: &Config) -> (bool, String) {
     let plain = |s: &str| s.trim().trim_matches('$').trim().to_string();
@@ -71,21 +81,28 @@ pub fn compare_answer(gold: &Gold, answer: &str, config: &Config) -> (bool, Stri
         return (true, "correct: same text as the gold".into());
     }
     let budget = Budget::standard();
-    let cand = parse_answer(answer, &budget);
     let ctx = Ctx {
         budget: &budget,
         abs_tolerance: config.abs_tolerance,
         how: Cell::new(""),
     };
+    let cands: Vec<Parsed> = readings(answer)
+        .iter()
+        .map(|a| parse_answer(a, &budget))
+        .collect();
     let golds: Vec<Parsed> = gold_texts
         .iter()
-        .map(|g| parse_answer(g, &budget))
+        .flat_map(|g| readings(g))
+        .map(|g| parse_answer(&g, &budget))
         .collect();
     for g in &golds {
-        if parsed_equal(g, &cand, &ctx) {
-            return (true, format!("correct: {}", ctx.how.get()));
+        for cand in &cands {
+            if parsed_equal(g, cand, &ctx) {
+                return (true, format!("correct: {}", ctx.how.get()));
+            }
         }
     }
+    let cand = &cands[cands.len() - 1];
     let reason = if budget.is_spent() {
         "not equal: work budget exhausted".to_string()
     } else if let Some(err) = &cand.error {
