@@ -2,7 +2,6 @@
 //! Response tokens of row `i` are the positions where `mask[i]` is true, in order; the
 //! other positions of the result are 0 (and never marked).
 
-
 use hicra_rl::hicra::{HicraConfig, HicraVariant, ResponseInfo, apply_hicra as rust_apply_hicra};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
@@ -32,6 +31,9 @@ fn parse_variant(name: &str) -> PyResult<HicraVariant> {
     }
 }
 
+/// The per-token advantages and the marked tokens, both `(B, T)`.
+type HicraArrays<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<bool>>);
+
 /// One row's response tokens, gathered from the padded arrays.
 struct Row {
     positions: Vec<usize>,
@@ -55,11 +57,13 @@ fn apply_hicra<'py>(
     correct: Option<PyReadonlyArray1<'py, bool>>,
     group_size: Option<usize>,
     seed: u64,
-) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<bool>>)> {
+) -> PyResult<HicraArrays<'py>> {
     guarded("apply_hicra", || {
         let variant = parse_variant(variant)?;
         if !alpha.is_finite() {
-            return Err(PyValueError::new_err(format!("alpha = {alpha} is not finite")));
+            return Err(PyValueError::new_err(format!(
+                "alpha = {alpha} is not finite"
+            )));
         }
         if !(0.0..=1.0).contains(&entropy_quantile) {
             return Err(PyValueError::new_err(format!(

@@ -87,7 +87,13 @@ impl StrategicGrams {
             let index = CharIndex::new(text);
             Ok(found
                 .iter()
-                .map(|m| (index.char_of_byte(m.start), index.char_of_byte(m.end), m.gram))
+                .map(|m| {
+                    (
+                        index.char_of_byte(m.start),
+                        index.char_of_byte(m.end),
+                        m.gram,
+                    )
+                })
                 .collect())
         })
     }

@@ -157,7 +157,7 @@ fn grade_parallel(
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     verify(gold, response, config)
                 }))
-                    .map_err(|p| format!("pair {i}: {}", panic_message(p.as_ref())))
+                .map_err(|p| format!("pair {i}: {}", panic_message(p.as_ref())))
             })
             .collect()
     };
@@ -169,5 +169,7 @@ fn grade_parallel(
             .map_err(|e| PyValueError::new_err(format!("cannot start {n} threads: {e}")))?
             .install(run),
     };
-    result.map_err(|m| crate::guard::RustPanicError::new_err(format!("internal error in grade_batch: {m}")))
+    result.map_err(|m| {
+        crate::guard::RustPanicError::new_err(format!("internal error in grade_batch: {m}"))
+    })
 }
