@@ -515,6 +515,20 @@ fn relation(toks: &[Tok], pos: &[usize], budget: &Budget, depth: usize) -> Resul
         let lhs_toks = &toks[..first];
         let rhs_toks = &toks[last + 1..];
         let lhs_is_name = is_name(lhs_toks);
+        if !lhs_is_name && !rhs_toks.is_empty() {
+            // `5 + 5 + 1 = 11` and unnamed chains `a = b = c`: the answer is the last side
+            // (`1 = k` stays an equation).
+            let constant = |t: &[Tok]| {
+                expr_of(t, budget).is_ok_and(|e| {
+                    let mut syms = Vec::new();
+                    e.symbols(&mut syms);
+                    syms.is_empty()
+                })
+            };
+            if first != last || constant(lhs_toks) && constant(rhs_toks) {
+                return structure(rhs_toks, budget, depth + 1);
+            }
+        }
         if lhs_is_name && first == last {
             // `v = (1, 2)`, `S = \{1, 2\}`: a name for a structured answer.
             let structured = structure(rhs_toks, budget, depth + 1)?;

@@ -158,7 +158,7 @@ fn looks_like_name(side: &str) -> bool {
         && t.chars().any(|c| c.is_ascii_alphabetic())
         && t.chars().all(|c| {
             c.is_ascii_alphanumeric()
-                || matches!(c, '_' | '{' | '}' | '(' | ')' | ',' | ' ' | '\\' | '\'')
+                || matches!(c, '_' | '{' | '}' | '(' | ')' | ',' | ' ' | '\\' | '\'' | '$')
         })
         && !t.starts_with(|c: char| c.is_ascii_digit())
 }
@@ -226,13 +226,51 @@ fn split_answers(content: &str) -> Vec<String> {
     parts
 }
 
+/// Splits at `\\\\` line breaks outside braces and nested environments (a matrix's rows
+/// stay together).
+fn top_rows(content: &str) -> Vec<&str> {
+    let b = content.as_bytes();
+    let mut rows = Vec::new();
+    let mut depth = 0i32;
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if b.get(i + 1) == Some(&b'\\') => {
+                if depth == 0 {
+                    rows.push(&content[start..i]);
+                    start = i + 2;
+                }
+                i += 2;
+                continue;
+            }
+            b'\\' => {
+                let rest = &b[i..];
+                if rest.starts_with(b"\\begin{") {
+                    depth += 1;
+                } else if rest.starts_with(b"\\end{") {
+                    depth -= 1;
+                }
+                i += 2;
+                continue;
+            }
+            b'{' => depth += 1,
+            b'}' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    rows.push(&content[start.min(content.len())..]);
+    rows
+}
+
 /// The answer of one line or part (see [`env_answer`]).
 fn line_answer(content: &str) -> String {
-    let last_line = content
-        .split("\\\\")
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .last()
+    let rows = top_rows(content);
+    let last_line = rows
+        .iter()
+        .map(|r| r.trim())
+        .rfind(|l| !l.is_empty())
         .unwrap_or("");
     let line = last_line.replace('&', " ");
     let line = line.trim().trim_end_matches(['.', ',', ';']).trim();
@@ -244,14 +282,15 @@ fn line_answer(content: &str) -> String {
         // `= 12` continuing an aligned chain.
         return sides[1].trim().to_string();
     }
-    if sides.len() == 2 && !looks_like_name(sides[0]) && !sides[1].trim().is_empty() {
-        // `2 + 3 = 5`: a computation ending in its value. An equation with a variable on
-        // both sides (`x + y = 3`) is kept as an equation.
-        let lhs_has_letters = sides[0].chars().any(|c| c.is_ascii_alphabetic());
-        let rhs_has_letters = sides[1].chars().any(|c| c.is_ascii_alphabetic());
-        if !lhs_has_letters || !rhs_has_letters && !sides[0].contains(['+', '-']) {
-            return sides[1].trim().to_string();
-        }
+    if sides.len() == 2
+        && !looks_like_name(sides[0])
+        && !sides[1].trim().is_empty()
+        && !sides[0].chars().any(|c| c.is_ascii_alphabetic())
+        && !sides[1].chars().any(|c| c.is_ascii_alphabetic())
+    {
+        // `2 + 3 = 5`: a computation ending in its value. An equation with a variable
+        // (`x + y = 3`, `2x = 6`) is kept as an equation.
+        return sides[1].trim().to_string();
     }
     line.to_string()
 }
@@ -274,6 +313,7 @@ mod tests {
         assert_eq!(env_answer("x = 3"), "x = 3");
         assert_eq!(env_answer("2+3 = 5"), "5");
         assert_eq!(env_answer("x + y = 3"), "x + y = 3");
+        assert_eq!(env_answer("1 = k"), "1 = k");
         assert_eq!(env_answer("a &= 1 \\\\ &= 2."), "2");
         assert_eq!(env_answer("x \\le 7"), "x \\le 7");
         assert_eq!(env_answer("x <= 7"), "x <= 7");
