@@ -1,18 +1,34 @@
-//! `hicra compare`: runs several methods over several seeds on the same config (same data,
-//! budget and warm start), sequentially and resumably, then writes and prints a comparison
-//! (final / best validation accuracy mean ± std, steps to a target accuracy, area under the
-//! accuracy curve, semantic-entropy trajectory) and the overlaid `hicra report`.
+//! `hicra compare`: runs several methods over several seeds on the same config, then
+//! writes and prints the comparison and the overlaid `hicra report`.
+//!
+//! Runs of one seed share the warm start (one per comparison, prepared first), the data
+//! order and the validation set (both fixed by the task's own seeds, which the comparison
+//! never changes); the trainer seed (`trainer.seed = 0, 1, …`) drives rollout and
+//! validation sampling. Every run is its own run directory and `hicra train` process
+//! ([`runner`]): a rerun reuses finished runs and resumes unfinished ones. Per method the
+//! table gives the mean and Student-t 95 % interval over seeds of final and best validation
+//! accuracy, the area under the validation curve and the steps to a target accuracy, the
+//! paired difference to GRPO (else the first method) seed by seed, and the sampling noise
+//! of one validation accuracy ([`results`], [`stats`]).
 
-use std::path::{Path, PathBuf};
+mod progress;
+mod results;
+mod runner;
+mod stats;
+mod summary;
+
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
-use hicra_rl::checkpoint::{checkpoint_dir, verify_checkpoint};
 use hicra_rl::config::TrainConfig;
 use hicra_rl::hicra::HicraVariant;
-use hicra_rl::trainer::{Trainer, read_metrics};
-use serde_json::{Value, json};
+use hicra_rl::trainer::read_metrics;
+use serde_json::json;
 
-use super::train::{ProgressObserver, ensure_model, load_config};
+use super::train::{ensure_model, load_config};
+use results::{RunResult, method_stats, paired_stats, reference_method, render_table};
+use runner::{RunPlan, RunnerOptions, run_all};
 
 /// Arguments of `hicra compare`.
 #[derive(clap::Args)]
@@ -27,7 +43,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "grpo,hicra")]
     pub methods: Vec<String>,
     /// Seeds per method (trainer.seed = 0, 1, …).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 8)]
     pub seeds: u64,
     /// Validation accuracy for "steps to target".
     #[arg(long, default_value_t = 0.5)]
@@ -35,6 +51,13 @@ pub struct Args {
     /// Output folder (one run directory per method and seed, the table and the report).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Runs trained side by side (default: the number of cores / --threads-per-run).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Threads of each run (`RAYON_NUM_THREADS`). Keep it when resuming a comparison:
+    /// the thread count can change a run's arithmetic.
+    #[arg(long, default_value_t = 1)]
+    pub threads_per_run: usize,
 }
 
 /// The HICRA variant a method name stands for.
@@ -51,99 +74,62 @@ pub fn method_variant(method: &str) -> anyhow::Result<HicraVariant> {
     })
 }
 
-/// Summary of one run's validation curve.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunSummary {
-    /// Accuracy at the last validation.
-    pub final_acc: f64,
-    /// Best validation accuracy.
-    pub best_acc: f64,
-    /// First validated step reaching the target.
-    pub steps_to_target: Option<u64>,
-    /// Area under the accuracy curve divided by the step span (mean accuracy over training).
-    pub auc: f64,
-    /// Semantic entropy at the first and last training step.
-    pub semantic_entropy: (f64, f64),
-}
-
-/// Summarises `metrics.jsonl` lines of a run.
-pub fn summarise(metrics: &[Value], target: f64) -> Option<RunSummary> {
-    let val: Vec<(f64, f64)> = metrics
-        .iter()
-        .filter_map(|m| Some((m["step"].as_f64()?, m.get("val_accuracy")?.as_f64()?)))
-        .collect();
-    let (&(first_step, _), &(last_step, final_acc)) = (val.first()?, val.last()?);
-    let best_acc = val.iter().map(|v| v.1).fold(f64::NEG_INFINITY, f64::max);
-    let steps_to_target = val.iter().find(|v| v.1 >= target).map(|v| v.0 as u64);
-    let area: f64 = val
-        .windows(2)
-        .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
-        .sum();
-    let span = last_step - first_step;
-    let auc = if span > 0.0 { area / span } else { final_acc };
-    let se: Vec<f64> = metrics
-        .iter()
-        .filter_map(|m| m.get("semantic_entropy")?.as_f64())
-        .collect();
-    Some(RunSummary {
-        final_acc,
-        best_acc,
-        steps_to_target,
-        auc,
-        semantic_entropy: (
-            se.first().copied().unwrap_or(0.0),
-            se.last().copied().unwrap_or(0.0),
-        ),
-    })
-}
-
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let m = v.iter().sum::<f64>() / n;
-    let s = if v.len() > 1 {
-        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-    } else {
-        0.0
-    };
-    (m, s)
-}
-
-/// Runs (or resumes, or skips when finished) one run.
-fn ensure_run(config: &TrainConfig, dir: &Path) -> anyhow::Result<()> {
-    let steps = config.trainer.steps as u64;
-    let final_ckpt = checkpoint_dir(&dir.join("checkpoints"), steps);
-    if verify_checkpoint(&final_ckpt).is_ok() {
-        println!("{}: finished, skipped", dir.display());
-        return Ok(());
-    }
-    let has_ckpt = !hicra_rl::checkpoint::list_checkpoints(&dir.join("checkpoints")).is_empty();
-    let mut trainer = if has_ckpt {
-        println!("{}: resuming", dir.display());
-        Trainer::resume(dir)?
-    } else {
-        if dir.exists() {
-            std::fs::remove_dir_all(dir)
-                .with_context(|| format!("clearing the unfinished run {}", dir.display()))?;
+/// The runs: every method × seed on `base`, each in `out/<method>-seed<N>`.
+fn plan_runs(
+    base: &TrainConfig,
+    methods: &[String],
+    seeds: u64,
+    out: &std::path::Path,
+) -> anyhow::Result<Vec<RunPlan>> {
+    let mut plans = Vec::new();
+    for method in methods {
+        let variant = method_variant(method)?;
+        for seed in 0..seeds {
+            let name = format!("{method}-seed{seed}");
+            let dir = out.join(&name);
+            let mut config = base.clone();
+            config.algorithm.hicra.variant = variant;
+            config.trainer.seed = seed;
+            config.trainer.out = dir.display().to_string();
+            plans.push(RunPlan {
+                name,
+                method: method.clone(),
+                seed,
+                dir,
+                config,
+            });
         }
-        println!("{}: starting", dir.display());
-        Trainer::create(config.clone(), dir)?
-    };
-    trainer.train(&mut ProgressObserver::new())?;
-    Ok(())
+    }
+    Ok(plans)
+}
+
+/// Validation problems each run is scored on: `trainer.val_size`, at most the task's set.
+fn validation_size(config: &TrainConfig) -> anyhow::Result<usize> {
+    let task = hicra_rl::tasks::build_task(&config.task).context("building the task")?;
+    Ok(config
+        .trainer
+        .val_size
+        .min(task.validation_problems().len()))
+}
+
+fn default_jobs(threads_per_run: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / threads_per_run.max(1)).max(1)
 }
 
 /// Runs `hicra compare`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mut base = load_config(args.config.as_deref(), &args.set)?;
     anyhow::ensure!(args.seeds >= 1, "--seeds must be at least 1");
-    let variants: Vec<(String, HicraVariant)> = args
-        .methods
-        .iter()
-        .map(|m| Ok((m.clone(), method_variant(m)?)))
-        .collect::<anyhow::Result<_>>()?;
+    anyhow::ensure!(!args.methods.is_empty(), "--methods names no method");
+    anyhow::ensure!(
+        args.threads_per_run >= 1,
+        "--threads-per-run must be at least 1"
+    );
+    anyhow::ensure!(args.jobs != Some(0), "--jobs must be at least 1");
+    for m in &args.methods {
+        method_variant(m)?;
+    }
     ensure_model(&mut base)?; // one warm start shared by every run
     let out = args.out.clone().unwrap_or_else(|| {
         let secs = std::time::SystemTime::now()
@@ -153,82 +139,64 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         PathBuf::from("runs").join(format!("compare-{secs}"))
     });
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let mut dirs = Vec::new();
-    for (name, variant) in &variants {
-        for seed in 0..args.seeds {
-            let mut c = base.clone();
-            c.algorithm.hicra.variant = *variant;
-            c.trainer.seed = seed;
-            let dir = out.join(format!("{name}-seed{seed}"));
-            c.trainer.out = dir.display().to_string();
-            ensure_run(&c, &dir)?;
-            dirs.push((name.clone(), dir));
-        }
-    }
-    let mut table = format!(
-        "{:<10} {:>16} {:>16} {:>16} {:>16} {:>20}\n",
-        "method",
-        "final val acc",
-        "best val acc",
-        "steps to target",
-        "AUC (mean acc)",
-        "semantic entropy"
-    );
-    let mut rows = Vec::new();
-    for (name, _) in &variants {
-        let sums: Vec<RunSummary> = dirs
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, d)| {
-                let m = read_metrics(d)?;
-                summarise(&m, args.target)
-                    .with_context(|| format!("{} has no validation lines", d.display()))
+    let val_size = validation_size(&base)?;
+    let plans = plan_runs(&base, &args.methods, args.seeds, &out)?;
+    let opts = RunnerOptions {
+        jobs: args
+            .jobs
+            .unwrap_or_else(|| default_jobs(args.threads_per_run)),
+        threads_per_run: args.threads_per_run,
+        exe: std::env::current_exe().context("locating the hicra executable")?,
+        work_dir: out.join("logs"),
+        progress_every: Duration::from_secs(10),
+    };
+    run_all(&plans, &opts)?;
+
+    let results = plans
+        .iter()
+        .map(|p| {
+            let metrics = read_metrics(&p.dir)?;
+            let summary = summary::summarise(&metrics, args.target)
+                .with_context(|| format!("{} has no validation lines", p.dir.display()))?;
+            Ok(RunResult {
+                method: p.method.clone(),
+                seed: p.seed,
+                summary,
             })
-            .collect::<anyhow::Result<_>>()?;
-        let col =
-            |f: &dyn Fn(&RunSummary) -> f64| mean_std(&sums.iter().map(f).collect::<Vec<_>>());
-        let (fm, fs) = col(&|s| s.final_acc);
-        let (bm, bs) = col(&|s| s.best_acc);
-        let (am, as_) = col(&|s| s.auc);
-        let (s0, _) = col(&|s| s.semantic_entropy.0);
-        let (s1, _) = col(&|s| s.semantic_entropy.1);
-        let reached: Vec<f64> = sums
-            .iter()
-            .filter_map(|s| s.steps_to_target.map(|v| v as f64))
-            .collect();
-        let target_txt = if reached.is_empty() {
-            "not reached".to_string()
-        } else {
-            let (m, _) = mean_std(&reached);
-            format!("{m:.1} ({}/{})", reached.len(), sums.len())
-        };
-        table.push_str(&format!(
-            "{:<10} {:>16} {:>16} {:>16} {:>16} {:>20}\n",
-            name,
-            format!("{fm:.3} ± {fs:.3}"),
-            format!("{bm:.3} ± {bs:.3}"),
-            target_txt,
-            format!("{am:.3} ± {as_:.3}"),
-            format!("{s0:.3} → {s1:.3}"),
-        ));
-        rows.push(json!({
-            "method": name, "runs": sums.len(),
-            "final_val_accuracy": {"mean": fm, "std": fs},
-            "best_val_accuracy": {"mean": bm, "std": bs},
-            "auc": {"mean": am, "std": as_},
-            "steps_to_target": sums.iter().map(|s| s.steps_to_target).collect::<Vec<_>>(),
-            "semantic_entropy_first_last": [s0, s1],
-        }));
-    }
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let methods: Vec<_> = args
+        .methods
+        .iter()
+        .map(|m| method_stats(&results, m, val_size))
+        .collect();
+    let reference = reference_method(&args.methods).unwrap_or_default();
+    let paired: Vec<_> = args
+        .methods
+        .iter()
+        .filter(|m| m.as_str() != reference)
+        .map(|m| paired_stats(&results, m, reference))
+        .collect();
+    let table = render_table(&methods, &paired, args.target, val_size);
     println!("\n{table}");
     std::fs::write(out.join("comparison.txt"), &table)?;
-    let doc = json!({"target": args.target, "seeds": args.seeds, "methods": rows,
-        "runs": dirs.iter().map(|(_, d)| d.display().to_string()).collect::<Vec<_>>()});
+    let doc = json!({
+        "target": args.target,
+        "seeds": args.seeds,
+        "confidence": stats::LEVEL,
+        "interval": "Student t over seeds: mean ± t(1 - (1 - confidence)/2, n - 1) · s / √n",
+        "val_size": val_size,
+        "threads_per_run": args.threads_per_run,
+        "reference": reference,
+        "methods": methods,
+        "paired": paired,
+        "runs": plans.iter().map(|p| p.dir.display().to_string()).collect::<Vec<_>>(),
+    });
     std::fs::write(
         out.join("comparison.json"),
         serde_json::to_string_pretty(&doc)?,
     )?;
-    let run_dirs: Vec<PathBuf> = dirs.iter().map(|(_, d)| d.clone()).collect();
+    let run_dirs: Vec<PathBuf> = plans.iter().map(|p| p.dir.clone()).collect();
     match crate::report::write_report(
         &run_dirs,
         &out.join("report"),
@@ -239,27 +207,4 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("comparison: {}", out.join("comparison.txt").display());
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn summary_of_a_validation_curve() {
-        let m: Vec<Value> = vec![
-            json!({"step": 0, "val_accuracy": 0.2}),
-            json!({"step": 1, "semantic_entropy": 1.0}),
-            json!({"step": 2, "val_accuracy": 0.6}),
-            json!({"step": 2, "semantic_entropy": 1.5}),
-            json!({"step": 4, "val_accuracy": 0.4}),
-        ];
-        let s = summarise(&m, 0.5).unwrap();
-        assert_eq!(s.final_acc, 0.4);
-        assert_eq!(s.best_acc, 0.6);
-        assert_eq!(s.steps_to_target, Some(2));
-        // trapezoids: 2*(0.2+0.6)/2 + 2*(0.6+0.4)/2 = 1.8 over 4 steps
-        assert!((s.auc - 0.45).abs() < 1e-12);
-        assert_eq!(s.semantic_entropy, (1.0, 1.5));
-    }
 }
