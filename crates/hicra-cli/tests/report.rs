@@ -147,6 +147,66 @@ fn report_tolerates_missing_metrics_and_samples() {
     }
     assert!(html.contains("No run has the metric ppl_planning"));
     assert!(html.contains("No <code>samples/step-N.jsonl</code>"));
+    assert!(html.contains("No run logs the failure anatomy"));
+    assert!(!out.join("anatomy.png").exists());
+}
+
+#[test]
+fn runs_with_the_failure_anatomy_get_anatomy_panels() {
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("lab");
+    write_run(&run, "hicra", 0, 6, 1.0);
+    // Append anatomy lines: rollouts every step, validation every other step.
+    let mut metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    for step in 0..6 {
+        let s = step as f64;
+        let line = serde_json::json!({
+            "step": step,
+            "lab_planning_error_frac": 0.2 + 0.02 * s,
+            "lab_execution_error_frac": 0.4 - 0.05 * s,
+            "lab_format_error_frac": 0.05,
+            "lab_strategy_choice_acc": 0.6,
+            "lab_backtrack_rate": 0.25,
+        });
+        metrics.push_str(&format!("{line}\n"));
+        if step % 2 == 0 {
+            let val = serde_json::json!({
+                "step": step,
+                "val_lab_planning_error_frac": 0.3,
+                "val_lab_execution_error_frac": 0.3 - 0.04 * s,
+                "val_lab_format_error_frac": 0.0,
+            });
+            metrics.push_str(&format!("{val}\n"));
+        }
+    }
+    std::fs::write(run.join("metrics.jsonl"), metrics).unwrap();
+    let out = root.path().join("report");
+    let output = hicra()
+        .arg("report")
+        .arg(&run)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let sources = image_sources(&html);
+    assert_eq!(
+        sources.len(),
+        6,
+        "four panels and two anatomy panels: {sources:?}"
+    );
+    assert!(sources.contains(&"anatomy.png".to_string()));
+    assert!(sources.contains(&"anatomy_validation.png".to_string()));
+    for source in &sources {
+        assert_valid_png(&out.join(source));
+    }
+    assert!(html.contains("planning solid, execution dashed, format dotted"));
+    assert!(!html.contains("No run logs the failure anatomy"));
 }
 
 #[test]

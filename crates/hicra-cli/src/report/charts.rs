@@ -1,7 +1,8 @@
 //! PNG line charts with plotters (bitmap backend, DejaVu Sans shipped in `assets/`).
 //!
-//! One chart per panel: several runs overlaid (one colour per run), the panel's first metric
-//! solid and its second dashed (or on a secondary y axis when the units differ).
+//! One chart per panel: several runs overlaid (one colour per run), the panel's metrics told
+//! apart by stroke (solid, dashed, dotted), or a second metric on a secondary y axis when the
+//! units differ.
 
 use std::path::Path;
 use std::sync::Once;
@@ -16,14 +17,36 @@ static REGISTER_FONT: Once = Once::new();
 /// Chart size in pixels.
 pub const CHART_SIZE: (u32, u32) = (900, 540);
 
+/// How a line is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stroke {
+    /// A continuous line.
+    Solid,
+    /// Long dashes.
+    Dashed,
+    /// Short dashes.
+    Dotted,
+}
+
+impl Stroke {
+    /// The `(dash, gap)` lengths in pixels; `None` for a solid line.
+    fn pattern(self) -> Option<(u32, u32)> {
+        match self {
+            Stroke::Solid => None,
+            Stroke::Dashed => Some((8, 5)),
+            Stroke::Dotted => Some((2, 4)),
+        }
+    }
+}
+
 /// One line of a chart.
 pub struct Line {
     /// Legend text.
     pub label: String,
     /// Index of the run (picks the colour).
     pub run: usize,
-    /// Dashed instead of solid.
-    pub dashed: bool,
+    /// Solid, dashed or dotted.
+    pub stroke: Stroke,
     /// `(step, value)` points.
     pub points: Vec<(f64, f64)>,
 }
@@ -180,32 +203,28 @@ fn draw_line(chart: &mut Chart<'_, '_>, line: &Line, secondary: bool) -> Result<
     let c = colour(line.run);
     let style = c.stroke_width(2);
     let points = line.points.clone();
-    let annotation = if secondary {
-        if line.dashed {
-            chart
-                .draw_secondary_series(DashedLineSeries::new(points, 8, 5, style))
-                .map_err(err)?
-        } else {
-            chart
-                .draw_secondary_series(LineSeries::new(points, style))
-                .map_err(err)?
-        }
-    } else if line.dashed {
-        chart
-            .draw_series(DashedLineSeries::new(points, 8, 5, style))
-            .map_err(err)?
-    } else {
-        chart
+    let annotation = match (line.stroke.pattern(), secondary) {
+        (Some((dash, gap)), true) => chart
+            .draw_secondary_series(DashedLineSeries::new(points, dash, gap, style))
+            .map_err(err)?,
+        (None, true) => chart
+            .draw_secondary_series(LineSeries::new(points, style))
+            .map_err(err)?,
+        (Some((dash, gap)), false) => chart
+            .draw_series(DashedLineSeries::new(points, dash, gap, style))
+            .map_err(err)?,
+        (None, false) => chart
             .draw_series(LineSeries::new(points, style))
-            .map_err(err)?
+            .map_err(err)?,
     };
-    let dashed = line.dashed;
-    annotation.label(line.label.clone()).legend(move |(x, y)| {
-        if dashed {
-            PathElement::new(vec![(x, y), (x + 7, y)], c.stroke_width(2))
-        } else {
-            PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-        }
-    });
+    // The legend sample's length tells the strokes apart: long, short, a dot.
+    let length = match line.stroke {
+        Stroke::Solid => 18,
+        Stroke::Dashed => 7,
+        Stroke::Dotted => 2,
+    };
+    annotation
+        .label(line.label.clone())
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + length, y)], c.stroke_width(2)));
     Ok(())
 }

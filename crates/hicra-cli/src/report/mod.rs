@@ -1,6 +1,9 @@
 //! `hicra report`: the paper's four dynamics panels over steps for one or more run
-//! directories, as PNG charts and a `report.html` with highlighted sample responses.
+//! directories, as PNG charts and a `report.html` with highlighted sample responses; for runs
+//! that log the failure anatomy (the lab's `lab_*_error_frac`), also the error shares over
+//! steps, one line per class (rollouts, and validation when logged).
 
+mod anatomy;
 pub mod charts;
 pub mod html;
 pub mod run_data;
@@ -10,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use hicra_hier::GramSet;
 
-use charts::{ChartSpec, Line, draw_chart};
+use charts::{ChartSpec, Line, Stroke, draw_chart};
 use html::ChartRef;
 use run_data::RunData;
 
@@ -81,7 +84,7 @@ fn relative(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
     }
 }
 
-fn lines_for(runs: &[RunData], metric: &str, suffix: &str, dashed: bool, rel: bool) -> Vec<Line> {
+fn lines_for(runs: &[RunData], metric: &str, suffix: &str, stroke: Stroke, rel: bool) -> Vec<Line> {
     runs.iter()
         .enumerate()
         .map(|(run, data)| {
@@ -89,7 +92,7 @@ fn lines_for(runs: &[RunData], metric: &str, suffix: &str, dashed: bool, rel: bo
             Line {
                 label: format!("{}: {suffix}", data.label),
                 run,
-                dashed,
+                stroke,
                 points: if rel { relative(points) } else { points },
             }
         })
@@ -119,8 +122,8 @@ pub fn write_report(run_dirs: &[PathBuf], out: &Path, grams: &GramSet) -> Result
             title = "Accuracy and mean response length (training rollouts)".to_string();
             notes.push("No validation lines (val_accuracy) in the runs: the last panel shows training-rollout accuracy and length.".to_string());
         }
-        let first_lines = lines_for(&runs, first.0, first.1, false, panel.relative);
-        let second_lines = lines_for(&runs, second.0, second.1, true, panel.relative);
+        let first_lines = lines_for(&runs, first.0, first.1, Stroke::Solid, panel.relative);
+        let second_lines = lines_for(&runs, second.0, second.1, Stroke::Dashed, panel.relative);
         for (metric, lines) in [(first.0, &first_lines), (second.0, &second_lines)] {
             if lines.is_empty() {
                 notes.push(format!("No run has the metric {metric}."));
@@ -146,6 +149,14 @@ pub fn write_report(run_dirs: &[PathBuf], out: &Path, grams: &GramSet) -> Result
             file: panel.file.to_string(),
             caption: title,
         });
+        chart_paths.push(path);
+    }
+    let anatomy = anatomy::draw_panels(&runs, out)?;
+    if anatomy.is_empty() {
+        notes.push(anatomy::ABSENT_NOTE.to_string());
+    }
+    for (chart, path) in anatomy {
+        chart_refs.push(chart);
         chart_paths.push(path);
     }
     let page = html::render_page(&runs, &chart_refs, &notes, grams);
