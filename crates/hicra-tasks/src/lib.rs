@@ -24,7 +24,7 @@ pub mod repair;
 mod source;
 mod task;
 
-pub use anatomy::{ANATOMY_KEYS, Anatomy, Diagnosis, Outcome};
+pub use anatomy::{ANATOMY_KEYS, Anatomy, Diagnosis, Outcome, task_anatomy};
 pub use dataset::{Cursor, Dataset, LoadOptions, Loaded, OnError, SkippedRecord, dataset_name};
 pub use error::TaskError;
 pub use fields::{AnswerKind, FieldSpec, KNOWN_LAYOUTS, KnownLayout, known_layout};

@@ -2,7 +2,7 @@
 //! forced to a strategy, to backtrack or not, and to slip or not; text edits make the
 //! no-strategy, no-answer and abandoned-column cases.
 
-use hicra_tasks::anatomy::{Outcome, summarise};
+use hicra_tasks::anatomy::{Outcome, summarise, task_anatomy};
 use hicra_tasks::lab::{
     self, DETECT, LabConfig, LabProblem, LabTask, SWITCH, Strategy, TracePlan, diagnose_lab,
     score_lab, write_trace,
@@ -236,4 +236,44 @@ fn the_lab_task_diagnoses_through_the_task_trait() {
         data_source: "other".into(),
     };
     assert_eq!(task.diagnose(&foreign, "answer: 4", true), None);
+}
+
+#[test]
+fn task_anatomy_covers_every_graded_response_or_none() {
+    let task = LabTask::new(LabConfig::default()).unwrap();
+    let config = task.config().clone();
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let problems: Vec<Problem> = task.validation_problems().to_vec();
+    let responses: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            let lp = LabProblem::from_problem(p).unwrap();
+            lab::sft_example(&lp, &config, &mut rng).completion
+        })
+        .collect();
+    let verdicts: Vec<bool> = problems
+        .iter()
+        .zip(&responses)
+        .map(|(p, r)| task.score(p, r).correct)
+        .collect();
+    let graded = || {
+        problems
+            .iter()
+            .zip(&responses)
+            .zip(&verdicts)
+            .map(|((p, r), &c)| (p, r.as_str(), c))
+    };
+    let a = task_anatomy(&task, graded()).unwrap();
+    let accuracy = verdicts.iter().filter(|c| **c).count() as f64 / verdicts.len() as f64;
+    let total = a.planning_error_frac + a.execution_error_frac + a.format_error_frac + accuracy;
+    assert!((total - 1.0).abs() < 1e-12, "{a:?} accuracy {accuracy}");
+    // One response the task cannot diagnose: no anatomy at all.
+    let foreign = Problem {
+        id: "x".into(),
+        prompt: PromptSource::Text("What is 2+2?".into()),
+        gold: serde_json::json!(4),
+        data_source: "other".into(),
+    };
+    let with_foreign = graded().chain([(&foreign, "answer: 4", true)]);
+    assert_eq!(task_anatomy(&task, with_foreign), None);
 }
