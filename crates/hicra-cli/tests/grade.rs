@@ -136,3 +136,89 @@ fn missing_input_and_bad_mode_are_clear_errors() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("strict-boxed"));
 }
+
+/// Lines 2-5 are bad in different ways; lines 1 and 6 are good.
+fn bad_input() -> Vec<u8> {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"{\"gold\": \"2\", \"response\": \"\\\\boxed{2}\"}\n");
+    bytes.extend_from_slice(b"{\"gold\": \"1\", \"response\": \"caf\xe9 \\\\boxed{1}\"}\n");
+    bytes.extend_from_slice(b"{\"response\": \"\\\\boxed{1}\"}\n");
+    bytes.extend_from_slice(b"{\"gold\": {\"value\": 1}, \"response\": \"\\\\boxed{1}\"}\n");
+    bytes.extend_from_slice(b"{\"gold\": \"1\", \"response\": [\"1\"]}\n");
+    bytes.extend_from_slice(b"{\"gold\": \"x \\\\geq 7\", \"response\": \"so $7 \\\\le x$.\"}\n");
+    bytes
+}
+
+#[test]
+fn bad_lines_are_named_with_their_line_and_do_not_stop_the_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("bad.jsonl");
+    std::fs::write(&input, bad_input()).expect("write input");
+    let out = hicra()
+        .args(["grade", "--input"])
+        .arg(&input)
+        .output()
+        .expect("run hicra");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    let rows = lines(&String::from_utf8(out.stdout).expect("utf8"));
+    assert_eq!(rows.len(), 6);
+    assert_eq!(rows[0]["correct"], true);
+    assert_eq!(rows[1]["line"], 2);
+    assert!(
+        rows[1]["error"].as_str().expect("error").contains("UTF-8"),
+        "{}",
+        rows[1]
+    );
+    assert_eq!(rows[2]["line"], 3);
+    assert_eq!(rows[2]["field"], "gold");
+    assert!(
+        rows[2]["error"]
+            .as_str()
+            .expect("error")
+            .contains("missing")
+    );
+    assert_eq!(rows[3]["line"], 4);
+    assert_eq!(rows[3]["field"], "gold");
+    assert!(
+        rows[3]["error"].as_str().expect("error").contains("object"),
+        "{}",
+        rows[3]
+    );
+    assert_eq!(rows[4]["line"], 5);
+    assert_eq!(rows[4]["field"], "response");
+    assert!(rows[4]["error"].as_str().expect("error").contains("a list"));
+    assert_eq!(rows[5]["correct"], true, "{}", rows[5]);
+    // Each bad line is also reported on stderr with the file and line number.
+    let name = input.display().to_string();
+    for line in 2..=5 {
+        assert!(
+            stderr.contains(&format!("{name}:{line}:")),
+            "line {line} not reported: {stderr}"
+        );
+    }
+    assert!(stderr.contains("graded 2 pairs"), "{stderr}");
+    assert!(stderr.contains("4 malformed"), "{stderr}");
+}
+
+#[test]
+fn strict_stops_at_the_first_bad_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("bad.jsonl");
+    std::fs::write(&input, bad_input()).expect("write input");
+    let output = dir.path().join("graded.jsonl");
+    let out = hicra()
+        .args(["grade", "--strict", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .expect("run hicra");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:2:", input.display())) && stderr.contains("UTF-8"),
+        "{stderr}"
+    );
+    assert!(!output.exists(), "no partial output file");
+}

@@ -232,8 +232,8 @@ fn wraps_whole(toks: &[Tok]) -> bool {
 
 /// Commands that are operators or constants, never part of a name.
 const NOT_NAMES: &[&str] = &[
-    "frac", "sqrt", "pi", "cdot", "times", "div", "pm", "mp", "le", "ge", "ne", "in", "cup",
-    "cap", "infty", "circ", "sum", "prod", "int", "lim", "approx", "binom", "to", "quad",
+    "frac", "sqrt", "pi", "cdot", "times", "div", "pm", "mp", "le", "ge", "ne", "in", "cup", "cap",
+    "infty", "circ", "sum", "prod", "int", "lim", "approx", "binom", "to", "quad",
 ];
 
 /// Whether a token can start a name: a letter or a symbolic command (`\theta`, `\angle`).
@@ -324,7 +324,9 @@ fn is_name(toks: &[Tok]) -> bool {
         let parts = split_top(&toks[1..toks.len() - 1], &|t| matches!(t, Tok::Sym(',')));
         return parts.len() >= 2 && parts.iter().all(|p| is_simple_name(p));
     }
-    if matches!(toks.first(), Some(Tok::Cmd(n)) if n == "frac") && toks.get(1) == Some(&Tok::Sym('{')) {
+    if matches!(toks.first(), Some(Tok::Cmd(n)) if n == "frac")
+        && toks.get(1) == Some(&Tok::Sym('{'))
+    {
         let rest = &toks[1..];
         let Some(split) = group_end(rest) else {
             return false;

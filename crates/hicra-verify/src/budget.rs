@@ -105,7 +105,10 @@ mod tests {
         let before = wall_clock_cutoffs();
         let late = Budget::new(u64::MAX - 1, Duration::ZERO);
         std::thread::sleep(Duration::from_millis(1));
-        assert!(late.tick(5000).is_err(), "an expired deadline stops the call");
+        assert!(
+            late.tick(5000).is_err(),
+            "an expired deadline stops the call"
+        );
         assert!(wall_clock_cutoffs() > before);
     }
 }

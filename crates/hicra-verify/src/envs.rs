@@ -158,7 +158,10 @@ fn looks_like_name(side: &str) -> bool {
         && t.chars().any(|c| c.is_ascii_alphabetic())
         && t.chars().all(|c| {
             c.is_ascii_alphanumeric()
-                || matches!(c, '_' | '{' | '}' | '(' | ')' | ',' | ' ' | '\\' | '\'' | '$')
+                || matches!(
+                    c,
+                    '_' | '{' | '}' | '(' | ')' | ',' | ' ' | '\\' | '\'' | '$'
+                )
         })
         && !t.starts_with(|c: char| c.is_ascii_digit())
 }

@@ -96,9 +96,7 @@ fn last_marker(hay: &str) -> Option<usize> {
 fn first_sentence(s: &str) -> &str {
     let b = s.as_bytes();
     for (i, &c) in b.iter().enumerate() {
-        if matches!(c, b'.' | b'!' | b'?')
-            && b.get(i + 1).is_none_or(|n| n.is_ascii_whitespace())
-        {
+        if matches!(c, b'.' | b'!' | b'?') && b.get(i + 1).is_none_or(|n| n.is_ascii_whitespace()) {
             return &s[..i];
         }
     }
@@ -166,7 +164,9 @@ fn plain_tail(text: &str) -> Option<String> {
         .trim_matches('$')
         .trim();
     // Keep a closing bracket that closes something in the expression.
-    let t = if joined.trim_end_matches(['.', ',', ';', ':', '$']).ends_with(')')
+    let t = if joined
+        .trim_end_matches(['.', ',', ';', ':', '$'])
+        .ends_with(')')
         && t.contains('(')
     {
         joined
@@ -316,7 +316,10 @@ mod tests {
 
     #[test]
     fn latex_environments_outside_boxes() {
-        assert_eq!(flex("Thus $\\frac{2}{7}$.").as_deref(), Some("\\frac{2}{7}"));
+        assert_eq!(
+            flex("Thus $\\frac{2}{7}$.").as_deref(),
+            Some("\\frac{2}{7}")
+        );
         assert_eq!(flex("So $-\\frac{7}{4}$").as_deref(), Some("-\\frac{7}{4}"));
         assert_eq!(flex("We get $\\frac25$.").as_deref(), Some("\\frac25"));
         assert_eq!(
@@ -383,7 +386,10 @@ mod tests {
     fn golds_are_extracted_like_responses() {
         assert_eq!(gold_answer("$x \\geq 7$"), "$x \\geq 7$");
         assert_eq!(gold_answer("\\frac{1}{2}"), "\\frac{1}{2}");
-        assert_eq!(gold_answer("$90^{\\circ}$,$60^{\\circ}$"), "$90^{\\circ}$,$60^{\\circ}$");
+        assert_eq!(
+            gold_answer("$90^{\\circ}$,$60^{\\circ}$"),
+            "$90^{\\circ}$,$60^{\\circ}$"
+        );
         assert_eq!(gold_answer("so 3+4=7\n#### 7"), "7");
         assert_eq!(gold_answer("thus $\\boxed{1.6}$ cm"), "1.6");
         assert_eq!(

@@ -44,7 +44,20 @@ impl Gold {
 
     fn collect(&self, out: &mut Vec<String>, depth: usize) {
         match self {
-            Gold::Text(s) => out.push(gold_answer_text(s)),
+            Gold::Text(s) => {
+                let answer = gold_answer_text(s);
+                let whole = s.trim();
+                // A gold read as prose around math also stands as written (an OlympiadBench
+                // answer like "$f(x)=ax+b$, where $b$ is an arbitrary integer").
+                let from_prose = answer != whole
+                    && !whole.contains("####")
+                    && !whole.contains("\\boxed")
+                    && !whole.contains("\\fbox");
+                out.push(answer);
+                if from_prose {
+                    out.push(whole.to_string());
+                }
+            }
             Gold::Number(s) => out.push(s.clone()),
             Gold::List(items) if depth < 4 => items.iter().for_each(|g| g.collect(out, depth + 1)),
             Gold::List(_) => {}
@@ -101,6 +114,11 @@ mod tests {
             Ok(vec!["7".to_string()])
         );
         assert_eq!(gold_answer_text("thus $\\boxed{1.6}$ cm"), "1.6");
+        let prose = "$f(x)=a x+b$, where $b$ is an arbitrary integer and $a>0$";
+        assert_eq!(
+            Gold::from(prose).answer_texts(),
+            vec!["a>0".to_string(), prose.into()]
+        );
         assert!(Gold::from_json(&json!(null)).is_err());
         assert_eq!(Gold::from_json(&json!([])), Err(VerifyError::EmptyGoldList));
     }

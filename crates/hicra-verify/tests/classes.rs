@@ -32,8 +32,16 @@ fn class1_latex_answers_outside_boxes() {
     check(
         "1 latex outside boxes",
         &[
-            ("\\frac{2}{7}", "So the probability is $\\frac{2}{7}$.", true),
-            ("\\frac{2}{7}", "So the probability is $\\frac{2}{9}$.", false),
+            (
+                "\\frac{2}{7}",
+                "So the probability is $\\frac{2}{7}$.",
+                true,
+            ),
+            (
+                "\\frac{2}{7}",
+                "So the probability is $\\frac{2}{9}$.",
+                false,
+            ),
             ("-\\frac{7}{4}", "Hence the slope is $-\\frac{7}{4}$", true),
             ("4", "Hence the slope is $-\\frac{7}{4}$", false),
             ("\\frac{2}{5}", "We get $\\frac25$.", true),
@@ -116,8 +124,16 @@ fn class4_number_formats() {
             ("1000", "$1 000$", true),
             ("1000", "$1,000$", true),
             ("12345", "$12{,}345$", true),
-            ("12345", "The final answer is $12{,}345$. I hope it is correct.", true),
-            ("12345", "The final answer is $12{,}346$. I hope it is correct.", false),
+            (
+                "12345",
+                "The final answer is $12{,}345$. I hope it is correct.",
+                true,
+            ),
+            (
+                "12345",
+                "The final answer is $12{,}346$. I hope it is correct.",
+                false,
+            ),
             ("0.7", "The answer is .7", true),
             ("7", "The answer is .7", false),
             ("2500.75", "The answer is 2500,75", true),
@@ -162,8 +178,16 @@ fn class6_named_answers_and_sets() {
         &[
             ("(1,4,9)", "\\boxed{(a,b,c)=(1,4,9)}", true),
             ("(1,4,9)", "\\boxed{(a,b,c)=(1,9,4)}", false),
-            ("\\frac{2}{\\sqrt{5}}", "$\\frac{AM}{MB}=\\frac{2}{\\sqrt5}$", true),
-            ("\\frac{2}{\\sqrt{5}}", "$\\frac{AM}{MB}=\\frac{3}{\\sqrt5}$", false),
+            (
+                "\\frac{2}{\\sqrt{5}}",
+                "$\\frac{AM}{MB}=\\frac{2}{\\sqrt5}$",
+                true,
+            ),
+            (
+                "\\frac{2}{\\sqrt{5}}",
+                "$\\frac{AM}{MB}=\\frac{3}{\\sqrt5}$",
+                false,
+            ),
             ("\\{-5, 3\\}", "\\boxed{3} and \\boxed{-5}", true),
             ("\\{-5, 3\\}", "so $x = 3$ or $x = -5$", true),
             ("\\{-5, 3\\}", "so $x = 3$. Also $x = -5$", false),
@@ -223,7 +247,11 @@ fn complex_unit_is_a_variable() {
         &[
             ("1 + 2i", "\\boxed{2i + 1}", true),
             ("1 + 2i", "\\boxed{1 - 2i}", false),
-            ("\\frac{1}{2} + \\frac{i}{2}", "\\boxed{\\frac{1+i}{2}}", true),
+            (
+                "\\frac{1}{2} + \\frac{i}{2}",
+                "\\boxed{\\frac{1+i}{2}}",
+                true,
+            ),
             ("-1", "\\boxed{i^2}", false),
         ],
     );

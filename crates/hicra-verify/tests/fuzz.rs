@@ -1,7 +1,14 @@
-//! Property-based fuzzing of extraction and equivalence: no panic, and no call over the
-//! time bound (a safety property of the verifier, measured per call).
+//! Property-based fuzzing of extraction and equivalence: no panic, no call over the time
+//! bound (a safety property of the verifier, measured per call), never a verdict decided by
+//! the wall-clock safety net, and every well-formed answer matches itself.
+//!
+//! CI runs 400 cases per property; `HICRA_FUZZ_CASES=1000000 cargo test -p hicra-verify
+//! --test fuzz` runs a long campaign.
 
-use hicra_verify::{Config, ExtractMode, Gold, compare_answer, extract_answer, verify};
+use hicra_verify::{
+    Config, ExtractMode, Gold, compare_answer, extract_answer, gold_answer, verify,
+    wall_clock_cutoffs,
+};
 use proptest::prelude::*;
 use std::time::{Duration, Instant};
 
@@ -117,6 +124,14 @@ const PIECES: &[&str] = &[
     "\\tfrac12",
 ];
 
+/// Cases per property: `HICRA_FUZZ_CASES`, default 400.
+fn fuzz_cases() -> u32 {
+    std::env::var("HICRA_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400)
+}
+
 fn fragments() -> impl Strategy<Value = String> {
     prop::collection::vec(prop::sample::select(PIECES), 0..60).prop_map(|v| v.concat())
 }
@@ -130,7 +145,7 @@ fn any_text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: fuzz_cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn extraction_and_equivalence_are_safe(gold in any_text(), response in any_text()) {
@@ -141,13 +156,47 @@ proptest! {
             prop_assert!(!v.reason.is_empty());
         }
         timed("compare_answer", || compare_answer(&Gold::from(gold.as_str()), &response, &Config::default()));
+        prop_assert_eq!(wall_clock_cutoffs(), 0, "the wall-clock net decided a verdict");
     }
 
     #[test]
     fn answers_match_themselves_boxed(answer in fragments()) {
-        // Whatever the answer, checking it against itself is safe and bounded.
         let response = format!("so \\boxed{{{answer}}}");
-        timed("verify", || verify(&Gold::from(answer.as_str()), &response, &Config::default()));
+        let v = timed("verify", || verify(&Gold::from(answer.as_str()), &response, &Config::default()));
+        prop_assert!(!v.reason.is_empty());
+        // When the box holds exactly the answer (its braces balance, it holds no box or
+        // `####` of its own) and the gold reads as that same answer, they must match.
+        let stated = answer.trim();
+        let plain = stated.trim_matches('$').trim();
+        if v.extracted.as_deref() == Some(stated)
+            && gold_answer(&answer) == stated
+            && !plain.is_empty()
+        {
+            prop_assert!(v.correct, "{answer:?} does not match itself: {v:?}");
+        }
+        prop_assert_eq!(wall_clock_cutoffs(), 0, "the wall-clock net decided a verdict");
+    }
+
+    #[test]
+    fn equal_answers_in_other_formats_match(n in -100_000i64..100_000, d in 1i64..50) {
+        // A value stated in another format than the gold still matches: a fraction and its
+        // decimal form when it terminates, a number and its thousands-separated form.
+        let gold = format!("\\frac{{{n}}}{{{d}}}");
+        let response = format!("so the answer is $\\dfrac{{{}}}{{{}}}$.", 2 * n, 2 * d);
+        let v = verify(&Gold::from(gold.as_str()), &response, &Config::default());
+        prop_assert!(v.correct, "{gold} vs {response}: {v:?}");
+        let grouped = format!("{}", n.abs())
+            .as_bytes()
+            .rchunks(3)
+            .rev()
+            .map(|c| std::str::from_utf8(c).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("{,}");
+        let sign = if n < 0 { "-" } else { "" };
+        let v = verify(&Gold::from(n), &format!("Thus ${sign}{grouped}$."), &Config::default());
+        prop_assert!(v.correct, "{n} vs {sign}{grouped}: {v:?}");
+        let wrong = verify(&Gold::from(n), &format!("Thus ${}$.", n + d), &Config::default());
+        prop_assert!(!wrong.correct, "{n} vs {}: {wrong:?}", n + d);
     }
 }
 
@@ -206,6 +255,11 @@ fn hostile_inputs_are_bounded() {
     // A correct answer in a 1 MB response is still found and graded.
     let v = verify(&Gold::from("2"), &cases[2].1, &Config::default());
     assert!(v.correct, "{v:?}");
+    assert_eq!(
+        wall_clock_cutoffs(),
+        0,
+        "the operation budget, not the clock, ends hostile inputs"
+    );
 }
 
 /// The large-set case really is parsed and compared (not skipped as too long), and ends

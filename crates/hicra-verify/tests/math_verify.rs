@@ -209,7 +209,7 @@ fn grouped(n: i64, sep: &str) -> String {
     let digits = n.abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push_str(sep);
         }
         out.push(c);
@@ -287,7 +287,11 @@ fn rewrites(g: &str) -> Vec<(&'static str, String)> {
         out.push(("swapped-sides", format!("{} = {}", rhs.trim(), lhs.trim())));
         out.push((
             "scaled-equation",
-            format!("2\\left({}\\right) = 2\\left({}\\right)", lhs.trim(), rhs.trim()),
+            format!(
+                "2\\left({}\\right) = 2\\left({}\\right)",
+                lhs.trim(),
+                rhs.trim()
+            ),
         ));
     }
     out
@@ -344,7 +348,10 @@ fn perturbations(g: &str, other: &str) -> Vec<(&'static str, String)> {
         && !g.contains(['<', '>', ','])
         && !rhs.trim().is_empty()
     {
-        out.push(("shifted-equation", format!("{} = {} + 1", lhs.trim(), rhs.trim())));
+        out.push((
+            "shifted-equation",
+            format!("{} = {} + 1", lhs.trim(), rhs.trim()),
+        ));
     }
     out
 }
@@ -412,9 +419,17 @@ fn pairs() -> Vec<Pair> {
             seen.push(format);
             let (how, response) = if *format == "boxes" {
                 // Several boxed answers in the final sentence.
-                let boxes: Vec<String> =
-                    answer.split(" | ").map(|a| format!("$\\boxed{{{a}}}$")).collect();
-                ("text", format!("Checking each case, the solutions are {}.", boxes.join(" and ")))
+                let boxes: Vec<String> = answer
+                    .split(" | ")
+                    .map(|a| format!("$\\boxed{{{a}}}$"))
+                    .collect();
+                (
+                    "text",
+                    format!(
+                        "Checking each case, the solutions are {}.",
+                        boxes.join(" and ")
+                    ),
+                )
             } else {
                 present(answer, h >> 8)
             };
@@ -438,7 +453,8 @@ fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("HICRA_PYTHON") {
         return PathBuf::from(p);
     }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/math-verify-venv/bin/python");
+    let venv =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/math-verify-venv/bin/python");
     if venv.exists() {
         return venv;
     }
@@ -458,7 +474,11 @@ fn math_verify(pairs: &[(String, String)]) -> Option<(Vec<bool>, f64)> {
     }
     std::fs::write(&input, text).expect("write pairs");
     let py = python();
-    let run = Command::new(&py).arg(ORACLE).arg(&input).arg(&output).output();
+    let run = Command::new(&py)
+        .arg(ORACLE)
+        .arg(&input)
+        .arg(&output)
+        .output();
     let unavailable = |why: String| {
         let msg = format!(
             "Math-Verify is not available ({why}); install it with `pip install math-verify==0.9.0` \
@@ -579,11 +599,89 @@ fn agrees_with_math_verify() {
         .filter(|(_, seen)| !**seen)
         .map(|(a, _)| a)
         .collect();
-    assert!(stale.is_empty(), "accepted disagreements that no longer occur: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "accepted disagreements that no longer occur: {stale:?}"
+    );
     assert!(
         rate <= MAX_DISAGREEMENT,
         "hicra disagrees with Math-Verify on {:.2}% of {} pairs",
         100.0 * rate,
         pairs.len()
+    );
+}
+
+/// MATH-500 golds inside ~2,000-character responses, as `hicra bench verify` builds them:
+/// the item's solution (boxes removed) repeated to length, ending with the boxed gold for
+/// even items and another item's gold for odd ones.
+fn long_response_pairs() -> Vec<(String, String)> {
+    let path = format!("{DATA}/math500/test.jsonl");
+    let content = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let items: Vec<(String, String)> = content
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("JSON");
+            let answer = v["answer"].as_str().expect("answer").to_string();
+            let solution = v["solution"]
+                .as_str()
+                .unwrap_or(&answer)
+                .replace("\\boxed", "");
+            (answer, solution)
+        })
+        .collect();
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, (answer, solution))| {
+            let mut body = String::new();
+            while body.len() < 2_000 {
+                body.push_str(solution);
+                body.push('\n');
+            }
+            let mut cut = 2_000;
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            body.truncate(cut);
+            let shown = if i % 2 == 0 {
+                answer
+            } else {
+                &items[(i + 1) % items.len()].0
+            };
+            (
+                format!("${answer}$"),
+                format!("{body}\n\nTherefore, the final answer is $\\boxed{{{shown}}}$."),
+            )
+        })
+        .collect()
+}
+
+/// Throughput of hicra and Math-Verify side by side (one thread each); prints, asserts
+/// nothing. Run with `--ignored --nocapture`.
+#[test]
+#[ignore = "speed comparison: prints figures, takes about a minute"]
+fn speed_vs_math_verify() {
+    let pairs = long_response_pairs();
+    let Some((_, mv_seconds)) = math_verify(&pairs) else {
+        return;
+    };
+    let config = Config::default();
+    let rounds = 20;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        for (gold, response) in &pairs {
+            std::hint::black_box(verify(&Gold::from(gold.as_str()), response, &config));
+        }
+    }
+    let hicra_seconds = start.elapsed().as_secs_f64() / rounds as f64;
+    let n = pairs.len() as f64;
+    println!(
+        "MATH-500 golds in ~2,000-character responses, {} pairs, flexible mode, one thread:\n  \
+         hicra        {:>10.0} pairs/s\n  Math-Verify  {:>10.1} pairs/s\n  ratio        {:>10.0}x",
+        pairs.len(),
+        n / hicra_seconds,
+        n / mv_seconds,
+        mv_seconds / hicra_seconds
     );
 }

@@ -1,5 +1,10 @@
 //! `hicra grade`: grades JSONL `{"gold": …, "response": "…"}` pairs with the verifier and
 //! writes one `{"correct", "extracted", "reason"}` line per input line, in input order.
+//!
+//! A bad line (not UTF-8, not JSON, a missing field, a gold of the wrong type) gets an
+//! `{"error", "line", "field"}` output line and a `FILE:LINE: …` warning on stderr, and the
+//! other lines are still graded; with `--strict` the first bad line stops the run with that
+//! error (and no output file is written).
 
 use anyhow::Context;
 use hicra_verify::{Config, ExtractMode, Gold, verify};
@@ -21,6 +26,9 @@ pub struct Args {
     /// Answer extraction: `strict-boxed` (only `\boxed{}`) or `flexible`.
     #[arg(long, default_value = "flexible")]
     pub mode: ExtractMode,
+    /// Stop at the first malformed line instead of reporting it and going on.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Counts for the summary line.
@@ -31,38 +39,87 @@ struct Tally {
     malformed: usize,
 }
 
-/// Grades one input line: the output JSON object, and whether it was well formed and correct.
-fn grade_line(line: &str, number: usize, config: &Config) -> (Value, Option<bool>) {
-    let error = |msg: String| (json!({ "error": msg, "line": number }), None);
-    let value: Value = match serde_json::from_str(line) {
-        Ok(v) => v,
-        Err(e) => return error(format!("invalid JSON: {e}")),
-    };
-    let Some(obj) = value.as_object() else {
-        return error("expected a JSON object with \"gold\" and \"response\"".into());
-    };
-    let Some(gold_value) = obj.get("gold") else {
-        return error("missing field \"gold\"".into());
-    };
-    let gold = match Gold::from_json(gold_value) {
-        Ok(g) => g,
-        Err(e) => return error(format!("field \"gold\": {e}")),
-    };
-    let response = match obj.get("response") {
-        Some(Value::String(s)) => s,
-        Some(_) => return error("field \"response\" must be a string".into()),
-        None => return error("missing field \"response\"".into()),
-    };
-    let verdict = verify(&gold, response, config);
-    let correct = verdict.correct;
-    (
-        json!({ "correct": verdict.correct, "extracted": verdict.extracted, "reason": verdict.reason }),
-        Some(correct),
-    )
+/// Why one input line could not be graded.
+struct LineError {
+    /// The field at fault, if one is.
+    field: Option<&'static str>,
+    /// What is wrong.
+    message: String,
 }
 
-/// Grades every line of `input` into `out`.
-fn grade_all(input: &PathBuf, out: &mut dyn Write, config: &Config) -> anyhow::Result<Tally> {
+impl LineError {
+    fn new(field: Option<&'static str>, message: impl Into<String>) -> LineError {
+        LineError {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// The output line for this error.
+    fn to_json(&self, number: usize) -> Value {
+        json!({ "error": self.message, "line": number, "field": self.field })
+    }
+}
+
+/// Grades one input line: the output JSON object and whether the answer was correct.
+fn grade_line(line: &str, config: &Config) -> Result<(Value, bool), LineError> {
+    let value: Value = serde_json::from_str(line)
+        .map_err(|e| LineError::new(None, format!("invalid JSON: {e}")))?;
+    let Some(obj) = value.as_object() else {
+        return Err(LineError::new(
+            None,
+            "expected a JSON object with \"gold\" and \"response\"",
+        ));
+    };
+    let gold_value = obj
+        .get("gold")
+        .ok_or_else(|| LineError::new(Some("gold"), "missing field \"gold\""))?;
+    let gold = Gold::from_json(gold_value)
+        .map_err(|e| LineError::new(Some("gold"), format!("field \"gold\": {e}")))?;
+    let response = match obj.get("response") {
+        Some(Value::String(s)) => s,
+        Some(other) => {
+            return Err(LineError::new(
+                Some("response"),
+                format!(
+                    "field \"response\" must be a string, got {}",
+                    json_kind(other)
+                ),
+            ));
+        }
+        None => {
+            return Err(LineError::new(
+                Some("response"),
+                "missing field \"response\"",
+            ));
+        }
+    };
+    let verdict = verify(&gold, response, config);
+    Ok((
+        json!({ "correct": verdict.correct, "extracted": verdict.extracted, "reason": verdict.reason }),
+        verdict.correct,
+    ))
+}
+
+/// The JSON type of a value, for error messages.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Grades every line of `input` into `out`; with `strict`, the first bad line is an error.
+fn grade_all(
+    input: &PathBuf,
+    out: &mut dyn Write,
+    config: &Config,
+    strict: bool,
+) -> anyhow::Result<Tally> {
     let file = std::fs::File::open(input)
         .with_context(|| format!("cannot open input {}", input.display()))?;
     let mut reader = BufReader::new(file);
@@ -78,21 +135,32 @@ fn grade_all(input: &PathBuf, out: &mut dyn Write, config: &Config) -> anyhow::R
             break;
         }
         number += 1;
-        let (value, outcome) = match std::str::from_utf8(&buf) {
+        let outcome = match std::str::from_utf8(&buf) {
             Ok(text) if text.trim().is_empty() => continue,
-            Ok(text) => grade_line(text.trim_end_matches(['\n', '\r']), number, config),
-            Err(_) => (
-                json!({ "error": "line is not valid UTF-8", "line": number }),
+            Ok(text) => grade_line(text.trim_end_matches(['\n', '\r']), config),
+            Err(e) => Err(LineError::new(
                 None,
-            ),
+                format!(
+                    "line is not valid UTF-8 (invalid byte at column {})",
+                    e.valid_up_to() + 1
+                ),
+            )),
         };
-        match outcome {
-            Some(correct) => {
+        let value = match outcome {
+            Ok((value, correct)) => {
                 tally.graded += 1;
                 tally.correct += usize::from(correct);
+                value
             }
-            None => tally.malformed += 1,
-        }
+            Err(e) => {
+                if strict {
+                    anyhow::bail!("{}:{number}: {}", input.display(), e.message);
+                }
+                eprintln!("warning: {}:{number}: {}", input.display(), e.message);
+                tally.malformed += 1;
+                e.to_json(number)
+            }
+        };
         serde_json::to_writer(&mut *out, &value).context("writing output")?;
         out.write_all(b"\n").context("writing output")?;
     }
@@ -117,7 +185,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let file = std::fs::File::create(&tmp)
                 .with_context(|| format!("cannot create {}", tmp.display()))?;
             let mut writer = BufWriter::new(file);
-            let result = grade_all(&args.input, &mut writer, &config).and_then(|t| {
+            let result = grade_all(&args.input, &mut writer, &config, args.strict).and_then(|t| {
                 writer.flush().context("writing output")?;
                 Ok(t)
             });
@@ -136,7 +204,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => {
             let stdout = std::io::stdout();
             let mut writer = BufWriter::new(stdout.lock());
-            let t = grade_all(&args.input, &mut writer, &config)?;
+            let t = grade_all(&args.input, &mut writer, &config, args.strict)?;
             writer.flush().context("writing output")?;
             t
         }
