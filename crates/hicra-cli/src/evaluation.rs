@@ -1,17 +1,21 @@
-//! The evaluation loop behind `hicra eval`: K samples per problem generated in batches,
-//! graded by a task's scorer, summarised the paper's way (averaged pass@1, unbiased pass@k,
-//! mean response length, format rate) with one record per problem.
+//! The evaluation loop behind `hicra eval`: K samples per problem through the trainer's own
+//! generate-and-grade path (`hicra_rl::generation`: the same prompt rendering, seeds and
+//! decoding as a run's validation), graded by a task's scorer, summarised the paper's way
+//! (averaged pass@1, unbiased pass@k, mean response length, format rate) with one record per
+//! problem, handed out as each problem finishes so a long run can be resumed.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
-use anyhow::Context;
-use hicra_model::{ChatMessage, FinishReason, LoadedModel, SamplingParams};
-use hicra_tasks::{FormattedPrompt, Problem, Task};
-use serde::Serialize;
+use hicra_model::{FinishReason, LoadedModel};
+use hicra_rl::generation::{
+    GradedSample, PassPlan, PromptSettings, SamplingSettings, generate_and_grade, render_prompts,
+};
+use hicra_rl::generator::LocalGenerator;
+use hicra_tasks::{Problem, Task};
+use serde::{Deserialize, Serialize};
 
 /// Sampling and batching settings of an evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalSettings {
     /// Samples per problem (K).
     pub samples: usize,
@@ -23,8 +27,10 @@ pub struct EvalSettings {
     pub max_new_tokens: usize,
     /// Rows (problem × sample) per generation call.
     pub batch_size: usize,
-    /// Base seed; batch `b` samples with a seed derived from it and `b`.
+    /// Base seed; batch `b` samples with `hicra_rl::generation::batch_seed(seed, b)`.
     pub seed: u64,
+    /// Render chat prompts with the model's chat template (when it has one).
+    pub use_chat_template: bool,
 }
 
 impl Default for EvalSettings {
@@ -36,12 +42,34 @@ impl Default for EvalSettings {
             max_new_tokens: 1024,
             batch_size: 8,
             seed: 0,
+            use_chat_template: true,
+        }
+    }
+}
+
+impl EvalSettings {
+    /// The generate-and-grade pass of these settings.
+    pub fn plan(&self) -> PassPlan {
+        PassPlan {
+            samples: self.samples,
+            batch_rows: self.batch_size,
+            sampling: SamplingSettings {
+                temperature: self.temperature,
+                top_p: self.top_p,
+                top_k: 0,
+                max_new_tokens: self.max_new_tokens,
+            },
+            seed: self.seed,
+            prompts: PromptSettings {
+                use_chat_template: self.use_chat_template,
+                system_prompt: String::new(),
+            },
         }
     }
 }
 
 /// The graded samples of one problem (one line of `items.jsonl`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemRecord {
     /// The problem's id.
     pub id: String,
@@ -68,6 +96,29 @@ impl ItemRecord {
     /// Number of correct responses.
     pub fn n_correct(&self) -> usize {
         self.correct.iter().filter(|c| **c).count()
+    }
+
+    fn empty(problem: &Problem, prompt: &str) -> Self {
+        ItemRecord {
+            id: problem.id.clone(),
+            prompt: prompt.to_string(),
+            gold: problem.gold.clone(),
+            responses: Vec::new(),
+            extracted: Vec::new(),
+            correct: Vec::new(),
+            lengths: Vec::new(),
+            finish_reasons: Vec::new(),
+            pass_at_1: 0.0,
+        }
+    }
+
+    fn push(&mut self, sample: &GradedSample) {
+        self.responses.push(sample.text.clone());
+        self.extracted.push(sample.score.extracted.clone());
+        self.correct.push(sample.score.correct);
+        self.lengths.push(sample.generation.token_ids.len());
+        self.finish_reasons.push(sample.generation.finish_reason);
+        self.pass_at_1 = self.n_correct() as f64 / self.correct.len() as f64;
     }
 }
 
@@ -104,124 +155,70 @@ pub struct EvalSummary {
     pub max_new_tokens: usize,
     /// Base seed.
     pub seed: u64,
-    /// Wall-clock seconds of generation and grading.
+    /// Wall-clock seconds of generation and grading (of this invocation, when resumed).
     pub time_s: f64,
 }
 
-/// Renders a formatted prompt for `model`: chat prompts through its chat template when it has
-/// one (else their plain text), raw prompts as is. Returns the text and whether the
-/// tokenizer should add its special tokens (not after a template, which writes its own).
-pub fn render_prompt(
-    model: &LoadedModel,
-    prompt: &FormattedPrompt,
-) -> anyhow::Result<(String, bool)> {
-    match (prompt, &model.chat_template) {
-        (FormattedPrompt::Chat(messages), Some(template)) => {
-            let messages: Vec<ChatMessage> = messages
-                .iter()
-                .map(|m| ChatMessage::new(&m.role, &m.content))
-                .collect();
-            let text = template
-                .render(&messages, true)
-                .context("rendering the chat template")?;
-            Ok((text, false))
-        }
-        (prompt, _) => Ok((prompt.to_plain_text(), true)),
-    }
-}
-
-/// Cuts `response` at the first of `stops` (the stop string itself is dropped).
-fn cut_at_stop(response: &str, stops: &[String]) -> String {
-    let end = stops
-        .iter()
-        .filter(|s| !s.is_empty())
-        .filter_map(|s| response.find(s.as_str()))
-        .min()
-        .unwrap_or(response.len());
-    response[..end].to_string()
-}
-
-/// Generates `settings.samples` responses per problem and grades them with `task`.
-/// `on_rows(done)` is called after each batch with the number of rows done so far.
+/// Generates `settings.samples` responses per problem and grades them with `task`, skipping
+/// the first `done` problems (already evaluated by an interrupted run: the pass restarts at
+/// the batch that holds problem `done`, so the samples are those of an uninterrupted run).
+/// `on_item` receives each later problem's record, in order, as soon as its last sample is
+/// graded; `on_rows(rows)` the number of rows generated so far by this call.
 pub fn evaluate(
     model: &LoadedModel,
     task: &dyn Task,
     problems: &[Problem],
     settings: &EvalSettings,
+    done: usize,
+    on_item: &mut dyn FnMut(ItemRecord) -> anyhow::Result<()>,
     on_rows: &mut dyn FnMut(usize),
-) -> anyhow::Result<Vec<ItemRecord>> {
+) -> anyhow::Result<()> {
     anyhow::ensure!(settings.samples >= 1, "--samples must be at least 1");
     anyhow::ensure!(settings.batch_size >= 1, "--batch-size must be at least 1");
-    let mut prompts = Vec::with_capacity(problems.len());
-    let mut prompt_ids = Vec::with_capacity(problems.len());
-    for problem in problems {
-        let (text, add_special) = render_prompt(model, &task.prompt(problem))
-            .with_context(|| format!("problem {}", problem.id))?;
-        let ids = model
-            .tokenizer
-            .encode(&text, add_special)
-            .with_context(|| format!("tokenising problem {}", problem.id))?;
-        prompts.push(text);
-        prompt_ids.push(ids);
-    }
-    let stops = task.stop_strings();
-    let rows: Vec<usize> = (0..problems.len())
-        .flat_map(|p| std::iter::repeat_n(p, settings.samples))
-        .collect();
-    let mut items: Vec<ItemRecord> = problems
-        .iter()
-        .zip(&prompts)
-        .map(|(p, prompt)| ItemRecord {
-            id: p.id.clone(),
-            prompt: prompt.clone(),
-            gold: p.gold.clone(),
-            responses: Vec::new(),
-            extracted: Vec::new(),
-            correct: Vec::new(),
-            lengths: Vec::new(),
-            finish_reasons: Vec::new(),
-            pass_at_1: 0.0,
-        })
-        .collect();
-    let mut done = 0;
-    for (batch_index, batch) in rows.chunks(settings.batch_size).enumerate() {
-        let batch_prompts: Vec<Vec<u32>> = batch.iter().map(|&p| prompt_ids[p].clone()).collect();
-        let params = SamplingParams {
-            temperature: settings.temperature,
-            top_p: settings.top_p,
-            top_k: 0,
-            max_new_tokens: settings.max_new_tokens,
-            seed: settings
-                .seed
-                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                .wrapping_add(batch_index as u64),
-            stop_token_ids: Vec::new(),
-            stop_strings: stops.clone(),
-        };
-        let generations = model
-            .generate(&batch_prompts, &params)
-            .with_context(|| format!("generating batch {batch_index}"))?;
-        for (&p, generation) in batch.iter().zip(generations) {
-            let text = model
-                .tokenizer
-                .decode(&generation.token_ids, true)
-                .context("decoding a response")?;
-            let response = cut_at_stop(&text, &stops);
-            let score = task.score(&problems[p], &response);
-            let item = &mut items[p];
-            item.responses.push(response);
-            item.extracted.push(score.extracted);
-            item.correct.push(score.correct);
-            item.lengths.push(generation.token_ids.len());
-            item.finish_reasons.push(generation.finish_reason);
-        }
-        done += batch.len();
-        on_rows(done);
-    }
-    for item in &mut items {
-        item.pass_at_1 = item.n_correct() as f64 / item.correct.len().max(1) as f64;
-    }
-    Ok(items)
+    anyhow::ensure!(
+        done <= problems.len(),
+        "{done} problems already done, but there are only {}",
+        problems.len()
+    );
+    let plan = settings.plan();
+    let prompts = render_prompts(model, task, problems, &plan.prompts)?;
+    let mut generator = LocalGenerator::new(model);
+    let first_batch = plan.batch_of_problem(done);
+    let mut open: BTreeMap<usize, ItemRecord> = BTreeMap::new();
+    let mut rows = 0;
+    let mut failure: Option<anyhow::Error> = None;
+    generate_and_grade(
+        &mut generator,
+        model,
+        task,
+        problems,
+        &prompts,
+        &plan,
+        first_batch,
+        &mut |batch| {
+            for sample in batch.iter().filter(|s| s.problem >= done) {
+                let p = sample.problem;
+                let item = open
+                    .entry(p)
+                    .or_insert_with(|| ItemRecord::empty(&problems[p], &prompts[p].text));
+                item.push(sample);
+            }
+            rows += batch.len();
+            on_rows(rows);
+            while let Some(entry) = open.first_entry() {
+                if entry.get().correct.len() < settings.samples {
+                    break;
+                }
+                if let Err(e) = on_item(entry.remove()) {
+                    failure = Some(e);
+                    return Err(hicra_rl::RlError::Invalid("writing an item failed".into()));
+                }
+            }
+            Ok(())
+        },
+    )
+    .map_err(|e| failure.take().unwrap_or_else(|| e.into()))?;
+    Ok(())
 }
 
 /// Summarises graded items (all with the same number of samples).
@@ -289,29 +286,6 @@ pub fn summarize(
     }
 }
 
-/// Runs [`evaluate`] and [`summarize`], timing both.
-pub fn evaluate_and_summarize(
-    model: &LoadedModel,
-    task: &dyn Task,
-    problems: &[Problem],
-    settings: &EvalSettings,
-    names: (&str, &str, &str),
-    on_rows: &mut dyn FnMut(usize),
-) -> anyhow::Result<(EvalSummary, Vec<ItemRecord>)> {
-    let start = Instant::now();
-    let items = evaluate(model, task, problems, settings, on_rows)?;
-    let (dataset, model_name, mode) = names;
-    let summary = summarize(
-        dataset,
-        model_name,
-        mode,
-        &items,
-        settings,
-        start.elapsed().as_secs_f64(),
-    );
-    Ok((summary, items))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,12 +327,5 @@ mod tests {
         assert_eq!(s.pass_at_k.keys().copied().collect::<Vec<_>>(), [1, 2, 4]);
         assert!((s.mean_length - 120.0 / 8.0).abs() < 1e-12);
         assert!((s.format_rate - 6.0 / 8.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn responses_are_cut_at_stop_strings() {
-        let stops = vec!["\nQ:".to_string()];
-        assert_eq!(cut_at_stop("answer: 5\nQ: 1+1", &stops), "answer: 5");
-        assert_eq!(cut_at_stop("answer: 5", &stops), "answer: 5");
     }
 }

@@ -6,7 +6,7 @@
 //! counts are pooled over all responses of the step; token means are pooled over all
 //! tokens of all responses (a token-level mean, not a mean of per-response means).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -53,9 +53,10 @@ pub fn semantic_entropy<S: AsRef<str>>(texts: &[S], grams: &GramSet) -> f64 {
 
 /// Conditional-entropy control: entropy (natural log) of the distribution of the word
 /// 3-grams that immediately follow a gram occurrence (words as in [`crate::words`]);
-/// occurrences followed by fewer than 3 words are left out; 0 when there are none.
+/// occurrences followed by fewer than 3 words are left out; 0 when there are none. The counts
+/// are summed in a fixed (sorted) order, so the value is the same in every process.
 pub fn conditional_entropy<S: AsRef<str>>(texts: &[S], grams: &GramSet) -> f64 {
-    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for text in texts {
         let text = text.as_ref();
         for m in grams.find(text) {
@@ -65,7 +66,7 @@ pub fn conditional_entropy<S: AsRef<str>>(texts: &[S], grams: &GramSet) -> f64 {
     entropy_of_counts(counts.into_values())
 }
 
-fn add_following_ngram(text: &str, m: &GramMatch, counts: &mut HashMap<String, usize>) {
+fn add_following_ngram(text: &str, m: &GramMatch, counts: &mut BTreeMap<String, usize>) {
     let following = words(&text[m.end..]);
     if following.len() >= FOLLOWING_NGRAM_WORDS {
         *counts
@@ -145,7 +146,7 @@ impl HierarchyMetrics {
         grams: &GramSet,
     ) -> Result<(HierarchyMetrics, Vec<Vec<bool>>), HierError> {
         let mut gram_counts = vec![0usize; grams.len()];
-        let mut following: HashMap<String, usize> = HashMap::new();
+        let mut following: BTreeMap<String, usize> = BTreeMap::new();
         let (mut nll_plan, mut nll_exec) = (MeanAcc::default(), MeanAcc::default());
         let (mut ent_plan, mut ent_exec) = (MeanAcc::default(), MeanAcc::default());
         let mut masks = Vec::with_capacity(responses.len());

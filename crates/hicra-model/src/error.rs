@@ -95,6 +95,14 @@ pub enum ModelError {
     /// The model registry failed (unknown or unfetched model, fetch failure, checksum).
     #[error(transparent)]
     Registry(Box<crate::registry::RegistryError>),
+    /// A loss (or another value that must be finite) is NaN or infinite.
+    #[error("{what} is not finite ({value})")]
+    NonFinite {
+        /// What was not finite, e.g. `loss of positions 0..64`.
+        what: String,
+        /// The value found.
+        value: f64,
+    },
     /// Any other failure with a message.
     #[error("{0}")]
     Other(String),

@@ -33,7 +33,9 @@ impl Default for LoadOptions {
     }
 }
 
-/// A model with everything needed to use it on text.
+/// A model with everything needed to use it on text. A clone shares the weights (see
+/// [`Model`]).
+#[derive(Clone)]
 pub struct LoadedModel {
     /// The transformer.
     pub model: Model,

@@ -14,6 +14,10 @@ use crate::ops::{linear, rms_norm, rope, softmax_last};
 use crate::weights::{EMBED, LM_HEAD, Weights, expected_tensors};
 
 /// A decoder-only transformer whose weights are candle `Var`s (so they can be trained).
+///
+/// A clone shares the parameters (candle `Var`s are handles): an optimiser step on one is seen
+/// by every clone. [`Model::deep_clone`] copies them.
+#[derive(Clone)]
 pub struct Model {
     config: ModelConfig,
     device: Device,

@@ -68,6 +68,27 @@ fn scored_positions(mask_rows: &[Vec<bool>]) -> Vec<Vec<bool>> {
         .collect()
 }
 
+/// Reads the chunk losses in one transfer and sums them in chunk order; a NaN or infinite
+/// chunk is an error naming its positions.
+fn sum_finite_losses(chunk_losses: &[(Tensor, usize, usize)]) -> Result<f64> {
+    if chunk_losses.is_empty() {
+        return Ok(0.0);
+    }
+    let scalars: Vec<Tensor> = chunk_losses.iter().map(|(l, _, _)| l.clone()).collect();
+    let values = Tensor::stack(&scalars, 0)?.to_vec1::<f64>()?;
+    let mut total = 0f64;
+    for (value, (_, start, len)) in values.into_iter().zip(chunk_losses) {
+        if !value.is_finite() {
+            return Err(ModelError::NonFinite {
+                what: format!("the loss of positions {start}..{}", start + len),
+                value,
+            });
+        }
+        total += value;
+    }
+    Ok(total)
+}
+
 impl Model {
     /// Log-probs and entropies of `batch`'s tokens, without gradients, chunked over positions.
     pub fn score_tokens(&self, batch: &TokenBatch, opts: &ScoreOptions) -> Result<TokenScores> {
@@ -106,7 +127,8 @@ impl Model {
         let scored = scored_positions(&batch.mask_rows()?);
         let mut grads: Option<GradStore> = None;
         let mut grad_hidden: Option<Tensor> = None;
-        let mut total = 0f64;
+        // Chunk losses stay on the device; they are read once, after the last chunk.
+        let mut chunk_losses: Vec<(Tensor, usize, usize)> = Vec::new();
         for (start, len) in chunks(t, opts.chunk_positions)? {
             let chunk = self.score_chunk(
                 w,
@@ -125,14 +147,7 @@ impl Model {
                 )));
             }
             let loss = loss.flatten_all()?.sum_all()?;
-            let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            if !value.is_finite() {
-                return Err(ModelError::Other(format!(
-                    "loss is not finite ({value}) for the chunk of positions {start}..{}",
-                    start + len
-                )));
-            }
-            total += value;
+            chunk_losses.push((loss.to_dtype(DType::F64)?, start, len));
             let mut g = loss.backward()?;
             if let Some(gh) = g.remove(hidden_var.as_tensor()) {
                 grad_hidden = Some(match grad_hidden {
@@ -145,6 +160,7 @@ impl Model {
                 None => grads = Some(g),
             }
         }
+        let total = sum_finite_losses(&chunk_losses)?;
         if let Some(gh) = grad_hidden {
             let surrogate = (hidden * gh)?.sum_all()?;
             let g = surrogate.backward()?;

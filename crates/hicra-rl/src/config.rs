@@ -8,11 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::advantage::AdvantageEstimator;
 use crate::error::{Result, RlError};
+use crate::generation::PromptSettings;
 use crate::hicra::HicraConfig;
 use crate::loss::{KlEstimator, LossAggregation, LossConfig};
 use crate::optim::{AdamWConfig, LrSchedule, ScheduleKind};
+pub use hicra_model::device::{DTypeSpec, DeviceSpec};
 
-/// Which model to train.
+/// Which model to train, where, and how its prompts are rendered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelSection {
@@ -21,8 +23,12 @@ pub struct ModelSection {
     pub path: String,
     /// Format prompts with the model's chat template when it has one.
     pub use_chat_template: bool,
-    /// Optional system prompt (chat template only).
+    /// System prompt put first in chat prompts (chat template only; empty: none).
     pub system_prompt: String,
+    /// Where the policy, the reference and the generator run: `cpu`, `cuda` or `cuda:N`.
+    pub device: DeviceSpec,
+    /// Compute dtype: `auto` (f32 on the CPU, bf16 on CUDA), `f32`, `bf16`, `f64`.
+    pub dtype: DTypeSpec,
 }
 
 impl Default for ModelSection {
@@ -31,6 +37,56 @@ impl Default for ModelSection {
             path: String::new(),
             use_chat_template: true,
             system_prompt: String::new(),
+            device: DeviceSpec::Cpu,
+            dtype: DTypeSpec::Auto,
+        }
+    }
+}
+
+impl ModelSection {
+    /// How prompts are rendered for this model.
+    pub fn prompt_settings(&self) -> PromptSettings {
+        PromptSettings {
+            use_chat_template: self.use_chat_template,
+            system_prompt: self.system_prompt.clone(),
+        }
+    }
+
+    /// The load options of `model.device` and `model.dtype` (an error names the key when this
+    /// build or machine cannot provide them).
+    pub fn load_options(&self) -> Result<hicra_model::LoadOptions> {
+        let device = self
+            .device
+            .device()
+            .map_err(|e| RlError::config("model.device", e.to_string()))?;
+        let dtype = self
+            .dtype
+            .resolve(&self.device)
+            .map_err(|e| RlError::config("model.dtype", e.to_string()))?;
+        Ok(hicra_model::LoadOptions { device, dtype })
+    }
+}
+
+/// The kind of task (config: `task.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskKind {
+    /// The built-in reasoning lab.
+    #[default]
+    Lab,
+    /// Generated arithmetic word problems.
+    Arithmetic,
+    /// Problems from JSONL/Parquet files.
+    Dataset,
+}
+
+impl TaskKind {
+    /// The name used in configs and run directories.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskKind::Lab => "lab",
+            TaskKind::Arithmetic => "arithmetic",
+            TaskKind::Dataset => "dataset",
         }
     }
 }
@@ -41,7 +97,7 @@ impl Default for ModelSection {
 pub struct TaskSection {
     /// `lab` (the built-in reasoning lab), `arithmetic` (generated word problems), or
     /// `dataset` (JSONL/Parquet files).
-    pub kind: String,
+    pub kind: TaskKind,
     /// The reasoning lab's settings (`kind = "lab"`).
     pub lab: hicra_tasks::lab::LabConfig,
     /// The word-problem generator's settings (`kind = "arithmetic"`).
@@ -59,7 +115,7 @@ pub struct TaskSection {
 impl Default for TaskSection {
     fn default() -> Self {
         TaskSection {
-            kind: "lab".into(),
+            kind: TaskKind::Lab,
             lab: hicra_tasks::lab::LabConfig::default(),
             arith: hicra_tasks::arith::ArithConfig::default(),
             train_path: String::new(),
@@ -642,16 +698,7 @@ impl TrainConfig {
         if self.trainer.val_size == 0 {
             return err("trainer.val_size", "must be at least 1".into());
         }
-        if !matches!(self.task.kind.as_str(), "lab" | "arithmetic" | "dataset") {
-            return err(
-                "task.kind",
-                format!(
-                    "`{}` is not one of lab, arithmetic, dataset",
-                    self.task.kind
-                ),
-            );
-        }
-        if self.task.kind == "dataset" && self.task.train_path.is_empty() {
+        if self.task.kind == TaskKind::Dataset && self.task.train_path.is_empty() {
             return err(
                 "task.train_path",
                 "is required when task.kind = \"dataset\"".into(),

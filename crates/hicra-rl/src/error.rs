@@ -45,6 +45,14 @@ pub enum RlError {
         /// Which quantity (e.g. `loss at step 3`, `gradient of model.embed_tokens.weight`).
         what: String,
     },
+    /// A parameter's gradient is NaN or infinite; the optimiser step was not applied.
+    #[error("the gradient of {parameter} is not finite{}; the optimiser step was not applied", .step.map(|s| format!(" at step {s}")).unwrap_or_default())]
+    NonFiniteGradient {
+        /// The parameter's name (e.g. `model.embed_tokens.weight`).
+        parameter: String,
+        /// The training step, when known.
+        step: Option<u64>,
+    },
     /// Inputs of the wrong shape or inconsistent sizes.
     #[error("invalid input: {0}")]
     Invalid(String),
@@ -76,6 +84,31 @@ impl RlError {
         RlError::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// Wraps a model-core error with what was being done; a non-finite value stays typed
+    /// ([`RlError::NonFinite`]).
+    pub fn model(context: &str, error: hicra_model::ModelError) -> Self {
+        match error {
+            hicra_model::ModelError::NonFinite { what, value } => RlError::NonFinite {
+                what: format!("{what} ({value}) in {context}"),
+            },
+            other => RlError::Model(format!("{context}: {other}")),
+        }
+    }
+
+    /// Adds the step to a non-finite error (other errors pass through).
+    pub fn at_step(self, step: u64) -> Self {
+        match self {
+            RlError::NonFinite { what } => RlError::NonFinite {
+                what: format!("{what} at step {step}"),
+            },
+            RlError::NonFiniteGradient { parameter, .. } => RlError::NonFiniteGradient {
+                parameter,
+                step: Some(step),
+            },
+            other => other,
         }
     }
 

@@ -5,14 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
-use hicra_model::{Arch, LoadOptions, Tokenizer};
+use hicra_model::{Arch, Tokenizer};
 use sha2::{Digest, Sha256};
 
 use crate::config::TrainConfig;
 use crate::error::{Result, RlError};
+use crate::generator::LocalGenerator;
 use crate::optim::AdamWConfig;
 use crate::sft::{SftExample, SftOptions, run_sft};
-use crate::trainer::{Evaluation, evaluate};
+use crate::validation::{Evaluation, evaluate, validation_plan};
 
 /// The end-of-sequence token of the lab tokenizer.
 pub const LAB_EOS: &str = "<|endoftext|>";
@@ -124,8 +125,8 @@ pub fn prepare_lab_model(
     let init = parent.join(format!(".init-{}", std::process::id()));
     log("training the lab tokenizer and writing the initial tiny model");
     write_initial_lab_model(config, &init)?;
-    let policy = hicra_model::load_hf_dir(&init, &LoadOptions::default())
-        .map_err(|e| RlError::Model(format!("{}: {e}", init.display())))?;
+    let policy = hicra_model::load_hf_dir(&init, &config.model.load_options()?)
+        .map_err(|e| RlError::model(&init.display().to_string(), e))?;
     let _ = std::fs::remove_dir_all(&init);
     let examples = lab_sft_examples(config);
     log(&format!(
@@ -153,18 +154,17 @@ pub fn prepare_lab_model(
         .take(config.trainer.val_size)
         .cloned()
         .collect();
-    let params = hicra_model::SamplingParams {
-        temperature: 0.0,
-        max_new_tokens: config.rollout.max_new_tokens,
-        ..Default::default()
-    };
-    let ev = evaluate(
+    // Greedy, on the prompts' plain text (the lab model has no chat template).
+    let mut plan = validation_plan(config);
+    plan.sampling.temperature = 0.0;
+    plan.sampling.top_p = 1.0;
+    plan.prompts.use_chat_template = false;
+    let (ev, _) = evaluate(
+        &mut LocalGenerator::new(&policy),
         &policy,
         &task,
         &problems,
-        false,
-        &params,
-        config.rollout.generation_batch,
+        &plan,
     )?;
     log(&format!(
         "validation took {:.1}s",

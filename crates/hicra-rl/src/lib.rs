@@ -1,13 +1,20 @@
 //! Reinforcement learning with verifiable rewards: GRPO family and HICRA.
 //!
 //! Pure pieces (advantages, the HICRA modifier, the loss, the optimiser, checkpoints, metric
-//! sinks, the config) are independent modules; the trainer and SFT loop put them together.
+//! sinks, the config, the step's metrics) are independent modules. Two seams connect them to
+//! the outside: [`generator::Generator`] (who samples: the in-process model or an inference
+//! engine) and [`update::GradientHook`] (what happens between gradients and the optimiser
+//! step). [`generation`] is the one prompt → generate → grade path of rollouts, validation and
+//! `hicra eval`. The trainer and the SFT loop put the pieces together.
 
 pub mod advantage;
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod credit;
 pub mod error;
+pub mod generation;
+pub mod generator;
 pub mod hicra;
 pub mod lab;
 pub mod loss;
@@ -15,7 +22,10 @@ pub mod metrics;
 pub mod optim;
 pub mod rollout;
 pub mod sft;
+pub mod step_metrics;
 pub mod tasks;
 pub mod trainer;
+pub mod update;
+pub mod validation;
 
 pub use error::{Result, RlError};

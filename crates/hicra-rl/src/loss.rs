@@ -99,19 +99,49 @@ pub fn kl_value(est: KlEstimator, logp: f32, ref_logp: f32) -> f32 {
     }
 }
 
-/// Host-side inputs of the loss for one micro-batch, all `[row][position]` aligned with the
-/// model batch (position t scores token t). Positions that are not response tokens have
-/// weight 0.
-#[derive(Debug, Clone, Default)]
+/// The loss inputs of one micro-batch as `(B, T)` device tensors aligned with the model batch
+/// (position t scores token t), built once per micro-batch. Positions that are not response
+/// tokens have weight 0.
+#[derive(Debug, Clone)]
 pub struct LossInputs {
     /// Log-probabilities under the behaviour policy (sampling or recomputed).
-    pub old_logprobs: Vec<Vec<f32>>,
-    /// Log-probabilities under the frozen reference (only when KL is on).
-    pub ref_logprobs: Option<Vec<Vec<f32>>>,
+    pub old_logprobs: Tensor,
+    /// Log-probabilities under the frozen reference (only when a reference is used).
+    pub ref_logprobs: Option<Tensor>,
     /// Per-token advantages.
-    pub advantages: Vec<Vec<f32>>,
+    pub advantages: Tensor,
     /// Per-token aggregation weights (0 off the response).
-    pub weights: Vec<Vec<f32>>,
+    pub weights: Tensor,
+}
+
+/// `[row][position]` host values as one `(B, T)` tensor (rows padded with zeros to `t`).
+pub fn rows_tensor(rows: &[Vec<f32>], t: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let mut flat = Vec::with_capacity(rows.len() * t);
+    for r in rows {
+        flat.extend((0..t).map(|i| r.get(i).copied().unwrap_or(0.0)));
+    }
+    Tensor::from_vec(flat, (rows.len(), t), device)
+}
+
+impl LossInputs {
+    /// Uploads `[row][position]` host arrays (each row padded with zeros to `t`).
+    pub fn upload(
+        old_logprobs: &[Vec<f32>],
+        ref_logprobs: Option<&[Vec<f32>]>,
+        advantages: &[Vec<f32>],
+        weights: &[Vec<f32>],
+        t: usize,
+        device: &Device,
+    ) -> candle_core::Result<Self> {
+        Ok(LossInputs {
+            old_logprobs: rows_tensor(old_logprobs, t, device)?,
+            ref_logprobs: ref_logprobs
+                .map(|r| rows_tensor(r, t, device))
+                .transpose()?,
+            advantages: rows_tensor(advantages, t, device)?,
+            weights: rows_tensor(weights, t, device)?,
+        })
+    }
 }
 
 /// Statistics accumulated over the chunks of a step (token-level, response tokens only).
@@ -179,106 +209,145 @@ pub fn token_loss(
     (pg + kl - cfg.entropy_coef * entropy, clipped)
 }
 
-fn slice_rows(rows: &[Vec<f32>], start: usize, len: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(rows.len() * len);
-    for r in rows {
-        for t in start..start + len {
-            out.push(r.get(t).copied().unwrap_or(0.0));
+/// The per-chunk statistics of a micro-batch, kept on the device until [`ChunkStats::read`]
+/// reads them all in one transfer.
+#[derive(Debug, Default)]
+pub struct ChunkStats {
+    /// Per chunk: `(rows, positions)` and a flat tensor of `[active, clipped, entropy, kl]`
+    /// (each `rows × positions`) followed by the chunk's loss.
+    chunks: Vec<((usize, usize), Tensor)>,
+}
+
+/// What [`ChunkStats::read`] returns: the statistics and every position's entropy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MicroBatchStats {
+    /// The loss statistics of the micro-batch.
+    pub stats: LossStats,
+    /// Token entropy at every position, `[row][position]` (the batch's width).
+    pub entropy: Vec<Vec<f32>>,
+}
+
+impl ChunkStats {
+    /// Reads the statistics of all chunks (one device-to-host transfer), summing in chunk,
+    /// row and position order.
+    pub fn read(self) -> candle_core::Result<MicroBatchStats> {
+        let mut stats = LossStats::default();
+        let Some(&((rows, _), _)) = self.chunks.first() else {
+            return Ok(MicroBatchStats {
+                stats,
+                entropy: Vec::new(),
+            });
+        };
+        let parts: Vec<Tensor> = self.chunks.iter().map(|(_, t)| t.clone()).collect();
+        let flat = Tensor::cat(&parts, 0)?.to_vec1::<f32>()?;
+        let mut entropy = vec![Vec::new(); rows];
+        let mut at = 0;
+        for &((b, len), _) in &self.chunks {
+            let n = b * len;
+            let (active, rest) = flat[at..at + 4 * n + 1].split_at(n);
+            let (clipped, rest) = rest.split_at(n);
+            let (ent, rest) = rest.split_at(n);
+            let (kl, loss) = rest.split_at(n);
+            for i in 0..n {
+                if active[i] != 0.0 {
+                    stats.tokens += 1;
+                    stats.clipped += usize::from(clipped[i] != 0.0);
+                    stats.entropy_sum += ent[i] as f64;
+                    stats.kl_sum += kl[i] as f64;
+                }
+            }
+            for (r, row) in entropy.iter_mut().enumerate() {
+                row.extend_from_slice(&ent[r * len..(r + 1) * len]);
+            }
+            stats.loss += loss[0] as f64;
+            at += 4 * n + 1;
         }
+        Ok(MicroBatchStats { stats, entropy })
     }
-    out
+}
+
+/// The KL estimate per token as a tensor (the rule of [`kl_value`]).
+fn kl_tensor(est: KlEstimator, logp: &Tensor, ref_logp: &Tensor) -> candle_core::Result<Tensor> {
+    let d = (logp - ref_logp)?.clamp(-LOG_RATIO_BOUND, LOG_RATIO_BOUND)?;
+    match est {
+        KlEstimator::K1 => Ok(d),
+        KlEstimator::K2 => d.sqr()? * 0.5,
+        KlEstimator::K3 => (d.neg()?.exp()? + &d)? - 1.0,
+    }
 }
 
 /// The loss contribution of one position chunk `[start, start + len)` as a differentiable
-/// scalar: `Σ_t weight_t · ℓ_t` with ℓ the clipped PPO loss plus KL minus entropy bonus.
-/// `logprobs` and `entropy` are the chunk's `(B, len)` tensors from the model (with grad).
+/// scalar: `Σ_t weight_t · ℓ_t` with ℓ the clipped PPO loss plus KL minus entropy bonus (the
+/// rule of [`token_loss`], decided with tensor ops on the device). `logprobs` and `entropy` are
+/// the chunk's `(B, len)` tensors from the model (with grad); the chunk's statistics are added
+/// to `stats` without leaving the device.
 pub fn chunk_loss(
     cfg: &LossConfig,
     inputs: &LossInputs,
     start: usize,
     logprobs: &Tensor,
     entropy: &Tensor,
-    stats: &mut LossStats,
+    stats: &mut ChunkStats,
 ) -> candle_core::Result<Tensor> {
     let (b, len) = logprobs.dims2()?;
-    let dev: &Device = logprobs.device();
-    let mk = |v: Vec<f32>| Tensor::from_vec(v, (b, len), dev);
-    let old = slice_rows(&inputs.old_logprobs, start, len);
-    let adv = slice_rows(&inputs.advantages, start, len);
-    let w = slice_rows(&inputs.weights, start, len);
-    let refs = inputs
-        .ref_logprobs
-        .as_ref()
-        .map(|r| slice_rows(r, start, len));
+    let cols = |t: &Tensor| t.narrow(1, start, len);
+    let old = cols(&inputs.old_logprobs)?;
+    let adv = cols(&inputs.advantages)?;
+    let w = cols(&inputs.weights)?;
+    let refs = inputs.ref_logprobs.as_ref().map(cols).transpose()?;
 
     let logp = logprobs.to_dtype(DType::F32)?;
     let ent = entropy.to_dtype(DType::F32)?;
-    let logp_host = logp.detach().flatten_all()?.to_vec1::<f32>()?;
-    let ent_host = ent.detach().flatten_all()?.to_vec1::<f32>()?;
-
-    // Decide clipping on the host (exactly the rule of `token_loss`), then select tensors.
-    let mut use_pg2 = vec![0u8; b * len];
-    let mut use_dual = vec![0u8; b * len];
-    for i in 0..b * len {
-        let ratio = (logp_host[i] - old[i])
-            .clamp(-LOG_RATIO_BOUND, LOG_RATIO_BOUND)
-            .exp();
-        let pg1 = -adv[i] * ratio;
-        let pg2 = -adv[i] * ratio.clamp(1.0 - cfg.clip_low, 1.0 + cfg.clip_high);
-        let pg = pg1.max(pg2);
-        let dual = cfg.dual_clip > 0.0 && adv[i] < 0.0 && pg > -adv[i] * cfg.dual_clip;
-        if pg2 > pg1 {
-            use_pg2[i] = 1;
-        }
-        if dual {
-            use_dual[i] = 1;
-        }
-        if w[i] != 0.0 {
-            stats.tokens += 1;
-            stats.clipped += usize::from(pg2 > pg1 || dual);
-            stats.entropy_sum += ent_host[i] as f64;
-            let r = refs.as_ref().map(|r| r[i]);
-            stats.kl_sum += r.map_or(0.0, |r| kl_value(cfg.kl_estimator, logp_host[i], r) as f64);
-        }
-    }
-
-    let old_t = mk(old)?;
-    let adv_t = mk(adv.clone())?;
-    let log_ratio = (&logp - &old_t)?.clamp(-LOG_RATIO_BOUND, LOG_RATIO_BOUND)?;
+    let log_ratio = (&logp - &old)?.clamp(-LOG_RATIO_BOUND, LOG_RATIO_BOUND)?;
     let ratio = log_ratio.exp()?;
-    let neg_adv = adv_t.neg()?;
+    let neg_adv = adv.neg()?;
     let pg1 = (&neg_adv * &ratio)?;
     // On clipped tokens the clipped term is constant in θ: its value, no gradient.
     let pg2 = (&neg_adv
         * ratio
             .detach()
             .clamp(1.0 - cfg.clip_low, 1.0 + cfg.clip_high)?)?;
-    let use_pg2_t = Tensor::from_vec(use_pg2, (b, len), dev)?;
-    let mut pg = use_pg2_t.where_cond(&pg2, &pg1)?;
+    let use_pg2 = pg2.gt(&pg1)?;
+    let mut pg = use_pg2.where_cond(&pg2, &pg1)?;
+    let mut clipped = use_pg2.to_dtype(DType::F32)?;
     if cfg.dual_clip > 0.0 {
         let dual_val = (&neg_adv * cfg.dual_clip as f64)?;
-        let use_dual_t = Tensor::from_vec(use_dual, (b, len), dev)?;
-        pg = use_dual_t.where_cond(&dual_val, &pg)?;
+        let dual = (adv.lt(0f64)?.to_dtype(DType::F32)?
+            * pg.detach().gt(&dual_val)?.to_dtype(DType::F32)?)?;
+        pg = dual.ne(0f64)?.where_cond(&dual_val, &pg)?;
+        clipped = clipped.maximum(&dual)?;
     }
+    let kl = refs
+        .as_ref()
+        .map(|r| kl_tensor(cfg.kl_estimator, &logp, r))
+        .transpose()?;
     let mut per_token = pg;
     if cfg.kl_coef != 0.0
-        && let Some(r) = refs
+        && let Some(kl) = &kl
     {
-        let ref_t = mk(r)?;
-        let d = (&logp - &ref_t)?.clamp(-LOG_RATIO_BOUND, LOG_RATIO_BOUND)?;
-        let kl = match cfg.kl_estimator {
-            KlEstimator::K1 => d,
-            KlEstimator::K2 => (d.sqr()? * 0.5)?,
-            KlEstimator::K3 => ((d.neg()?.exp()? + &d)? - 1.0)?,
-        };
         per_token = (per_token + (kl * cfg.kl_coef as f64)?)?;
     }
     if cfg.entropy_coef != 0.0 {
         per_token = (per_token - (&ent * cfg.entropy_coef as f64)?)?;
     }
-    let w_t = mk(w)?;
-    let total = (per_token * w_t)?.sum_all()?;
-    stats.loss += total.to_scalar::<f32>()? as f64;
+    let total = (per_token * &w)?.sum_all()?;
+
+    let kl = match kl {
+        Some(kl) => kl.detach(),
+        None => ent.detach().zeros_like()?,
+    };
+    let active = w.ne(0f64)?.to_dtype(DType::F32)?;
+    let flat = Tensor::cat(
+        &[
+            active.flatten_all()?,
+            clipped.flatten_all()?,
+            ent.detach().flatten_all()?,
+            kl.flatten_all()?,
+            total.detach().reshape(1)?,
+        ],
+        0,
+    )?;
+    stats.chunks.push(((b, len), flat));
     Ok(total)
 }
 
@@ -289,6 +358,28 @@ mod tests {
 
     fn cfg() -> LossConfig {
         LossConfig::default()
+    }
+
+    /// Loss inputs as host rows, for building cases and checking against [`token_loss`].
+    struct HostInputs {
+        old_logprobs: Vec<Vec<f32>>,
+        ref_logprobs: Option<Vec<Vec<f32>>>,
+        advantages: Vec<Vec<f32>>,
+        weights: Vec<Vec<f32>>,
+    }
+
+    impl HostInputs {
+        fn upload(&self, t: usize) -> LossInputs {
+            LossInputs::upload(
+                &self.old_logprobs,
+                self.ref_logprobs.as_deref(),
+                &self.advantages,
+                &self.weights,
+                t,
+                &Device::Cpu,
+            )
+            .unwrap()
+        }
     }
 
     #[test]
@@ -362,16 +453,22 @@ mod tests {
         let ent_v = vec![1.0f32, 0.5, 0.2, 0.9, 1.1, 0.3];
         let logp = Var::from_vec(logp_v.clone(), (2, 3), &Device::Cpu).unwrap();
         let ent = Tensor::from_vec(ent_v.clone(), (2, 3), &Device::Cpu).unwrap();
-        let inputs = LossInputs {
+        let host = HostInputs {
             old_logprobs: vec![vec![-0.6, -1.5, -1.0], vec![-0.1, -0.2, -1.0]],
             ref_logprobs: Some(vec![vec![-0.4, -1.2, -2.1], vec![-0.3, -0.9, -2.0]]),
             advantages: vec![vec![1.0, 1.0, 1.2], vec![-1.0, -1.0, -0.8]],
             weights: vec![vec![0.2, 0.2, 0.2], vec![0.0, 0.2, 0.2]],
         };
-        let mut stats = LossStats::default();
-        let total = chunk_loss(&c, &inputs, 0, logp.as_tensor(), &ent, &mut stats).unwrap();
+        let inputs = host.upload(3);
+        let mut chunks = ChunkStats::default();
+        let total = chunk_loss(&c, &inputs, 0, logp.as_tensor(), &ent, &mut chunks).unwrap();
+        let read = chunks.read().unwrap();
+        let stats = read.stats;
+        assert_eq!(read.entropy, vec![ent_v[..3].to_vec(), ent_v[3..].to_vec()]);
+        let inputs = host;
         let mut expect = 0.0f32;
         let mut clipped = 0;
+        let (mut kl_sum, mut ent_sum) = (0.0f64, 0.0f64);
         for i in 0..6 {
             let (r, t) = (i / 3, i % 3);
             let (l, cl) = token_loss(
@@ -383,10 +480,16 @@ mod tests {
                 ent_v[i],
             );
             expect += inputs.weights[r][t] * l;
-            if inputs.weights[r][t] != 0.0 && cl {
-                clipped += 1;
+            if inputs.weights[r][t] != 0.0 {
+                clipped += usize::from(cl);
+                let reference = inputs.ref_logprobs.as_ref().unwrap()[r][t];
+                kl_sum += kl_value(c.kl_estimator, logp_v[i], reference) as f64;
+                ent_sum += ent_v[i] as f64;
             }
         }
+        assert_eq!(stats.kl_sum, kl_sum);
+        assert_eq!(stats.entropy_sum, ent_sum);
+        assert!((stats.loss - expect as f64).abs() < 1e-5);
         let got = total.to_scalar::<f32>().unwrap();
         assert!((got - expect).abs() < 1e-5, "{got} vs {expect}");
         assert_eq!(stats.tokens, 5);
@@ -433,14 +536,16 @@ mod tests {
         };
         let logp = Tensor::from_vec(vec![-1.0f32, -1.0], (1, 2), &Device::Cpu).unwrap();
         let ent = logp.zeros_like().unwrap();
-        let inputs = LossInputs {
+        let inputs = HostInputs {
             old_logprobs: vec![vec![0.0, 0.0, -1.0, -1.0]],
             ref_logprobs: None,
             advantages: vec![vec![0.0, 0.0, 1.0, 2.0]],
             weights: vec![vec![0.0, 0.0, 0.5, 0.5]],
-        };
-        let mut stats = LossStats::default();
+        }
+        .upload(4);
+        let mut stats = ChunkStats::default();
         let l = chunk_loss(&c, &inputs, 2, &logp, &ent, &mut stats).unwrap();
+        assert_eq!(stats.read().unwrap().stats.tokens, 2);
         // ratio 1 → -(0.5*1 + 0.5*2)
         assert!((l.to_scalar::<f32>().unwrap() + 1.5).abs() < 1e-6);
     }

@@ -13,8 +13,8 @@ use crate::error::{Result, RlError};
 /// One record: metric name → value.
 pub type Record = BTreeMap<String, f64>;
 
-/// Somewhere metrics go.
-pub trait MetricsSink {
+/// Somewhere metrics go. `Send`, so a trainer can move between threads.
+pub trait MetricsSink: Send {
     /// Logs `values` for `step`.
     fn log(&mut self, step: u64, values: &Record) -> Result<()>;
     /// Flushes buffered output.

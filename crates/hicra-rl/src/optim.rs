@@ -116,6 +116,11 @@ impl GradAccumulator {
     pub fn grads(&self) -> &[Option<Tensor>] {
         &self.sums
     }
+
+    /// The accumulated gradients, to replace in place (e.g. by an all-reduce).
+    pub fn grads_mut(&mut self) -> &mut [Option<Tensor>] {
+        &mut self.sums
+    }
 }
 
 /// What an optimiser step did.
@@ -165,20 +170,30 @@ impl AdamW {
         self.step
     }
 
-    /// Global L2 norm of `grads` (missing entries count as zero); errors on NaN/Inf naming
-    /// the parameter.
+    /// Global L2 norm of `grads` (missing entries count as zero), computed on the device and
+    /// read in one transfer; errors on NaN/Inf naming the parameter.
     pub fn grad_norm(&self, grads: &[Option<Tensor>]) -> Result<f64> {
-        let mut sq = 0.0f64;
+        let mut names = Vec::new();
+        let mut squares = Vec::new();
         for ((name, _), g) in self.params.iter().zip(grads) {
             if let Some(g) = g {
-                let s = g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-                if !s.is_finite() {
-                    return Err(RlError::NonFinite {
-                        what: format!("gradient of {name}"),
-                    });
-                }
-                sq += s;
+                names.push(name);
+                squares.push(g.to_dtype(DType::F32)?.sqr()?.sum_all()?);
             }
+        }
+        if squares.is_empty() {
+            return Ok(0.0);
+        }
+        let squares = Tensor::stack(&squares, 0)?.to_vec1::<f32>()?;
+        let mut sq = 0.0f64;
+        for (name, s) in names.into_iter().zip(squares) {
+            if !s.is_finite() {
+                return Err(RlError::NonFiniteGradient {
+                    parameter: name.clone(),
+                    step: None,
+                });
+            }
+            sq += s as f64;
         }
         Ok(sq.sqrt())
     }

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::{Sequence, build_batch, place};
 use crate::error::{Result, RlError};
-use crate::optim::{AdamW, AdamWConfig, GradAccumulator, LrSchedule, ScheduleKind};
+use crate::loss::rows_tensor;
+use crate::optim::{AdamW, AdamWConfig, LrSchedule, ScheduleKind};
+use crate::update::PolicyUpdater;
 
 /// One supervised example.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,10 +69,15 @@ pub struct SftOptions {
 }
 
 /// Tokenised example: prompt ids and completion ids (EOS appended, truncated to `max_len`).
+/// The prompt gets the tokenizer's special tokens, as a plain-text prompt does in generation
+/// ([`crate::generation`]); the completion continues it.
 fn tokenize(policy: &LoadedModel, ex: &SftExample, max_len: usize) -> Result<(Vec<u32>, Vec<u32>)> {
-    let m = |e: hicra_model::ModelError| RlError::Model(format!("tokenizing an SFT example: {e}"));
-    let prompt = policy.tokenizer.encode(&ex.prompt, false).map_err(m)?;
-    let mut completion = policy.tokenizer.encode(&ex.completion, false).map_err(m)?;
+    let err = |e| RlError::model("tokenizing an SFT example", e);
+    let prompt = policy.tokenizer.encode(&ex.prompt, true).map_err(err)?;
+    let mut completion = policy
+        .tokenizer
+        .encode(&ex.completion, false)
+        .map_err(err)?;
     if let Some(&eos) = policy.eos_token_ids.first() {
         completion.push(eos);
     }
@@ -83,6 +90,75 @@ fn tokenize(policy: &LoadedModel, ex: &SftExample, max_len: usize) -> Result<(Ve
     }
     completion.truncate(room);
     Ok((prompt, completion))
+}
+
+/// An endless shuffled stream of example indices: each epoch is a fresh permutation.
+struct EpochSampler {
+    rng: ChaCha8Rng,
+    order: Vec<usize>,
+    n: usize,
+}
+
+impl EpochSampler {
+    fn new(n: usize, seed: u64) -> Self {
+        EpochSampler {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            order: Vec::new(),
+            n,
+        }
+    }
+
+    fn take(&mut self, count: usize) -> Vec<usize> {
+        let mut idx = Vec::with_capacity(count);
+        while idx.len() < count {
+            if self.order.is_empty() {
+                self.order = (0..self.n).collect();
+                self.order.shuffle(&mut self.rng);
+            }
+            idx.extend(self.order.pop());
+        }
+        idx
+    }
+}
+
+/// One SFT step's loss over `idx`: token-mean negative log-likelihood of the completions,
+/// accumulated over micro-batches, then one optimiser step. Returns the loss.
+fn sft_step(
+    policy: &LoadedModel,
+    updater: &mut PolicyUpdater,
+    data: &[(Vec<u32>, Vec<u32>)],
+    idx: &[usize],
+    micro_batch: usize,
+) -> Result<f64> {
+    let total: usize = idx.iter().map(|&i| data[i].1.len()).sum();
+    let w = 1.0 / total.max(1) as f32;
+    let mut loss = 0.0;
+    for micro in idx.chunks(micro_batch.max(1)) {
+        let seqs: Vec<Sequence> = micro
+            .iter()
+            .map(|&i| Sequence {
+                prompt: &data[i].0,
+                response: &data[i].1,
+            })
+            .collect();
+        let batch = build_batch(&seqs, policy.pad_token_id, policy.model.device())?;
+        let (_, t) = batch
+            .dims()
+            .map_err(|e| RlError::model("an SFT batch", e))?;
+        let ones: Vec<Vec<f32>> = micro.iter().map(|&i| vec![w; data[i].1.len()]).collect();
+        let weights = place(
+            &seqs,
+            &ones.iter().map(|v| v.as_slice()).collect::<Vec<_>>(),
+            t,
+        );
+        let weights = rows_tensor(&weights, t, policy.model.device())?;
+        loss += updater.backward(&policy.model, &batch, &mut |chunk| {
+            let wt = weights.narrow(1, chunk.start, chunk.len)?;
+            (chunk.logprobs.mul(&wt)?.sum_all()?).neg()
+        })?;
+    }
+    updater.step()?;
+    Ok(loss)
 }
 
 /// Trains `policy` in place; `on_step(step, loss, lr)` is called after every step.
@@ -99,8 +175,7 @@ pub fn run_sft(
         .iter()
         .map(|e| tokenize(policy, e, opts.max_len))
         .collect::<Result<_>>()?;
-    let params = policy.model.parameters();
-    let mut optimizer = AdamW::new(params.clone(), opts.adamw)?;
+    let optimizer = AdamW::new(policy.model.parameters(), opts.adamw)?;
     let schedule = LrSchedule {
         lr: opts.lr,
         warmup_steps: opts.warmup_steps,
@@ -108,73 +183,19 @@ pub fn run_sft(
         total_steps: opts.steps,
         min_lr_ratio: 0.1,
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    let mut order: Vec<usize> = Vec::new();
     let score = ScoreOptions {
         chunk_positions: opts.chunk_positions,
         with_entropy: false,
     };
+    let mut updater = PolicyUpdater::new(optimizer, schedule, score);
+    let mut sampler = EpochSampler::new(data.len(), opts.seed);
     let mut last = f64::NAN;
     for step in 0..opts.steps {
-        let mut idx = Vec::with_capacity(opts.batch_size);
-        while idx.len() < opts.batch_size {
-            if order.is_empty() {
-                order = (0..data.len()).collect();
-                order.shuffle(&mut rng);
-            }
-            idx.push(order.pop().expect("non-empty order"));
-        }
-        let total: usize = idx.iter().map(|&i| data[i].1.len()).sum();
-        let w = 1.0 / total.max(1) as f32;
-        let mut acc = GradAccumulator::new(params.len());
-        let mut loss = 0.0;
-        for micro in idx.chunks(opts.micro_batch.max(1)) {
-            let seqs: Vec<Sequence> = micro
-                .iter()
-                .map(|&i| Sequence {
-                    prompt: &data[i].0,
-                    response: &data[i].1,
-                })
-                .collect();
-            let batch = build_batch(&seqs, policy.pad_token_id, policy.model.device())?;
-            let (_, t) = batch.dims().map_err(|e| RlError::Model(e.to_string()))?;
-            let ones: Vec<Vec<f32>> = micro.iter().map(|&i| vec![w; data[i].1.len()]).collect();
-            let weights = place(
-                &seqs,
-                &ones.iter().map(|v| v.as_slice()).collect::<Vec<_>>(),
-                t,
-            );
-            let out = policy
-                .model
-                .backward_token_loss(&batch, &score, &mut |chunk| {
-                    let wt: Vec<f32> = weights
-                        .iter()
-                        .flat_map(|r| r[chunk.start..chunk.start + chunk.len].iter().copied())
-                        .collect();
-                    let wt = candle_core::Tensor::from_vec(
-                        wt,
-                        (weights.len(), chunk.len),
-                        chunk.logprobs.device(),
-                    )?;
-                    (chunk.logprobs.mul(&wt)?.sum_all()?).neg()
-                })
-                .map_err(|e| {
-                    let msg = e.to_string();
-                    if msg.contains("not finite") {
-                        RlError::NonFinite {
-                            what: format!("SFT loss at step {step} ({msg})"),
-                        }
-                    } else {
-                        RlError::Model(format!("SFT backward: {msg}"))
-                    }
-                })?;
-            loss += out.loss;
-            acc.add(&params, &out.grads)?;
-        }
-        let lr = schedule.lr_at(step);
-        optimizer.step(acc.grads(), lr)?;
-        last = loss;
-        on_step(step + 1, loss, lr)?;
+        let idx = sampler.take(opts.batch_size);
+        let lr = updater.next_lr();
+        last = sft_step(policy, &mut updater, &data, &idx, opts.micro_batch)
+            .map_err(|e| e.at_step(step as u64 + 1))?;
+        on_step(step + 1, last, lr)?;
     }
     Ok(last)
 }

@@ -6,7 +6,7 @@ use hicra_tasks::arith::ArithTask;
 use hicra_tasks::lab::LabTask;
 use hicra_tasks::{Dataset, LoadOptions, MathTask, PromptFormat, Task};
 
-use crate::config::TaskSection;
+use crate::config::{TaskKind, TaskSection};
 use crate::error::{Result, RlError};
 
 fn load_dataset(path: &str) -> Result<Dataset> {
@@ -24,10 +24,10 @@ fn load_dataset(path: &str) -> Result<Dataset> {
 /// The task of `section` (`lab`, `arithmetic` or `dataset`).
 pub fn build_task(section: &TaskSection) -> Result<Box<dyn Task>> {
     let t = |e: hicra_tasks::TaskError| RlError::Task(e.to_string());
-    Ok(match section.kind.as_str() {
-        "lab" => Box::new(LabTask::new(section.lab.clone()).map_err(t)?),
-        "arithmetic" => Box::new(ArithTask::new(section.arith.clone()).map_err(t)?),
-        "dataset" => {
+    Ok(match section.kind {
+        TaskKind::Lab => Box::new(LabTask::new(section.lab.clone()).map_err(t)?),
+        TaskKind::Arithmetic => Box::new(ArithTask::new(section.arith.clone()).map_err(t)?),
+        TaskKind::Dataset => {
             let train = load_dataset(&section.train_path)?;
             let (train, val) = if section.val_path.is_empty() {
                 train.split_validation(section.val_holdout, section.seed)
@@ -40,12 +40,6 @@ pub fn build_task(section: &TaskSection) -> Result<Box<dyn Task>> {
                 PromptFormat::default(),
                 section.seed,
             ))
-        }
-        other => {
-            return Err(RlError::config(
-                "task.kind",
-                format!("`{other}` is not one of lab, arithmetic, dataset"),
-            ));
         }
     })
 }

@@ -1,36 +1,54 @@
-//! The RL trainer: rollouts → advantages → HICRA → PPO epochs over mini-batches with
-//! gradient accumulation over micro-batches → AdamW; per-step metrics (RL and hierarchy),
-//! samples, validation, atomic checkpoints and exact resumption.
+//! The RL trainer. A step is five phases, each its own function:
+//! 1. **collect**: sample the step's groups through the [`Generator`] (dynamic sampling
+//!    repeats rounds until enough groups have unequal rewards);
+//! 2. **score**: planning masks and hierarchy metrics, and old/reference log-probs and
+//!    entropies where the config needs a scoring pass;
+//! 3. **advantages**: outcome advantage, then the HICRA modifier ([`crate::credit`], pure);
+//! 4. **update**: PPO epochs over mini-batches of groups, micro-batched, through the
+//!    [`PolicyUpdater`]; the generator is handed the new weights after each optimiser step;
+//! 5. **metrics** ([`crate::step_metrics`], pure), with the task's failure anatomy where it
+//!    can diagnose responses (the lab: `lab_planning_error_frac`, …, and `val_lab_…` for
+//!    validation).
 //!
 //! Every random stream is derived from `(trainer.seed, step, round)`, so the resumable state
 //! is the weights, the optimiser moments, the step and the data position.
+//!
+//! The trainer is open: [`Trainer::new`] takes the policy, the task and a [`RunSetup`] (run
+//! directory or none, metric sinks, whether this process writes files), so a caller can run in
+//! memory (Python) or as one rank of many. [`Trainer::create`] and [`Trainer::resume`] are the
+//! standard run-directory layout on top of it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::Device;
 use hicra_hier::gram_set::merged_spans;
 use hicra_hier::{GramSet, HierarchyMetrics, ResponseTokens};
-use hicra_model::{LoadOptions, LoadedModel, Model, SamplingParams, ScoreOptions};
-use hicra_tasks::{Problem, Task};
+use hicra_model::{LoadedModel, Model, ScoreOptions};
+use hicra_tasks::{Problem, Task, task_anatomy};
 use serde::{Deserialize, Serialize};
 
-use crate::advantage::{
-    AdvantageOptions, compute_advantages, mean_and_std, zero_variance_group_frac,
-};
 use crate::batch::{Sequence, build_batch, gather, place};
 use crate::checkpoint::{
     self, checkpoint_dir, list_checkpoints, verify_checkpoint, write_checkpoint,
 };
 use crate::config::TrainConfig;
+use crate::credit::{CreditInputs, assign_credit};
 use crate::error::{Result, RlError};
-use crate::hicra::{HicraVariant, ResponseInfo, apply_hicra};
-use crate::loss::{LossInputs, LossStats, chunk_loss, sequence_weights};
+use crate::generation::GradedSample;
+use crate::generator::{Generator, LocalGenerator};
+use crate::hicra::{HicraVariant, TokenAdvantages};
+use crate::loss::{ChunkStats, LossInputs, LossStats, chunk_loss, sequence_weights};
 use crate::metrics::{JsonlSink, MetricsSink, MultiSink, Record, TensorBoardSink};
-use crate::optim::{AdamW, GradAccumulator, LrSchedule};
-use crate::rollout::{LocalRollouts, Rollout, RolloutParams, RolloutSource, prompt_text};
+use crate::optim::AdamW;
+use crate::rollout::{Rollout, collect_rollouts, rollout_plan};
+use crate::step_metrics::{
+    UpdateSummary, advantage_metrics, hierarchy_metrics, sampling_metrics, update_metrics,
+};
 use crate::tasks::build_task;
+use crate::update::PolicyUpdater;
+pub use crate::validation::Evaluation;
+use crate::validation::{evaluate, validation_plan};
 
 /// Metric names that depend on wall-clock time or the machine (left out when comparing runs).
 pub const WALL_CLOCK_METRICS: &[&str] = &[
@@ -57,6 +75,19 @@ pub enum TrainEvent<'a> {
         step: u64,
         /// Which stage.
         stage: &'a str,
+    },
+    /// The advantages phase of a step is done: the per-token credit of each kept response.
+    Credit {
+        /// The step.
+        step: u64,
+        /// The responses kept for training.
+        rollouts: &'a [Rollout],
+        /// Planning-token flags per response token.
+        planning: &'a [Vec<bool>],
+        /// Token entropies, when a scoring pass computed them.
+        entropies: Option<&'a [Vec<f32>]>,
+        /// Per-token advantages and which tokens the HICRA variant marked.
+        advantages: &'a TokenAdvantages,
     },
     /// A step finished with these metrics.
     Step {
@@ -109,11 +140,23 @@ pub struct TrainerState {
     pub initial_val_accuracy: Option<f64>,
 }
 
+impl TrainerState {
+    /// The state of a run that has not started.
+    pub fn fresh() -> Self {
+        TrainerState {
+            step: 0,
+            data_position: 0,
+            optimizer_step: 0,
+            initial_val_accuracy: None,
+        }
+    }
+}
+
 /// Outcome of [`Trainer::train`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainSummary {
-    /// The run directory.
-    pub run_dir: PathBuf,
+    /// The run directory (`None` for an in-memory run).
+    pub run_dir: Option<PathBuf>,
     /// Validation accuracy before training.
     pub initial_val_accuracy: Option<f64>,
     /// Validation accuracy after the last step.
@@ -122,66 +165,42 @@ pub struct TrainSummary {
     pub steps: u64,
 }
 
-/// Accuracy and mean length of a validation pass.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Evaluation {
-    /// Fraction graded correct.
-    pub accuracy: f64,
-    /// Mean response length in tokens.
-    pub mean_length: f64,
+/// Where a run keeps its files and sends its metrics.
+pub struct RunSetup {
+    /// The run directory for checkpoints and samples (`None`: nothing is written).
+    pub dir: Option<PathBuf>,
+    /// Whether this process writes files (the one writer rank of a data-parallel job).
+    pub writer: bool,
+    /// Where metrics go.
+    pub sinks: Vec<Box<dyn MetricsSink>>,
 }
 
-/// Generates one response per problem and grades it.
-pub fn evaluate(
-    policy: &LoadedModel,
-    task: &dyn Task,
-    problems: &[Problem],
-    use_chat_template: bool,
-    params: &SamplingParams,
-    batch: usize,
-) -> Result<Evaluation> {
-    if problems.is_empty() {
-        return Ok(Evaluation {
-            accuracy: 0.0,
-            mean_length: 0.0,
-        });
-    }
-    let (mut correct, mut length) = (0usize, 0usize);
-    for (b, chunk) in problems.chunks(batch.max(1)).enumerate() {
-        let mut ids = Vec::with_capacity(chunk.len());
-        for p in chunk {
-            let text = prompt_text(policy, task, p, use_chat_template)?;
-            ids.push(
-                policy
-                    .tokenizer
-                    .encode(&text, false)
-                    .map_err(|e| RlError::Model(format!("encoding prompt {}: {e}", p.id)))?,
-            );
-        }
-        let mut sp = params.clone();
-        sp.seed = params.seed.wrapping_add(b as u64);
-        sp.stop_strings = task.stop_strings();
-        let gens = policy
-            .generate(&ids, &sp)
-            .map_err(|e| RlError::Model(format!("validation generation: {e}")))?;
-        for (p, g) in chunk.iter().zip(gens) {
-            let (text, _) = crate::rollout::decode_response(policy, &g.token_ids, g.finish_reason)?;
-            correct += usize::from(task.score(p, &text).correct);
-            length += g.token_ids.len();
+impl RunSetup {
+    /// An in-memory run: no files, metrics to `sinks`.
+    pub fn in_memory(sinks: Vec<Box<dyn MetricsSink>>) -> Self {
+        RunSetup {
+            dir: None,
+            writer: false,
+            sinks,
         }
     }
-    Ok(Evaluation {
-        accuracy: correct as f64 / problems.len() as f64,
-        mean_length: length as f64 / problems.len() as f64,
-    })
-}
 
-/// Peak resident memory of this process in MiB (`VmHWM`), when the OS reports it.
-pub fn peak_rss_mib() -> Option<f64> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    /// The standard layout of `dir`: `metrics.jsonl` and TensorBoard events under `tb/`.
+    pub fn standard(dir: &Path) -> Result<Self> {
+        Ok(RunSetup {
+            dir: Some(dir.to_path_buf()),
+            writer: true,
+            sinks: vec![
+                Box::new(JsonlSink::open(&dir.join("metrics.jsonl"))?),
+                Box::new(TensorBoardSink::create(&dir.join("tb"))?),
+            ],
+        })
+    }
+
+    /// The directory files are written to, if this process writes any.
+    fn writable_dir(&self) -> Option<&Path> {
+        self.dir.as_deref().filter(|_| self.writer)
+    }
 }
 
 /// A seed for `(seed, step, round)` (SplitMix64 finaliser).
@@ -194,36 +213,50 @@ pub fn derive_seed(seed: u64, step: u64, round: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn model_err(context: &str) -> impl Fn(hicra_model::ModelError) -> RlError + '_ {
-    move |e| RlError::Model(format!("{context}: {e}"))
+/// Peak resident memory of this process in MiB (`VmHWM`), when the OS reports it.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 /// Per-response, per-token values (`[response][token]`).
 type PerToken = Vec<Vec<f32>>;
 
-/// The RL trainer.
-pub struct Trainer {
-    config: TrainConfig,
-    run_dir: PathBuf,
-    policy: LoadedModel,
-    reference: Option<Model>,
-    task: Box<dyn Task>,
-    grams: GramSet,
-    optimizer: AdamW,
-    schedule: LrSchedule,
-    rollouts: Box<dyn RolloutSource>,
-    state: TrainerState,
-    sinks: MultiSink,
+/// The responses of a step: those kept for training and every one sampled, with the problems
+/// of `all` (indexed by `Rollout::prompt_index`).
+struct Collected {
+    kept: Vec<Rollout>,
+    all: Vec<Rollout>,
+    problems: Vec<Problem>,
 }
 
-fn load_policy(spec: &str) -> Result<LoadedModel> {
+/// What the score phase adds to the kept responses.
+struct Scored {
+    /// Planning-token flags per response token.
+    masks: Vec<Vec<bool>>,
+    /// Hierarchy metrics of the kept responses.
+    hierarchy: HierarchyMetrics,
+    /// Behaviour-policy log-probs (sampling, or recomputed).
+    old_logprobs: PerToken,
+    /// Reference log-probs (KL on).
+    ref_logprobs: Option<PerToken>,
+    /// Token entropies, when a scoring pass ran.
+    entropies: Option<PerToken>,
+}
+
+/// Loads the policy named by `model.path` on `model.device` / `model.dtype`.
+pub fn load_policy(config: &TrainConfig) -> Result<LoadedModel> {
+    let spec = &config.model.path;
     if spec.is_empty() {
         return Err(RlError::config(
             "model.path",
             "no model given (the lab's model is prepared by `hicra train`)",
         ));
     }
-    hicra_model::load_model(spec, &LoadOptions::default()).map_err(model_err(spec))
+    hicra_model::load_model(spec, &config.model.load_options()?)
+        .map_err(|e| RlError::model(spec, e))
 }
 
 fn load_grams(path: &str) -> Result<GramSet> {
@@ -235,7 +268,76 @@ fn load_grams(path: &str) -> Result<GramSet> {
     }
 }
 
+/// The RL trainer.
+pub struct Trainer {
+    config: TrainConfig,
+    run: RunSetup,
+    policy: LoadedModel,
+    reference: Option<Model>,
+    task: Box<dyn Task>,
+    grams: GramSet,
+    updater: PolicyUpdater,
+    generator: Box<dyn Generator>,
+    state: TrainerState,
+    sinks: MultiSink,
+}
+
 impl Trainer {
+    /// A trainer over `policy` and `task` at `state` (a fresh one, or a checkpoint's with the
+    /// optimiser state in `optimizer_state`). `reference` is the frozen KL reference (needed
+    /// when `algorithm.kl_coef > 0`; `None` then copies the policy). Generation is in-process
+    /// until [`Trainer::set_generator`].
+    pub fn new(
+        config: TrainConfig,
+        task: Box<dyn Task>,
+        policy: LoadedModel,
+        reference: Option<Model>,
+        state: TrainerState,
+        optimizer_state: Option<&Path>,
+        mut run: RunSetup,
+    ) -> Result<Trainer> {
+        config.validate()?;
+        let reference = match (config.algorithm.kl_coef > 0.0, reference) {
+            (false, _) => None,
+            (true, Some(r)) => Some(r),
+            (true, None) => Some(
+                policy
+                    .model
+                    .deep_clone()
+                    .map_err(|e| RlError::model("reference model", e))?,
+            ),
+        };
+        let grams = load_grams(&config.trainer.grams)?;
+        let mut optimizer = AdamW::new(policy.model.parameters(), config.optim.adamw())?;
+        if let Some(p) = optimizer_state {
+            optimizer.load_state(p, state.optimizer_step)?;
+        }
+        let a = &config.algorithm;
+        let total_opt_steps = config.trainer.steps * a.ppo_epochs * a.mini_batches;
+        let score = ScoreOptions {
+            chunk_positions: a.chunk_positions,
+            with_entropy: true,
+        };
+        let updater = PolicyUpdater::new(optimizer, config.optim.schedule(total_opt_steps), score);
+        let mut sinks = MultiSink::default();
+        for s in run.sinks.drain(..) {
+            sinks.push(s);
+        }
+        let generator = Box::new(LocalGenerator::new(&policy));
+        Ok(Trainer {
+            config,
+            run,
+            policy,
+            reference,
+            task,
+            grams,
+            updater,
+            generator,
+            state,
+            sinks,
+        })
+    }
+
     /// Starts a new run in `run_dir` (created; must not already hold a run) with the task of
     /// the config.
     pub fn create(config: TrainConfig, run_dir: &Path) -> Result<Trainer> {
@@ -258,14 +360,9 @@ impl Trainer {
         }
         fs::create_dir_all(run_dir).map_err(|e| RlError::io(run_dir, e))?;
         checkpoint::write_atomic(&run_dir.join("config.toml"), config.to_toml().as_bytes())?;
-        let policy = load_policy(&config.model.path)?;
-        let state = TrainerState {
-            step: 0,
-            data_position: 0,
-            optimizer_step: 0,
-            initial_val_accuracy: None,
-        };
-        Self::assemble(config, task, run_dir, policy, state, None)
+        let policy = load_policy(&config)?;
+        let run = RunSetup::standard(run_dir)?;
+        Self::new(config, task, policy, None, TrainerState::fresh(), None, run)
     }
 
     /// Resumes the run in `run_dir` from its latest checkpoint (which must verify).
@@ -278,94 +375,45 @@ impl Trainer {
     /// Resumes with a given task.
     pub fn resume_with_task(run_dir: &Path, task: Box<dyn Task>) -> Result<Trainer> {
         let config = TrainConfig::load(Some(&run_dir.join("config.toml")), &[])?;
-        let ckpts = list_checkpoints(&run_dir.join("checkpoints"));
-        let (_, dir) = ckpts.last().ok_or_else(|| {
-            RlError::Invalid(format!(
-                "{} has no checkpoint to resume from",
-                run_dir.display()
-            ))
-        })?;
-        let manifest = verify_checkpoint(dir)?;
-        let state_path = dir.join("trainer_state.json");
-        let text = fs::read_to_string(&state_path).map_err(|e| RlError::io(&state_path, e))?;
-        let state: TrainerState = serde_json::from_str(&text).map_err(|e| RlError::Json {
-            context: state_path.display().to_string(),
-            source: e,
-        })?;
-        if state.step != manifest.step {
-            return Err(RlError::CheckpointCorrupted {
-                path: dir.clone(),
-                file: "trainer_state.json".into(),
-            });
-        }
-        let hf = dir.join("hf");
-        let policy = hicra_model::load_hf_dir(&hf, &LoadOptions::default())
-            .map_err(model_err("checkpoint model"))?;
-        JsonlSink::truncate_after(&run_dir.join("metrics.jsonl"), state.step)?;
-        let opt_path = dir.join("optimizer.safetensors");
-        Self::assemble(config, task, run_dir, policy, state, Some(opt_path))
-    }
-
-    fn assemble(
-        config: TrainConfig,
-        task: Box<dyn Task>,
-        run_dir: &Path,
-        policy: LoadedModel,
-        state: TrainerState,
-        optimizer_state: Option<PathBuf>,
-    ) -> Result<Trainer> {
+        let (dir, state) = latest_checkpoint(run_dir)?;
+        let policy = hicra_model::load_hf_dir(&dir.join("hf"), &config.model.load_options()?)
+            .map_err(|e| RlError::model("checkpoint model", e))?;
+        // The KL reference is the initial policy: reloaded from its source.
         let reference = if config.algorithm.kl_coef > 0.0 {
-            // The reference is the initial policy: reload it from its source on resume.
-            if state.step == 0 {
-                Some(
-                    policy
-                        .model
-                        .deep_clone()
-                        .map_err(model_err("reference model"))?,
-                )
-            } else {
-                Some(load_policy(&config.model.path)?.model)
-            }
+            Some(load_policy(&config)?.model)
         } else {
             None
         };
-        let grams = load_grams(&config.trainer.grams)?;
-        let mut optimizer = AdamW::new(policy.model.parameters(), config.optim.adamw())?;
-        if let Some(p) = optimizer_state {
-            optimizer.load_state(&p, state.optimizer_step)?;
-        }
-        let a = &config.algorithm;
-        let total_opt_steps = config.trainer.steps * a.ppo_epochs * a.mini_batches;
-        let schedule = config.optim.schedule(total_opt_steps);
-        let mut sinks = MultiSink::default();
-        sinks.push(Box::new(JsonlSink::open(&run_dir.join("metrics.jsonl"))?));
-        sinks.push(Box::new(TensorBoardSink::create(&run_dir.join("tb"))?));
-        let rollouts = Box::new(LocalRollouts {
-            use_chat_template: config.model.use_chat_template,
-        });
-        Ok(Trainer {
+        JsonlSink::truncate_after(&run_dir.join("metrics.jsonl"), state.step)?;
+        let run = RunSetup::standard(run_dir)?;
+        let optimizer_state = dir.join("optimizer.safetensors");
+        Self::new(
             config,
-            run_dir: run_dir.to_path_buf(),
+            task,
             policy,
             reference,
-            task,
-            grams,
-            optimizer,
-            schedule,
-            rollouts,
             state,
-            sinks,
-        })
+            Some(&optimizer_state),
+            run,
+        )
     }
 
-    /// Replaces the rollout source (e.g. a remote generator).
-    pub fn set_rollout_source(&mut self, source: Box<dyn RolloutSource>) {
-        self.rollouts = source;
+    /// Replaces the generator (an external inference engine); it is synced to the current
+    /// weights at once.
+    pub fn set_generator(&mut self, mut generator: Box<dyn Generator>) -> Result<()> {
+        generator.sync_weights(self.updater.optimizer().step_count(), &self.policy.model)?;
+        self.generator = generator;
+        Ok(())
     }
 
-    /// The run directory.
-    pub fn run_dir(&self) -> &Path {
-        &self.run_dir
+    /// The updater, e.g. to put a gradient hook (all-reduce) before the optimiser step.
+    pub fn updater_mut(&mut self) -> &mut PolicyUpdater {
+        &mut self.updater
+    }
+
+    /// The run directory (`None` for an in-memory run).
+    pub fn run_dir(&self) -> Option<&Path> {
+        self.run.dir.as_deref()
     }
 
     /// The policy being trained.
@@ -384,7 +432,8 @@ impl Trainer {
     }
 
     /// Runs the remaining steps: validation before the first step (fresh runs), every
-    /// `val_every` steps and after the last; checkpoints every `ckpt_every` steps and at the end.
+    /// `val_every` steps and after the last; checkpoints every `ckpt_every` steps and at the
+    /// end (when there is a run directory to write them to).
     pub fn train(&mut self, observer: &mut dyn TrainObserver) -> Result<TrainSummary> {
         let total = self.config.trainer.steps as u64;
         observer.event(&TrainEvent::Started {
@@ -412,7 +461,8 @@ impl Trainer {
             }
             self.sinks.flush()?;
             let tr = &self.config.trainer;
-            if last || (tr.ckpt_every > 0 && step.is_multiple_of(tr.ckpt_every as u64)) {
+            let due = last || (tr.ckpt_every > 0 && step.is_multiple_of(tr.ckpt_every as u64));
+            if due && self.run.writable_dir().is_some() {
                 observer.event(&TrainEvent::Stage {
                     step,
                     stage: "checkpoint",
@@ -423,46 +473,45 @@ impl Trainer {
         }
         self.sinks.flush()?;
         Ok(TrainSummary {
-            run_dir: self.run_dir.clone(),
+            run_dir: self.run.dir.clone(),
             initial_val_accuracy: self.state.initial_val_accuracy,
             final_val_accuracy: final_acc,
             steps: self.state.step,
         })
     }
 
-    /// Validates on the first `val_size` validation problems and logs `val_accuracy`, `val_length`.
+    /// Validates on the first `val_size` validation problems and logs `val_accuracy`,
+    /// `val_length` (see [`crate::validation`] for the settings).
     pub fn validate(&mut self, step: u64, observer: &mut dyn TrainObserver) -> Result<Evaluation> {
         observer.event(&TrainEvent::Stage {
             step,
             stage: "validation",
         });
         let t0 = Instant::now();
-        let n = self.config.trainer.val_size;
         let problems: Vec<Problem> = self
             .task
             .validation_problems()
             .iter()
-            .take(n)
+            .take(self.config.trainer.val_size)
             .cloned()
             .collect();
-        let params = SamplingParams {
-            temperature: self.config.trainer.val_temperature,
-            top_p: self.config.rollout.top_p,
-            top_k: 0,
-            max_new_tokens: self.config.rollout.max_new_tokens,
-            seed: derive_seed(self.config.trainer.seed, step, u64::MAX),
-            stop_token_ids: vec![],
-            stop_strings: vec![],
-        };
-        let ev = evaluate(
+        let (ev, samples) = evaluate(
+            self.generator.as_mut(),
             &self.policy,
             self.task.as_ref(),
             &problems,
-            self.config.model.use_chat_template,
-            &params,
-            self.config.rollout.generation_batch,
+            &validation_plan(&self.config),
         )?;
+        if self.config.trainer.samples_every > 0 {
+            self.write_validation_samples(step, &problems, &samples)?;
+        }
         let mut r = Record::new();
+        let responses = samples
+            .iter()
+            .map(|s| (&problems[s.problem], s.text.as_str(), s.score.correct));
+        if let Some(anatomy) = task_anatomy(self.task.as_ref(), responses) {
+            r.extend(anatomy.metrics("val_"));
+        }
         r.insert("val_accuracy".into(), ev.accuracy);
         r.insert("val_length".into(), ev.mean_length);
         r.insert("time_val_s".into(), t0.elapsed().as_secs_f64());
@@ -478,19 +527,22 @@ impl Trainer {
 
     /// Writes `checkpoints/step-N` atomically and prunes old ones.
     pub fn save_checkpoint(&mut self) -> Result<PathBuf> {
-        let ckdir = self.run_dir.join("checkpoints");
+        let run_dir = self.run.writable_dir().ok_or_else(|| {
+            RlError::Invalid("this trainer has no run directory to write checkpoints to".into())
+        })?;
+        let ckdir = run_dir.join("checkpoints");
         let dest = checkpoint_dir(&ckdir, self.state.step);
-        self.state.optimizer_step = self.optimizer.step_count();
+        self.state.optimizer_step = self.updater.optimizer().step_count();
         let state_json = serde_json::to_vec_pretty(&self.state).map_err(|e| RlError::Json {
             context: "trainer state".into(),
             source: e,
         })?;
         let policy = &self.policy;
-        let optimizer = &self.optimizer;
+        let optimizer = self.updater.optimizer();
         write_checkpoint(&dest, self.state.step, |tmp| {
             policy
                 .save_hf(&tmp.join("hf"))
-                .map_err(model_err("saving the model"))?;
+                .map_err(|e| RlError::model("saving the model", e))?;
             optimizer.save_state(&tmp.join("optimizer.safetensors"))?;
             checkpoint::write_synced(&tmp.join("trainer_state.json"), &state_json)
         })?;
@@ -504,45 +556,104 @@ impl Trainer {
         Ok(dest)
     }
 
-    fn rollout_params(&self, step: u64, round: u64) -> RolloutParams {
-        RolloutParams {
-            settings: self.config.rollout.clone(),
-            seed: derive_seed(self.config.trainer.seed, step, round),
+    /// One RL step; returns its metrics.
+    pub fn train_step(&mut self, step: u64, observer: &mut dyn TrainObserver) -> Result<Record> {
+        observer.event(&TrainEvent::Stage {
+            step,
+            stage: "rollout",
+        });
+        let t_rollout = Instant::now();
+        let collected = self.collect(step)?;
+        let time_rollout = t_rollout.elapsed().as_secs_f64();
+        observer.event(&TrainEvent::Stage {
+            step,
+            stage: "train",
+        });
+        let t_train = Instant::now();
+        let scored = self.score(&collected.kept)?;
+        let advantages = self.advantages(step, &collected.kept, &scored)?;
+        observer.event(&TrainEvent::Credit {
+            step,
+            rollouts: &collected.kept,
+            planning: &scored.masks,
+            entropies: scored.entropies.as_deref(),
+            advantages: &advantages,
+        });
+        let update = self.update(step, &collected.kept, &scored, &advantages)?;
+        let time_train = t_train.elapsed().as_secs_f64();
+
+        let g = self.config.rollout.group_size;
+        let mut m = Record::new();
+        sampling_metrics(&collected.all, g, &mut m);
+        let responses = collected.all.iter().map(|r| {
+            (
+                &collected.problems[r.prompt_index],
+                r.text.as_str(),
+                r.correct,
+            )
+        });
+        if let Some(anatomy) = task_anatomy(self.task.as_ref(), responses) {
+            m.extend(anatomy.metrics(""));
         }
+        update_metrics(&update, self.reference.is_some(), &mut m);
+        m.insert("groups_trained".into(), (collected.kept.len() / g) as f64);
+        advantage_metrics(&collected.kept, &scored.masks, &advantages, &mut m);
+        let entropies = scored
+            .entropies
+            .as_ref()
+            .unwrap_or(&update.first_epoch_entropy);
+        hierarchy_metrics(&scored.hierarchy, &scored.masks, entropies, &mut m);
+        let gen_tokens: usize = collected.all.iter().map(|r| r.response_ids.len()).sum();
+        m.insert("time_rollout_s".into(), time_rollout);
+        m.insert("time_train_s".into(), time_train);
+        m.insert(
+            "tokens_per_s".into(),
+            gen_tokens as f64 / time_rollout.max(1e-9),
+        );
+        if let Some(rss) = peak_rss_mib() {
+            m.insert("peak_rss_mib".into(), rss);
+        }
+        let every = self.config.trainer.samples_every;
+        if every > 0 && step.is_multiple_of(every as u64) {
+            self.write_samples(step, &collected.all)?;
+        }
+        Ok(m)
     }
 
-    /// Samples the step's groups (with dynamic sampling: rounds until enough groups have
-    /// non-equal rewards). Returns the kept rollouts and all sampled ones' rewards/stats.
-    fn collect(&mut self, step: u64) -> Result<(Vec<Rollout>, Vec<Rollout>)> {
+    /// Phase 1: samples the step's groups (with dynamic sampling: rounds until enough groups
+    /// have unequal rewards).
+    fn collect(&mut self, step: u64) -> Result<Collected> {
         let n_prompts = self.config.prompts_per_step();
         let g = self.config.rollout.group_size;
         let a = &self.config.algorithm;
-        let rounds = if a.dynamic_sampling {
-            a.max_sampling_rounds
-        } else {
-            1
-        };
         let dynamic = a.dynamic_sampling;
+        let rounds = if dynamic { a.max_sampling_rounds } else { 1 };
+        let prompts = self.config.model.prompt_settings();
         let mut kept: Vec<Rollout> = Vec::new();
         let mut all: Vec<Rollout> = Vec::new();
+        let mut sampled_problems: Vec<Problem> = Vec::new();
         for round in 0..rounds as u64 {
             let need = n_prompts - kept.len() / g;
             let problems = self.task.train_batch(self.state.data_position, need);
             self.state.data_position += need as u64;
-            let params = self.rollout_params(step, round);
-            let mut rs =
-                self.rollouts
-                    .rollouts(&self.policy, self.task.as_ref(), &problems, &params)?;
-            if rs.len() != need * g {
-                return Err(RlError::Invalid(format!(
-                    "rollout source returned {} responses for {need} prompts × {g}",
-                    rs.len()
-                )));
-            }
+            let plan = rollout_plan(
+                &self.config.rollout,
+                derive_seed(self.config.trainer.seed, step, round),
+                &prompts,
+            );
+            let mut rs = collect_rollouts(
+                self.generator.as_mut(),
+                &self.policy,
+                self.task.as_ref(),
+                &problems,
+                &plan,
+                &self.config.rollout,
+            )?;
             let offset = all.len() / g;
             for r in &mut rs {
                 r.prompt_index += offset;
             }
+            sampled_problems.extend(problems);
             for group in rs.chunks(g) {
                 all.extend(group.iter().cloned());
                 let flat = group.iter().all(|r| r.reward == group[0].reward);
@@ -555,57 +666,17 @@ impl Trainer {
             }
         }
         kept.truncate(n_prompts * g);
-        Ok((kept, all))
+        Ok(Collected {
+            kept,
+            all,
+            problems: sampled_problems,
+        })
     }
 
-    fn score_opts(&self) -> ScoreOptions {
-        ScoreOptions {
-            chunk_positions: self.config.algorithm.chunk_positions,
-            with_entropy: true,
-        }
-    }
-
-    /// Scores rollouts with `model` (no grad), micro-batched: per-response log-probs and entropies.
-    fn score_rollouts(&self, model: &Model, rs: &[Rollout]) -> Result<(PerToken, PerToken)> {
-        let (mut lp, mut en) = (Vec::new(), Vec::new());
-        for chunk in rs.chunks(self.config.algorithm.micro_batch) {
-            let seqs: Vec<Sequence> = chunk
-                .iter()
-                .map(|r| Sequence {
-                    prompt: &r.prompt_ids,
-                    response: &r.response_ids,
-                })
-                .collect();
-            let batch = build_batch(&seqs, self.policy.pad_token_id, model.device())?;
-            let s = model
-                .score_tokens(&batch, &self.score_opts())
-                .map_err(model_err("scoring"))?;
-            lp.extend(gather(&seqs, &s.logprobs));
-            en.extend(gather(&seqs, &s.entropy));
-        }
-        Ok((lp, en))
-    }
-
-    /// One RL step; returns its metrics.
-    pub fn train_step(&mut self, step: u64, observer: &mut dyn TrainObserver) -> Result<Record> {
-        observer.event(&TrainEvent::Stage {
-            step,
-            stage: "rollout",
-        });
-        let t_roll = Instant::now();
-        let (rs, all) = self.collect(step)?;
-        let time_rollout = t_roll.elapsed().as_secs_f64();
-        observer.event(&TrainEvent::Stage {
-            step,
-            stage: "train",
-        });
-        let t_train = Instant::now();
-        let cfg = self.config.clone();
-        let a = &cfg.algorithm;
-        let g = cfg.rollout.group_size;
-
-        // Planning masks and hierarchy metrics from the sampled responses.
-        let resp_tokens: Vec<ResponseTokens> = rs
+    /// Phase 2: planning masks and hierarchy metrics; old and reference log-probs and
+    /// entropies from scoring passes where the config needs them.
+    fn score(&self, rs: &[Rollout]) -> Result<Scored> {
+        let tokens: Vec<ResponseTokens> = rs
             .iter()
             .map(|r| ResponseTokens {
                 text: &r.text,
@@ -614,307 +685,242 @@ impl Trainer {
                 entropies: None,
             })
             .collect();
-        let (hier, masks) = HierarchyMetrics::compute_with_masks(&resp_tokens, &self.grams)
+        let (hierarchy, masks) = HierarchyMetrics::compute_with_masks(&tokens, &self.grams)
             .map_err(|e| RlError::Invalid(format!("hierarchy metrics: {e}")))?;
-
-        // Old log-probs and entropies (scoring pass only when needed).
+        let a = &self.config.algorithm;
         let needs_entropy = matches!(
             a.hicra.variant,
             HicraVariant::Released | HicraVariant::Entropy
         );
-        let (old_lp, mut entropies) = if a.recompute_old_logprobs || needs_entropy {
-            let (lp, en) = self.score_rollouts(&self.policy.model, &rs)?;
+        let sampling = || rs.iter().map(|r| r.sampling_logprobs.clone()).collect();
+        let (old_logprobs, entropies) = if a.recompute_old_logprobs || needs_entropy {
+            let (lp, en) = self.score_rollouts(&self.policy.model, rs)?;
             let old = if a.recompute_old_logprobs {
                 lp
             } else {
-                rs.iter().map(|r| r.sampling_logprobs.clone()).collect()
+                sampling()
             };
             (old, Some(en))
         } else {
-            (
-                rs.iter().map(|r| r.sampling_logprobs.clone()).collect(),
-                None,
-            )
+            (sampling(), None)
         };
-        let ref_lp = match &self.reference {
-            Some(m) => Some(self.score_rollouts(m, &rs)?.0),
+        let ref_logprobs = match &self.reference {
+            Some(m) => Some(self.score_rollouts(m, rs)?.0),
             None => None,
         };
+        Ok(Scored {
+            masks,
+            hierarchy,
+            old_logprobs,
+            ref_logprobs,
+            entropies,
+        })
+    }
 
-        // Advantages and HICRA.
+    /// Scores rollouts with `model` (no grad), micro-batched: per-response log-probs and
+    /// entropies.
+    fn score_rollouts(&self, model: &Model, rs: &[Rollout]) -> Result<(PerToken, PerToken)> {
+        let (mut lp, mut en) = (Vec::new(), Vec::new());
+        let opts = ScoreOptions {
+            chunk_positions: self.config.algorithm.chunk_positions,
+            with_entropy: true,
+        };
+        for chunk in rs.chunks(self.config.algorithm.micro_batch) {
+            let seqs = sequences(chunk.iter());
+            let batch = build_batch(&seqs, self.policy.pad_token_id, model.device())?;
+            let s = model
+                .score_tokens(&batch, &opts)
+                .map_err(|e| RlError::model("scoring", e))?;
+            lp.extend(gather(&seqs, &s.logprobs));
+            en.extend(gather(&seqs, &s.entropy));
+        }
+        Ok((lp, en))
+    }
+
+    /// Phase 3: per-token advantages.
+    fn advantages(&self, step: u64, rs: &[Rollout], scored: &Scored) -> Result<TokenAdvantages> {
         let rewards: Vec<f32> = rs.iter().map(|r| r.reward).collect();
-        let adv_opts = AdvantageOptions {
-            std_normalize: a.std_normalize,
-            ..AdvantageOptions::default()
+        let correct: Vec<bool> = rs.iter().map(|r| r.correct).collect();
+        let inputs = CreditInputs {
+            rewards: &rewards,
+            planning: &scored.masks,
+            entropies: scored.entropies.as_deref(),
+            correct: &correct,
         };
-        let seq_adv = if rs.is_empty() {
-            Vec::new()
-        } else {
-            compute_advantages(a.advantage, &rewards, g, &adv_opts)?
-        };
-        let empty: Vec<f32> = Vec::new();
-        let infos: Vec<ResponseInfo> = rs
-            .iter()
-            .enumerate()
-            .map(|(i, r)| ResponseInfo {
-                advantage: seq_adv[i],
-                planning: &masks[i],
-                entropy: entropies.as_ref().map_or(&empty, |e| &e[i]),
-                correct: r.correct,
-            })
-            .collect();
-        let tok_adv = if rs.is_empty() {
-            crate::hicra::TokenAdvantages {
-                advantages: vec![],
-                marked: vec![],
-            }
-        } else {
-            apply_hicra(
-                &a.hicra,
-                &infos,
-                g,
-                derive_seed(cfg.trainer.seed, step, 1 << 32),
-            )?
-        };
+        assign_credit(
+            &self.config.algorithm,
+            &inputs,
+            self.config.rollout.group_size,
+            derive_seed(self.config.trainer.seed, step, 1 << 32),
+        )
+    }
 
-        // PPO epochs over mini-batches of groups, micro-batched.
-        let loss_cfg = a.loss_config();
-        let mut stats = LossStats::default();
-        let mut grad_norms = Vec::new();
-        let mut lr_used = self.schedule.lr_at(self.optimizer.step_count() as usize);
-        let mut first_entropy: Vec<Vec<f32>> = vec![Vec::new(); rs.len()];
+    /// Phase 4: PPO epochs over mini-batches of groups; one optimiser step per mini-batch,
+    /// after which the generator gets the new weights.
+    fn update(
+        &mut self,
+        step: u64,
+        rs: &[Rollout],
+        scored: &Scored,
+        advantages: &TokenAdvantages,
+    ) -> Result<UpdateSummary> {
+        let a = self.config.algorithm.clone();
+        let g = self.config.rollout.group_size;
+        let mut summary = UpdateSummary {
+            lr: self.updater.next_lr(),
+            passes: a.ppo_epochs * a.mini_batches,
+            first_epoch_entropy: vec![Vec::new(); rs.len()],
+            ..UpdateSummary::default()
+        };
         let n_groups = rs.len() / g.max(1);
+        if n_groups == 0 {
+            return Ok(summary);
+        }
+        let per = n_groups.div_ceil(a.mini_batches);
         for epoch in 0..a.ppo_epochs {
             for mb in 0..a.mini_batches {
-                if n_groups == 0 {
-                    break;
-                }
-                let per = n_groups.div_ceil(a.mini_batches);
                 let idx: Vec<usize> = (mb * per * g..((mb + 1) * per * g).min(rs.len())).collect();
                 if idx.is_empty() {
                     continue;
                 }
-                let lengths: Vec<usize> = idx
-                    .iter()
-                    .map(|&i| {
-                        if rs[i].trainable {
-                            rs[i].response_ids.len()
-                        } else {
-                            0
-                        }
-                    })
-                    .collect();
-                let seq_w = sequence_weights(a.loss_agg, &lengths, cfg.rollout.max_new_tokens);
-                let params = self.optimizer.params().to_vec();
-                let mut acc = GradAccumulator::new(params.len());
-                // Sequences whose loss is identically zero (no advantage on any token and no
-                // KL or entropy term) are skipped: they contribute no gradient.
-                let only_pg = loss_cfg.kl_coef == 0.0 || self.reference.is_none();
-                let only_pg = only_pg && loss_cfg.entropy_coef == 0.0;
-                let work: Vec<usize> = (0..idx.len())
-                    .filter(|&k| {
-                        let i = idx[k];
-                        seq_w[k] != 0.0
-                            && (!only_pg || tok_adv.advantages[i].iter().any(|&v| v != 0.0))
-                    })
-                    .collect();
-                for chunk_pos in work.chunks(a.micro_batch) {
-                    let micro: Vec<usize> = chunk_pos.iter().map(|&k| idx[k]).collect();
-                    let micro = micro.as_slice();
-                    let seqs: Vec<Sequence> = micro
-                        .iter()
-                        .map(|&i| Sequence {
-                            prompt: &rs[i].prompt_ids,
-                            response: &rs[i].response_ids,
-                        })
-                        .collect();
-                    let batch =
-                        build_batch(&seqs, self.policy.pad_token_id, self.policy.model.device())?;
-                    let (_, t) = batch.dims().map_err(model_err("batch"))?;
-                    let w_rows: Vec<Vec<f32>> = micro
-                        .iter()
-                        .enumerate()
-                        .map(|(k, &i)| vec![seq_w[chunk_pos[k]]; rs[i].response_ids.len()])
-                        .collect();
-                    fn refs<'v>(v: &'v [Vec<f32>], micro: &[usize]) -> Vec<&'v [f32]> {
-                        micro.iter().map(|&i| v[i].as_slice()).collect()
-                    }
-                    let inputs = LossInputs {
-                        old_logprobs: place(&seqs, &refs(&old_lp, micro), t),
-                        ref_logprobs: ref_lp.as_ref().map(|r| place(&seqs, &refs(r, micro), t)),
-                        advantages: place(&seqs, &refs(&tok_adv.advantages, micro), t),
-                        weights: place(
-                            &seqs,
-                            &w_rows.iter().map(|v| v.as_slice()).collect::<Vec<_>>(),
-                            t,
-                        ),
-                    };
-                    let mut micro_stats = LossStats::default();
-                    let mut ent_rows = vec![vec![0f32; t]; micro.len()];
+                let work = self.trained_sequences(rs, &idx, advantages);
+                for micro in work.chunks(a.micro_batch) {
                     let out = self
-                        .policy
-                        .model
-                        .backward_token_loss(&batch, &self.score_opts(), &mut |chunk| {
-                            if epoch == 0 {
-                                let e = chunk.entropy.detach().to_vec2::<f32>()?;
-                                for (row, er) in ent_rows.iter_mut().zip(e) {
-                                    row[chunk.start..chunk.start + chunk.len].copy_from_slice(&er);
-                                }
-                            }
-                            chunk_loss(
-                                &loss_cfg,
-                                &inputs,
-                                chunk.start,
-                                &chunk.logprobs,
-                                &chunk.entropy,
-                                &mut micro_stats,
-                            )
-                        })
-                        .map_err(|e| {
-                            let msg = e.to_string();
-                            if msg.contains("not finite") {
-                                RlError::NonFinite {
-                                    what: format!("loss at step {step} ({msg})"),
-                                }
-                            } else {
-                                RlError::Model(format!("backward: {msg}"))
-                            }
-                        })?;
+                        .micro_batch(rs, micro, scored, advantages)
+                        .map_err(|e| e.at_step(step))?;
                     if epoch == 0 {
-                        for (k, e) in gather(&seqs, &ent_rows).into_iter().enumerate() {
-                            first_entropy[micro[k]] = e;
+                        for (&(i, _), e) in micro.iter().zip(out.entropy) {
+                            summary.first_epoch_entropy[i] = e;
                         }
                     }
-                    stats.merge(&micro_stats);
-                    acc.add(&params, &out.grads)?;
+                    summary.stats.merge(&out.stats);
                 }
-                let lr = self.schedule.lr_at(self.optimizer.step_count() as usize);
-                let rep = self.optimizer.step(acc.grads(), lr).map_err(|e| match e {
-                    RlError::NonFinite { what } => RlError::NonFinite {
-                        what: format!("{what} at step {step}"),
-                    },
-                    other => other,
-                })?;
-                grad_norms.push(rep.grad_norm);
-                lr_used = lr;
+                summary.lr = self.updater.next_lr();
+                let report = self.updater.step().map_err(|e| e.at_step(step))?;
+                summary.grad_norms.push(report.grad_norm);
+                let opt_step = self.updater.optimizer().step_count();
+                self.generator.sync_weights(opt_step, &self.policy.model)?;
             }
         }
-        if entropies.is_none() {
-            entropies = Some(first_entropy);
-        }
-        let time_train = t_train.elapsed().as_secs_f64();
+        Ok(summary)
+    }
 
-        // Metrics.
-        let mut m = Record::new();
-        let n_all = all.len().max(1) as f64;
-        m.insert(
-            "reward_mean".into(),
-            all.iter().map(|r| r.reward as f64).sum::<f64>() / n_all,
-        );
-        m.insert(
-            "accuracy".into(),
-            all.iter().filter(|r| r.correct).count() as f64 / n_all,
-        );
-        let gen_tokens: usize = all.iter().map(|r| r.response_ids.len()).sum();
-        m.insert("response_length_mean".into(), gen_tokens as f64 / n_all);
-        m.insert(
-            "truncated_frac".into(),
-            all.iter()
-                .filter(|r| r.finish_reason == hicra_model::FinishReason::Length)
-                .count() as f64
-                / n_all,
-        );
-        m.insert("clip_frac".into(), stats.clip_frac());
-        if self.reference.is_some() {
-            m.insert("kl".into(), stats.kl_mean());
-        }
-        m.insert("entropy_mean".into(), stats.entropy_mean());
-        m.insert(
-            "loss".into(),
-            stats.loss / (a.ppo_epochs * a.mini_batches) as f64,
-        );
-        m.insert(
-            "grad_norm".into(),
-            grad_norms.iter().sum::<f64>() / grad_norms.len().max(1) as f64,
-        );
-        m.insert("lr".into(), lr_used);
-        let all_rewards: Vec<f32> = all.iter().map(|r| r.reward).collect();
-        m.insert(
-            "zero_var_group_frac".into(),
-            zero_variance_group_frac(&all_rewards, g) as f64,
-        );
-        m.insert("groups_trained".into(), n_groups as f64);
-        let (mut adv_all, mut plan_abs, mut exec_abs, mut marked) =
-            (Vec::new(), Vec::new(), Vec::new(), 0usize);
-        for (i, r) in rs.iter().enumerate() {
-            if !r.trainable {
-                continue;
-            }
-            for (t, &v) in tok_adv.advantages[i].iter().enumerate() {
-                adv_all.push(v);
-                if masks[i].get(t).copied().unwrap_or(false) {
-                    plan_abs.push(v.abs());
+    /// The sequences of mini-batch `idx` that take part in the loss, with their aggregation
+    /// weight. Sequences whose loss is identically zero (no advantage on any token and no KL
+    /// or entropy term) are left out: they contribute no gradient.
+    fn trained_sequences(
+        &self,
+        rs: &[Rollout],
+        idx: &[usize],
+        advantages: &TokenAdvantages,
+    ) -> Vec<(usize, f32)> {
+        let a = &self.config.algorithm;
+        let lengths: Vec<usize> = idx
+            .iter()
+            .map(|&i| {
+                if rs[i].trainable {
+                    rs[i].response_ids.len()
                 } else {
-                    exec_abs.push(v.abs());
+                    0
                 }
-                marked += usize::from(tok_adv.marked[i][t]);
-            }
+            })
+            .collect();
+        let weights = sequence_weights(a.loss_agg, &lengths, self.config.rollout.max_new_tokens);
+        let only_pg = (a.kl_coef == 0.0 || self.reference.is_none()) && a.entropy_coef == 0.0;
+        idx.iter()
+            .zip(weights)
+            .filter(|&(&i, w)| {
+                w != 0.0 && (!only_pg || advantages.advantages[i].iter().any(|&v| v != 0.0))
+            })
+            .map(|(&i, w)| (i, w))
+            .collect()
+    }
+
+    /// One micro-batch's backward pass: the loss inputs go to the device once, the clipped
+    /// loss is computed chunk by chunk, and its statistics are read once at the end.
+    /// Returns the statistics and each sequence's response-token entropies.
+    fn micro_batch(
+        &mut self,
+        rs: &[Rollout],
+        micro: &[(usize, f32)],
+        scored: &Scored,
+        advantages: &TokenAdvantages,
+    ) -> Result<MicroBatchOutcome> {
+        let seqs = sequences(micro.iter().map(|&(i, _)| &rs[i]));
+        let device = self.policy.model.device().clone();
+        let batch = build_batch(&seqs, self.policy.pad_token_id, &device)?;
+        let (_, t) = batch.dims().map_err(|e| RlError::model("batch", e))?;
+        let rows = |v: &PerToken| -> Vec<Vec<f32>> {
+            let values: Vec<&[f32]> = micro.iter().map(|&(i, _)| v[i].as_slice()).collect();
+            place(&seqs, &values, t)
+        };
+        let weight_rows: Vec<Vec<f32>> = micro
+            .iter()
+            .map(|&(i, w)| vec![w; rs[i].response_ids.len()])
+            .collect();
+        let weight_refs: Vec<&[f32]> = weight_rows.iter().map(Vec::as_slice).collect();
+        let inputs = LossInputs::upload(
+            &rows(&scored.old_logprobs),
+            scored.ref_logprobs.as_ref().map(rows).as_deref(),
+            &rows(&advantages.advantages),
+            &place(&seqs, &weight_refs, t),
+            t,
+            &device,
+        )?;
+        let loss_cfg = self.config.algorithm.loss_config();
+        let mut chunks = ChunkStats::default();
+        self.updater
+            .backward(&self.policy.model, &batch, &mut |chunk| {
+                chunk_loss(
+                    &loss_cfg,
+                    &inputs,
+                    chunk.start,
+                    &chunk.logprobs,
+                    &chunk.entropy,
+                    &mut chunks,
+                )
+            })?;
+        let read = chunks.read()?;
+        Ok(MicroBatchOutcome {
+            stats: read.stats,
+            entropy: gather(&seqs, &read.entropy),
+        })
+    }
+
+    /// Writes `samples/val-step-N.jsonl`: each validation problem's response and grade.
+    fn write_validation_samples(
+        &self,
+        step: u64,
+        problems: &[Problem],
+        samples: &[GradedSample],
+    ) -> Result<()> {
+        let Some(run_dir) = self.run.writable_dir() else {
+            return Ok(());
+        };
+        let dir = run_dir.join("samples");
+        fs::create_dir_all(&dir).map_err(|e| RlError::io(&dir, e))?;
+        let mut out = String::new();
+        for s in samples {
+            let v = serde_json::json!({
+                "step": step,
+                "id": problems[s.problem].id,
+                "response": s.text,
+                "correct": s.score.correct,
+                "extracted": s.score.extracted,
+                "length": s.generation.token_ids.len(),
+                "finish_reason": s.generation.finish_reason,
+            });
+            out.push_str(&v.to_string());
+            out.push('\n');
         }
-        let (am, asd) = mean_and_std(&adv_all);
-        m.insert("adv_mean".into(), am as f64);
-        m.insert("adv_std".into(), asd as f64);
-        let mean = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64;
-        m.insert("adv_abs_planning_mean".into(), mean(&plan_abs));
-        m.insert("adv_abs_execution_mean".into(), mean(&exec_abs));
-        m.insert(
-            "hicra_marked_frac".into(),
-            marked as f64 / adv_all.len().max(1) as f64,
-        );
-        m.insert("semantic_entropy".into(), hier.semantic_entropy);
-        m.insert("conditional_entropy".into(), hier.conditional_entropy);
-        m.insert("planning_token_frac".into(), hier.planning_token_frac);
-        if let Some(v) = hier.ppl_planning {
-            m.insert("ppl_planning".into(), v);
-        }
-        if let Some(v) = hier.ppl_execution {
-            m.insert("ppl_execution".into(), v);
-        }
-        if let Some(ent) = &entropies {
-            let (mut ep, mut ee) = (Vec::new(), Vec::new());
-            for (i, e) in ent.iter().enumerate() {
-                for (t, &x) in e.iter().enumerate() {
-                    if masks[i].get(t).copied().unwrap_or(false) {
-                        ep.push(x);
-                    } else {
-                        ee.push(x);
-                    }
-                }
-            }
-            if !ep.is_empty() {
-                m.insert("token_entropy_planning".into(), mean(&ep));
-            }
-            if !ee.is_empty() {
-                m.insert("token_entropy_execution".into(), mean(&ee));
-            }
-        }
-        m.insert("time_rollout_s".into(), time_rollout);
-        m.insert("time_train_s".into(), time_train);
-        m.insert(
-            "tokens_per_s".into(),
-            gen_tokens as f64 / time_rollout.max(1e-9),
-        );
-        if let Some(rss) = peak_rss_mib() {
-            m.insert("peak_rss_mib".into(), rss);
-        }
-        let every = cfg.trainer.samples_every;
-        if every > 0 && step.is_multiple_of(every as u64) {
-            self.write_samples(step, &all)?;
-        }
-        Ok(m)
+        checkpoint::write_atomic(&dir.join(format!("val-step-{step}.jsonl")), out.as_bytes())
     }
 
     fn write_samples(&self, step: u64, rs: &[Rollout]) -> Result<()> {
-        let dir = self.run_dir.join("samples");
+        let Some(run_dir) = self.run.writable_dir() else {
+            return Ok(());
+        };
+        let dir = run_dir.join("samples");
         fs::create_dir_all(&dir).map_err(|e| RlError::io(&dir, e))?;
         let mut out = String::new();
         for r in rs {
@@ -939,6 +945,46 @@ impl Trainer {
     }
 }
 
+/// The statistics and per-sequence entropies of one micro-batch.
+struct MicroBatchOutcome {
+    stats: LossStats,
+    entropy: PerToken,
+}
+
+/// The prompt + response sequences of rollouts.
+fn sequences<'a>(rs: impl Iterator<Item = &'a Rollout>) -> Vec<Sequence<'a>> {
+    rs.map(|r| Sequence {
+        prompt: &r.prompt_ids,
+        response: &r.response_ids,
+    })
+    .collect()
+}
+
+/// The latest checkpoint of `run_dir` (verified) and its loop state.
+fn latest_checkpoint(run_dir: &Path) -> Result<(PathBuf, TrainerState)> {
+    let ckpts = list_checkpoints(&run_dir.join("checkpoints"));
+    let (_, dir) = ckpts.last().ok_or_else(|| {
+        RlError::Invalid(format!(
+            "{} has no checkpoint to resume from",
+            run_dir.display()
+        ))
+    })?;
+    let manifest = verify_checkpoint(dir)?;
+    let state_path = dir.join("trainer_state.json");
+    let text = fs::read_to_string(&state_path).map_err(|e| RlError::io(&state_path, e))?;
+    let state: TrainerState = serde_json::from_str(&text).map_err(|e| RlError::Json {
+        context: state_path.display().to_string(),
+        source: e,
+    })?;
+    if state.step != manifest.step {
+        return Err(RlError::CheckpointCorrupted {
+            path: dir.clone(),
+            file: "trainer_state.json".into(),
+        });
+    }
+    Ok((dir.clone(), state))
+}
+
 /// Loads `metrics.jsonl` of a run as JSON objects (for comparisons and reports).
 pub fn read_metrics(run_dir: &Path) -> Result<Vec<serde_json::Value>> {
     let p = run_dir.join("metrics.jsonl");
@@ -955,7 +1001,14 @@ pub fn read_metrics(run_dir: &Path) -> Result<Vec<serde_json::Value>> {
         .collect()
 }
 
-/// Uses the CPU device (the only one this build targets).
-pub fn default_device() -> Device {
-    Device::Cpu
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn the_trainer_can_move_to_another_thread() {
+        assert_send::<Trainer>();
+    }
 }

@@ -4,10 +4,20 @@
 
 use std::path::{Path, PathBuf};
 
-use hicra_model::{Arch, tiny};
+use std::sync::{Arc, Mutex};
+
+use hicra_model::{Arch, FinishReason, Generation, SamplingParams, tiny};
 use hicra_rl::RlError;
+use hicra_rl::advantage::{AdvantageEstimator, AdvantageOptions, compute_advantages};
 use hicra_rl::config::TrainConfig;
-use hicra_rl::trainer::{SilentObserver, Trainer, WALL_CLOCK_METRICS, read_metrics};
+use hicra_rl::generator::Generator;
+use hicra_rl::hicra::{HicraVariant, TokenAdvantages, high_entropy_mask};
+use hicra_rl::metrics::{MetricsSink, Record};
+use hicra_rl::trainer::{
+    RunSetup, SilentObserver, TrainEvent, TrainObserver, Trainer, TrainerState, WALL_CLOCK_METRICS,
+    read_metrics,
+};
+use hicra_rl::update::GradientHook;
 use hicra_tasks::{FormattedPrompt, Problem, PromptSource, Score, Task};
 
 /// Reward = share of the response's characters that are ASCII digits: continuous, so groups
@@ -337,16 +347,275 @@ fn entropy_based_variants_with_recompute_and_dynamic_sampling_run() {
         t.train(&mut SilentObserver).unwrap();
         let m = read_metrics(&run).unwrap();
         let step = m.iter().find(|m| m.get("reward_mean").is_some()).unwrap();
-        for k in [
-            "loss",
-            "grad_norm",
-            "token_entropy_execution",
-            "hicra_marked_frac",
-        ] {
+        for k in ["loss", "grad_norm", "token_entropy_execution"] {
             assert!(
                 step[k].as_f64().is_some_and(f64::is_finite),
                 "{variant}: {k} in {step}"
             );
         }
     }
+}
+
+/// Answers row `i` of a call with `texts[(seed + i) % n]` and an EOS, so the responses hold
+/// known Strategic Grams and their rewards differ within groups; counts weight syncs.
+struct ScriptedGenerator {
+    responses: Vec<Vec<u32>>,
+    eos: u32,
+    syncs: Arc<Mutex<Vec<u64>>>,
+}
+
+impl ScriptedGenerator {
+    fn new(model: &Path, syncs: Arc<Mutex<Vec<u64>>>) -> Self {
+        let tok = tiny::test_tokenizer();
+        let texts = [
+            "alright, let me check if 12 works",
+            "but wait, 7 is wrong",
+            "12 34 56 78 90 12 34 56 78 90 12 34",
+            "hello there friend",
+            "alternatively 345",
+        ];
+        let loaded = hicra_model::load_hf_dir(model, &hicra_model::LoadOptions::default()).unwrap();
+        ScriptedGenerator {
+            responses: texts
+                .iter()
+                .map(|t| tok.encode(t, false).unwrap())
+                .collect(),
+            eos: loaded.eos_token_ids[0],
+            syncs,
+        }
+    }
+}
+
+impl Generator for ScriptedGenerator {
+    fn generate(
+        &mut self,
+        prompts: &[Vec<u32>],
+        params: &SamplingParams,
+    ) -> hicra_rl::Result<Vec<Generation>> {
+        let n = self.responses.len();
+        Ok((0..prompts.len())
+            .map(|i| {
+                let mut ids = self.responses[(params.seed as usize).wrapping_add(i) % n].clone();
+                ids.push(self.eos);
+                Generation {
+                    logprobs: vec![-1.0; ids.len()],
+                    token_ids: ids,
+                    finish_reason: FinishReason::Stop,
+                }
+            })
+            .collect())
+    }
+
+    fn sync_weights(&mut self, step: u64, _policy: &hicra_model::Model) -> hicra_rl::Result<()> {
+        self.syncs.lock().unwrap().push(step);
+        Ok(())
+    }
+}
+
+/// Records the credit of every step.
+#[derive(Default)]
+struct CreditLog {
+    steps: Vec<CreditRecord>,
+}
+
+struct CreditRecord {
+    rewards: Vec<f32>,
+    correct: Vec<bool>,
+    lengths: Vec<usize>,
+    planning: Vec<Vec<bool>>,
+    entropies: Option<Vec<Vec<f32>>>,
+    advantages: TokenAdvantages,
+}
+
+impl TrainObserver for CreditLog {
+    fn event(&mut self, event: &TrainEvent<'_>) {
+        if let TrainEvent::Credit {
+            rollouts,
+            planning,
+            entropies,
+            advantages,
+            ..
+        } = event
+        {
+            self.steps.push(CreditRecord {
+                rewards: rollouts.iter().map(|r| r.reward).collect(),
+                correct: rollouts.iter().map(|r| r.correct).collect(),
+                lengths: rollouts.iter().map(|r| r.response_ids.len()).collect(),
+                planning: planning.to_vec(),
+                entropies: entropies.map(<[Vec<f32>]>::to_vec),
+                advantages: (*advantages).clone(),
+            });
+        }
+    }
+}
+
+fn count(flags: &[bool]) -> usize {
+    flags.iter().filter(|&&f| f).count()
+}
+
+/// Checks one step's credit against the variant's rule, computed here from the rewards, the
+/// planning masks and the entropies; returns the number of marked tokens.
+fn check_credit(variant: HicraVariant, c: &CreditRecord, group: usize) -> usize {
+    let alpha = 0.2f32;
+    let outcome = compute_advantages(
+        AdvantageEstimator::Grpo,
+        &c.rewards,
+        group,
+        &AdvantageOptions::default(),
+    )
+    .unwrap();
+    let mut marked_total = 0;
+    for (i, &a) in outcome.iter().enumerate() {
+        let marked = &c.advantages.marked[i];
+        let planning = &c.planning[i];
+        marked_total += count(marked);
+        match variant {
+            HicraVariant::None => assert_eq!(count(marked), 0),
+            HicraVariant::Paper => assert_eq!(marked, planning, "response {i}"),
+            HicraVariant::Placebo => assert_eq!(count(marked), count(planning), "response {i}"),
+            HicraVariant::Entropy => {
+                let e = &c.entropies.as_ref().expect("entropies were scored")[i];
+                assert_eq!(marked, &high_entropy_mask(e, 0.7), "response {i}");
+            }
+            HicraVariant::Released => {
+                let g0 = i / group * group;
+                let mean_len =
+                    c.lengths[g0..g0 + group].iter().sum::<usize>() as f64 / group as f64;
+                let e = &c.entropies.as_ref().expect("entropies were scored")[i];
+                let expect: Vec<bool> = if c.correct[i] && c.lengths[i] as f64 > mean_len {
+                    let hi = high_entropy_mask(e, 0.7);
+                    planning.iter().zip(hi).map(|(&p, h)| p || h).collect()
+                } else {
+                    vec![false; planning.len()]
+                };
+                assert_eq!(marked, &expect, "response {i}");
+            }
+        }
+        for (t, &m) in marked.iter().enumerate() {
+            let expect = match (m, variant) {
+                (false, _) => a,
+                (true, HicraVariant::Released) => a * (1.0 + alpha * a.signum()),
+                (true, _) => a + alpha * a.abs(),
+            };
+            let got = c.advantages.advantages[i][t];
+            assert!(
+                (got - expect).abs() < 1e-6,
+                "response {i} token {t}: {got} vs {expect}"
+            );
+        }
+    }
+    marked_total
+}
+
+#[test]
+fn each_variant_marks_the_tokens_its_rule_names() {
+    let d = tempfile::tempdir().unwrap();
+    let model = tiny_model(d.path());
+    for variant in [
+        HicraVariant::None,
+        HicraVariant::Paper,
+        HicraVariant::Released,
+        HicraVariant::Entropy,
+        HicraVariant::Placebo,
+    ] {
+        let name = serde_json::to_value(variant).unwrap();
+        let v = format!("algorithm.hicra.variant={}", name.as_str().unwrap());
+        let cfg = config(&model, &[&v, "algorithm.recompute_old_logprobs=true"]);
+        let run = d.path().join(format!("run-{}", name.as_str().unwrap()));
+        let mut t = Trainer::create_with_task(cfg, Box::new(DigitTask::new()), &run).unwrap();
+        let syncs = Arc::new(Mutex::new(Vec::new()));
+        t.set_generator(Box::new(ScriptedGenerator::new(&model, syncs.clone())))
+            .unwrap();
+        let mut log = CreditLog::default();
+        t.train(&mut log).unwrap();
+        assert_eq!(log.steps.len(), 2);
+        let planning: usize = log.steps[0].planning.iter().map(|p| count(p)).sum();
+        assert!(planning > 0, "the scripted responses hold Strategic Grams");
+        let marked: usize = log.steps.iter().map(|c| check_credit(variant, c, 4)).sum();
+        if variant != HicraVariant::None {
+            assert!(marked > 0, "{variant:?} marked no token");
+        }
+        // The generator is synced once when set, then after each optimiser step.
+        assert_eq!(*syncs.lock().unwrap(), vec![0, 1, 2]);
+    }
+}
+
+/// Collects the records a trainer logs.
+struct Collect(Arc<Mutex<Vec<(u64, Record)>>>);
+
+impl MetricsSink for Collect {
+    fn log(&mut self, step: u64, values: &Record) -> hicra_rl::Result<()> {
+        self.0.lock().unwrap().push((step, values.clone()));
+        Ok(())
+    }
+    fn flush(&mut self) -> hicra_rl::Result<()> {
+        Ok(())
+    }
+}
+
+/// Zeroes every gradient, so nothing can change (weight decay is off).
+struct ZeroGradients(Arc<Mutex<usize>>);
+
+impl GradientHook for ZeroGradients {
+    fn gradients_ready(
+        &mut self,
+        _params: &[(String, candle_core::Var)],
+        grads: &mut [Option<candle_core::Tensor>],
+    ) -> hicra_rl::Result<()> {
+        *self.0.lock().unwrap() += 1;
+        for g in grads.iter_mut().flatten() {
+            *g = g.zeros_like()?;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn an_in_memory_run_writes_no_files_and_the_hook_sees_every_step() {
+    let d = tempfile::tempdir().unwrap();
+    let model = tiny_model(d.path());
+    let cfg = config(&model, &["trainer.ckpt_every=1", "trainer.samples_every=1"]);
+    let policy = hicra_model::load_hf_dir(&model, &hicra_model::LoadOptions::default()).unwrap();
+    let records = Arc::new(Mutex::new(Vec::new()));
+    let setup = RunSetup::in_memory(vec![Box::new(Collect(records.clone()))]);
+    let mut t = Trainer::new(
+        cfg,
+        Box::new(DigitTask::new()),
+        policy,
+        None,
+        TrainerState::fresh(),
+        None,
+        setup,
+    )
+    .unwrap();
+    let hook_calls = Arc::new(Mutex::new(0));
+    t.updater_mut()
+        .set_hook(Box::new(ZeroGradients(hook_calls.clone())));
+    let before = t.policy().model.named_tensors();
+    let handle = std::thread::spawn(move || {
+        let summary = t.train(&mut SilentObserver).unwrap();
+        (summary, t)
+    });
+    let (summary, t) = handle.join().unwrap();
+    assert_eq!(summary.run_dir, None);
+    assert_eq!(summary.steps, 2);
+    assert_eq!(*hook_calls.lock().unwrap(), 2);
+    for ((name, a), (_, b)) in before.iter().zip(t.policy().model.named_tensors()) {
+        let diff = (a - &b).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "{name} changed");
+    }
+    let records = records.lock().unwrap();
+    let steps: Vec<u64> = records
+        .iter()
+        .filter(|(_, r)| r.contains_key("reward_mean"))
+        .map(|(s, _)| *s)
+        .collect();
+    assert_eq!(steps, vec![1, 2]);
+    assert!(records.iter().any(|(_, r)| r.contains_key("val_accuracy")));
+    assert_eq!(
+        std::fs::read_dir(d.path()).unwrap().count(),
+        1,
+        "only the model dir"
+    );
+    assert!(t.run_dir().is_none());
 }

@@ -49,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("loading {}", config.model.path))?;
     let examples = if config.sft.data.is_empty() {
         anyhow::ensure!(
-            config.task.kind == "lab",
+            config.task.kind == hicra_rl::config::TaskKind::Lab,
             "sft.data is empty: give a JSONL of prompt/completion pairs"
         );
         hicra_rl::lab::lab_sft_examples(&config)

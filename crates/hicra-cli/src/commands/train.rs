@@ -119,6 +119,7 @@ impl TrainObserver for ProgressObserver {
             TrainEvent::Checkpoint { path, .. } => {
                 say(&self.bar, format!("checkpoint {}", path.display()))
             }
+            TrainEvent::Credit { .. } => {}
         }
     }
 }
@@ -129,7 +130,7 @@ pub fn ensure_model(config: &mut TrainConfig) -> anyhow::Result<()> {
         return Ok(());
     }
     anyhow::ensure!(
-        config.task.kind == "lab",
+        config.task.kind == hicra_rl::config::TaskKind::Lab,
         "model.path is empty: name a model (only the lab task has a built-in one)"
     );
     let bar = ProgressBar::new(config.sft.steps as u64);
@@ -182,7 +183,7 @@ pub fn default_out(config: &TrainConfig) -> PathBuf {
                 .unwrap_or_default()
         ),
     };
-    PathBuf::from("runs").join(format!("{}-{method}-{secs}", config.task.kind))
+    PathBuf::from("runs").join(format!("{}-{method}-{secs}", config.task.kind.name()))
 }
 
 /// Runs a fresh training job and returns its summary.
@@ -204,7 +205,9 @@ fn print_summary(s: &TrainSummary) {
         fmt(s.final_val_accuracy),
         s.steps
     );
-    println!("run directory: {}", s.run_dir.display());
+    if let Some(dir) = &s.run_dir {
+        println!("run directory: {}", dir.display());
+    }
 }
 
 /// Runs `hicra train`.
