@@ -261,6 +261,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| Path::new("eval").join(&data.name));
+    let model = hicra_model::load_model(&args.model, &hicra_model::LoadOptions::default())
+        .with_context(|| format!("loading model {}", args.model))?;
     let mut items = open_run(&out, &identity, &data.problems, args.resume)?;
     let done = items.len();
     if done > 0 {
@@ -270,8 +272,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             data.problems.len()
         );
     }
-    let model = hicra_model::load_model(&args.model, &hicra_model::LoadOptions::default())
-        .with_context(|| format!("loading model {}", args.model))?;
     let mut writer = ItemWriter::append(&out.join("items.jsonl"))?;
     let progress = RefCell::new(Progress::new(&data.name, data.problems.len(), done));
     let start = Instant::now();
