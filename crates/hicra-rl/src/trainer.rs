@@ -887,12 +887,12 @@ impl Trainer {
         })
     }
 
-    /// Writes `samples/val-step-N.jsonl`: each validation problem's response and grade.
-    fn write_validation_samples(
+    /// Writes `samples/<file>` atomically, one JSON object per line (nothing without a
+    /// writable run directory).
+    fn write_sample_file(
         &self,
-        step: u64,
-        problems: &[Problem],
-        samples: &[GradedSample],
+        file: &str,
+        lines: impl Iterator<Item = serde_json::Value>,
     ) -> Result<()> {
         let Some(run_dir) = self.run.writable_dir() else {
             return Ok(());
@@ -900,8 +900,22 @@ impl Trainer {
         let dir = run_dir.join("samples");
         fs::create_dir_all(&dir).map_err(|e| RlError::io(&dir, e))?;
         let mut out = String::new();
-        for s in samples {
-            let v = serde_json::json!({
+        for v in lines {
+            out.push_str(&v.to_string());
+            out.push('\n');
+        }
+        checkpoint::write_atomic(&dir.join(file), out.as_bytes())
+    }
+
+    /// Writes `samples/val-step-N.jsonl`: each validation problem's response and grade.
+    fn write_validation_samples(
+        &self,
+        step: u64,
+        problems: &[Problem],
+        samples: &[GradedSample],
+    ) -> Result<()> {
+        let lines = samples.iter().map(|s| {
+            serde_json::json!({
                 "step": step,
                 "id": problems[s.problem].id,
                 "response": s.text,
@@ -909,26 +923,20 @@ impl Trainer {
                 "extracted": s.score.extracted,
                 "length": s.generation.token_ids.len(),
                 "finish_reason": s.generation.finish_reason,
-            });
-            out.push_str(&v.to_string());
-            out.push('\n');
-        }
-        checkpoint::write_atomic(&dir.join(format!("val-step-{step}.jsonl")), out.as_bytes())
+            })
+        });
+        self.write_sample_file(&format!("val-step-{step}.jsonl"), lines)
     }
 
+    /// Writes `samples/step-N.jsonl`: every sampled response with its reward and planning
+    /// spans.
     fn write_samples(&self, step: u64, rs: &[Rollout]) -> Result<()> {
-        let Some(run_dir) = self.run.writable_dir() else {
-            return Ok(());
-        };
-        let dir = run_dir.join("samples");
-        fs::create_dir_all(&dir).map_err(|e| RlError::io(&dir, e))?;
-        let mut out = String::new();
-        for r in rs {
+        let lines = rs.iter().map(|r| {
             let spans: Vec<[usize; 2]> = merged_spans(&self.grams.find(&r.text))
                 .into_iter()
                 .map(|(s, e)| [s, e])
                 .collect();
-            let v = serde_json::json!({
+            serde_json::json!({
                 "step": step,
                 "prompt": r.prompt_text,
                 "response": r.text,
@@ -937,11 +945,9 @@ impl Trainer {
                 "length": r.response_ids.len(),
                 "finish_reason": r.finish_reason,
                 "planning_spans": spans,
-            });
-            out.push_str(&v.to_string());
-            out.push('\n');
-        }
-        checkpoint::write_atomic(&dir.join(format!("step-{step}.jsonl")), out.as_bytes())
+            })
+        });
+        self.write_sample_file(&format!("step-{step}.jsonl"), lines)
     }
 }
 
