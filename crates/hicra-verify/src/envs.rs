@@ -111,13 +111,12 @@ fn find_closing(s: &str, close: &str) -> Option<usize> {
     None
 }
 
-/// Splits at top-level (outside `{}`, `()`, `[]`) occurrences of `=` that are not part of
-/// `<=`, `>=`, `!=`, `==`.
-fn split_equals(s: &str) -> Vec<&str> {
+/// Positions of the top-level bytes of `s` (outside `{}`, `()`, `[]`, `\{ \}`) for which
+/// `is_separator(bytes, i)` holds. Escaped characters (`\x`) are never separators.
+fn top_level_separators(s: &str, is_separator: impl Fn(&[u8], usize) -> bool) -> Vec<usize> {
     let b = s.as_bytes();
-    let mut parts = Vec::new();
+    let mut cuts = Vec::new();
     let mut depth = 0i32;
-    let mut start = 0;
     let mut i = 0;
     while i < b.len() {
         match b[i] {
@@ -133,20 +132,35 @@ fn split_equals(s: &str) -> Vec<&str> {
             }
             b'{' | b'(' | b'[' => depth += 1,
             b'}' | b')' | b']' => depth -= 1,
-            b'=' if depth == 0 => {
-                let prev = i.checked_sub(1).map(|p| b[p]);
-                let next = b.get(i + 1).copied();
-                if !matches!(prev, Some(b'<' | b'>' | b'!' | b'=')) && next != Some(b'=') {
-                    parts.push(&s[start..i]);
-                    start = i + 1;
-                }
-            }
+            _ if depth == 0 && is_separator(b, i) => cuts.push(i),
             _ => {}
         }
         i += 1;
     }
-    parts.push(&s[start..]);
-    parts
+    cuts
+}
+
+/// The pieces of `s` between one-byte separators at `cuts`.
+fn pieces<'a>(s: &'a str, cuts: &[usize]) -> Vec<&'a str> {
+    let mut start = 0;
+    let mut out = Vec::with_capacity(cuts.len() + 1);
+    for &c in cuts {
+        out.push(&s[start..c]);
+        start = c + 1;
+    }
+    out.push(&s[start..]);
+    out
+}
+
+/// Splits at top-level (outside `{}`, `()`, `[]`) occurrences of `=` that are not part of
+/// `<=`, `>=`, `!=`, `==`.
+fn split_equals(s: &str) -> Vec<&str> {
+    let cuts = top_level_separators(s, |b, i| {
+        let prev = i.checked_sub(1).map(|p| b[p]);
+        let next = b.get(i + 1).copied();
+        b[i] == b'=' && !matches!(prev, Some(b'<' | b'>' | b'!' | b'=')) && next != Some(b'=')
+    });
+    pieces(s, &cuts)
 }
 
 /// Whether a side of an equation is only a name (`x`, `f(x)`, `a_n`, `(a,b)`): letters,
@@ -198,35 +212,12 @@ fn split_answers(content: &str) -> Vec<String> {
     for j in JOINERS {
         s = s.replace(j, ";");
     }
-    let b = s.as_bytes();
-    let mut parts = Vec::new();
-    let mut depth = 0i32;
-    let mut start = 0;
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => {
-                match b.get(i + 1) {
-                    Some(b'{') => depth += 1,
-                    Some(b'}') => depth -= 1,
-                    _ => {}
-                }
-                i += 2;
-                continue;
-            }
-            b'{' | b'(' | b'[' => depth += 1,
-            b'}' | b')' | b']' => depth -= 1,
-            b',' | b';' if depth == 0 => {
-                parts.push(s[start..i].trim().to_string());
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    parts.push(s[start.min(s.len())..].trim().to_string());
-    parts.retain(|p| !p.is_empty());
-    parts
+    let cuts = top_level_separators(&s, |b, i| matches!(b[i], b',' | b';'));
+    pieces(&s, &cuts)
+        .into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// Splits at `\\\\` line breaks outside braces and nested environments (a matrix's rows
