@@ -5,20 +5,15 @@
 use hicra_verify::{Config, ExtractMode, Gold, verify};
 use serde_json::Value;
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/math");
+mod common;
+
+use common::{MATH_DATA as DATA, repair};
 
 /// One benchmark item: the gold as the verifier receives it, and its bare answer text.
 struct Item {
     set: &'static str,
     gold: Gold,
     text: String,
-}
-
-/// Restores backslash escapes lost as control characters (`\f`rac, `\t`riangle).
-fn repair(s: &str) -> String {
-    s.replace('\u{c}', "\\f")
-        .replace('\t', "\\t")
-        .replace('\u{8}', "\\b")
 }
 
 fn load(set: &'static str) -> Vec<Item> {

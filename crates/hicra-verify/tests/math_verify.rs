@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/math");
+mod common;
+
+use common::{MATH_DATA as DATA, repair};
 const ORACLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/math_verify_oracle.py");
 
 /// Largest share of pairs on which hicra may disagree with Math-Verify outside
@@ -122,13 +124,6 @@ struct Pair {
     gold: String,
     /// The model response as both graders receive it.
     response: String,
-}
-
-/// Restores backslash escapes lost as control characters (`\f`rac, `\t`riangle).
-fn repair(s: &str) -> String {
-    s.replace('\u{c}', "\\f")
-        .replace('\t', "\\t")
-        .replace('\u{8}', "\\b")
 }
 
 /// The bare gold answers of one benchmark set.
