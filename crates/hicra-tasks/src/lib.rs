@@ -31,5 +31,6 @@ pub use fields::{AnswerKind, FieldSpec, KNOWN_LAYOUTS, KnownLayout, known_layout
 pub use hash::{VALIDATION_PER_MILLE, split_of, stable_hash};
 pub use problem::{Message, Problem, PromptSource, gold_value_text};
 pub use prompt::{BOXED_INSTRUCTION, FormattedPrompt, PromptFormat, PromptStyle};
+pub use record::json_type_name;
 pub use source::{FileFormat, RecordLocation, RecordUnit};
 pub use task::{MathTask, Score, Split, Task, score_math};

@@ -27,7 +27,7 @@ pub(crate) fn problem_from_record(
     if !record.is_object() {
         return Err(format!(
             "expected a JSON object, found {}",
-            type_name(record)
+            json_type_name(record)
         ));
     }
     let (problem_field, problem_value) = lookup(
@@ -112,7 +112,7 @@ fn prompt_from_value(value: &Value) -> Result<PromptSource, String> {
         }
         other => Err(format!(
             "expected a string or a list of chat messages, found {}",
-            type_name(other)
+            json_type_name(other)
         )),
     }
 }
@@ -174,7 +174,7 @@ fn normalise_gold(value: &Value) -> Result<Value, String> {
             .map(Value::Array),
         other => Err(format!(
             "expected a string, number or list answer, found {}",
-            type_name(other)
+            json_type_name(other)
         )),
     }
 }
@@ -186,7 +186,8 @@ fn scalar_text(value: &Value) -> String {
     }
 }
 
-fn type_name(value: &Value) -> &'static str {
+/// The JSON type of a value as error messages name it (`a string`, `a list`, …).
+pub fn json_type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

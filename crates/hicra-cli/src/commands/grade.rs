@@ -83,7 +83,7 @@ fn grade_line(line: &str, config: &Config) -> Result<(Value, bool), LineError> {
                 Some("response"),
                 format!(
                     "field \"response\" must be a string, got {}",
-                    json_kind(other)
+                    hicra_tasks::json_type_name(other)
                 ),
             ));
         }
@@ -99,18 +99,6 @@ fn grade_line(line: &str, config: &Config) -> Result<(Value, bool), LineError> {
         json!({ "correct": verdict.correct, "extracted": verdict.extracted, "reason": verdict.reason }),
         verdict.correct,
     ))
-}
-
-/// The JSON type of a value, for error messages.
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Grades every line of `input` into `out`; with `strict`, the first bad line is an error.
