@@ -121,11 +121,6 @@ impl PassPlan {
     pub fn batch_of_problem(&self, problem: usize) -> usize {
         problem * self.samples / self.batch_rows.max(1)
     }
-
-    /// The first problem with a sample in batch `batch`.
-    pub fn first_problem_of_batch(&self, batch: usize) -> usize {
-        batch * self.batch_rows / self.samples.max(1)
-    }
 }
 
 /// The seed of batch `batch` of a pass with base seed `base`.
@@ -327,8 +322,6 @@ mod tests {
         assert_eq!(plan.batch_of_problem(2), 1); // rows 8..12
         assert_eq!(plan.batch_of_problem(3), 2); // rows 12..16
         assert_eq!(plan.batch_of_problem(4), 2); // rows 16..20
-        assert_eq!(plan.first_problem_of_batch(1), 1); // row 6 is problem 1's third sample
-        assert_eq!(plan.first_problem_of_batch(3), 4); // row 18
         assert_ne!(batch_seed(3, 0), batch_seed(3, 1));
         assert_eq!(batch_seed(3, 0), 3);
     }
