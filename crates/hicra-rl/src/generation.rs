@@ -112,11 +112,6 @@ pub struct PassPlan {
 }
 
 impl PassPlan {
-    /// Number of generation batches for `n_problems` problems.
-    pub fn batches(&self, n_problems: usize) -> usize {
-        (n_problems * self.samples).div_ceil(self.batch_rows.max(1))
-    }
-
     /// The batch holding the first sample of problem `problem`.
     pub fn batch_of_problem(&self, problem: usize) -> usize {
         problem * self.samples / self.batch_rows.max(1)
@@ -316,7 +311,6 @@ mod tests {
             prompts: PromptSettings::default(),
         };
         // 5 problems × 4 samples = 20 rows → 4 batches of 6, 6, 6, 2.
-        assert_eq!(plan.batches(5), 4);
         assert_eq!(plan.batch_of_problem(0), 0);
         assert_eq!(plan.batch_of_problem(1), 0); // rows 4..8 start in batch 0
         assert_eq!(plan.batch_of_problem(2), 1); // rows 8..12
