@@ -103,6 +103,30 @@ pub enum ModelError {
         /// The value found.
         value: f64,
     },
+    /// A device (`cuda:0`, ...) cannot be opened: no driver, no such GPU, a library missing.
+    #[error("{device}: {message}")]
+    Device {
+        /// The device as written (`cuda:7`).
+        device: String,
+        /// What is missing.
+        message: String,
+    },
+    /// Something does not fit in the free memory of a GPU.
+    #[error(
+        "{device}: {what} needs {needed_bytes} bytes ({needed_gib:.2} GiB) but only {free_bytes} bytes ({free_gib:.2} GiB) of the GPU's memory are free",
+        needed_gib = *needed_bytes as f64 / (1u64 << 30) as f64,
+        free_gib = *free_bytes as f64 / (1u64 << 30) as f64
+    )]
+    OutOfDeviceMemory {
+        /// The device (`cuda:0`).
+        device: String,
+        /// What was to be placed there (`the weights of model.safetensors`).
+        what: String,
+        /// Bytes needed.
+        needed_bytes: u64,
+        /// Bytes free on the device.
+        free_bytes: u64,
+    },
     /// Any other failure with a message.
     #[error("{0}")]
     Other(String),

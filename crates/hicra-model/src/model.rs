@@ -84,6 +84,16 @@ impl Model {
         source_name: &str,
     ) -> Result<Model> {
         check_dtype(opts)?;
+        // On a GPU, too little free memory is a named error before anything is copied there.
+        let elements: u64 = expected_tensors(&config)
+            .iter()
+            .map(|(_, shape)| shape.iter().product::<usize>() as u64)
+            .sum();
+        crate::device::ensure_fits(
+            &opts.device,
+            elements * opts.dtype.size_in_bytes() as u64,
+            &format!("the {:?} weights of {source_name}", opts.dtype),
+        )?;
         let mut vars = HashMap::new();
         for (name, shape) in expected_tensors(&config) {
             let t = tensors

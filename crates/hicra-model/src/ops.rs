@@ -1,24 +1,46 @@
 //! Differentiable building blocks composed from basic candle ops (candle's fused kernels have no
-//! backward): RMSNorm, softmax, log-softmax, RoPE, linear layers.
+//! backward): RMSNorm, softmax, log-softmax, RoPE, linear layers. Every op here has a forward
+//! and a backward on every candle device (the CUDA training path uses them). The reductions
+//! (RMSNorm, softmax, log-softmax) run in f32 for bf16/f16 inputs, as PyTorch's do, and return
+//! the input's dtype.
 
-use candle_core::{D, Result, Tensor};
+use candle_core::{D, DType, Result, Tensor};
+
+/// Runs `f` in f32 when `x` is half precision (bf16/f16) and casts the result back; other
+/// dtypes run as they are. Both casts are differentiable.
+fn in_f32_for_half(x: &Tensor, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    match x.dtype() {
+        DType::BF16 | DType::F16 => f(&x.to_dtype(DType::F32)?)?.to_dtype(x.dtype()),
+        _ => f(x),
+    }
+}
 
 /// RMSNorm over the last dimension: `x / sqrt(mean(x²) + eps) * weight`.
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
-    let inv = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
-    x.broadcast_mul(&inv)?.broadcast_mul(weight)
+    let dtype = x.dtype();
+    let normed = in_f32_for_half(x, |x| {
+        let inv = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
+        x.broadcast_mul(&inv)
+    })?;
+    normed.broadcast_mul(&weight.to_dtype(dtype)?)
 }
 
 /// Softmax over the last dimension (the max shift is a constant, so it is detached).
 pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let e = x.broadcast_sub(&max)?.exp()?;
-    let s = e.sum_keepdim(D::Minus1)?;
-    e.broadcast_div(&s)
+    in_f32_for_half(x, |x| {
+        let max = x.max_keepdim(D::Minus1)?.detach();
+        let e = x.broadcast_sub(&max)?.exp()?;
+        let s = e.sum_keepdim(D::Minus1)?;
+        e.broadcast_div(&s)
+    })
 }
 
 /// Log-softmax over the last dimension.
 pub fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
+    in_f32_for_half(x, log_softmax_exact)
+}
+
+fn log_softmax_exact(x: &Tensor) -> Result<Tensor> {
     let max = x.max_keepdim(D::Minus1)?.detach();
     let shifted = x.broadcast_sub(&max)?;
     let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
@@ -81,6 +103,52 @@ mod tests {
                 .sum_all()?
                 .to_dtype(DType::F64)?
                 .to_scalar::<f64>()?;
+            assert!(n.is_finite() && n > 0.0);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn half_precision_reductions_run_in_f32_and_keep_gradients() -> Result<()> {
+        let dev = Device::Cpu;
+        let x32 = Tensor::randn(0f32, 4.0, (3, 64), &dev)?;
+        let w32 = Tensor::randn(1f32, 0.1, 64, &dev)?;
+        let x = Var::from_tensor(&x32.to_dtype(DType::BF16)?)?;
+        let w = Var::from_tensor(&w32.to_dtype(DType::BF16)?)?;
+        let exact = |t: Tensor| t.to_dtype(DType::F32);
+        let half_in = |t: &Tensor| t.to_dtype(DType::BF16)?.to_dtype(DType::F32);
+        let cases = [
+            (
+                rms_norm(x.as_tensor(), w.as_tensor(), 1e-6)?,
+                rms_norm(&half_in(&x32)?, &half_in(&w32)?, 1e-6)?,
+            ),
+            (softmax_last(x.as_tensor())?, softmax_last(&half_in(&x32)?)?),
+            (
+                log_softmax_last(x.as_tensor())?,
+                log_softmax_last(&half_in(&x32)?)?,
+            ),
+        ];
+        for (half, reference) in cases {
+            assert_eq!(half.dtype(), DType::BF16);
+            // Only the roundings to bf16 (at most two, 2^-8 each) separate the two.
+            let err = (exact(half.clone())? - &reference)?.abs()?;
+            let bound = ((reference.abs()? * (1.0 / 64.0))? + 1e-6)?;
+            let over = err
+                .gt(&bound)?
+                .to_dtype(DType::F32)?
+                .sum_all()?
+                .to_scalar::<f32>()?;
+            assert_eq!(over, 0.0, "bf16 result differs from f32 beyond rounding");
+            let grads = half.to_dtype(DType::F32)?.sqr()?.sum_all()?.backward()?;
+            let g = grads
+                .get(x.as_tensor())
+                .expect("gradient reaches the bf16 input");
+            assert_eq!(g.dtype(), DType::BF16);
+            let n = g
+                .to_dtype(DType::F32)?
+                .abs()?
+                .sum_all()?
+                .to_scalar::<f32>()?;
             assert!(n.is_finite() && n > 0.0);
         }
         Ok(())

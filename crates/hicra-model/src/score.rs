@@ -219,7 +219,8 @@ impl Model {
                 };
                 (column(0)?, en)
             } else {
-                let lsm = log_softmax_last(&logits)?;
+                // bf16/f16 logits (CUDA) are scored in f32, like the fused CPU kernel.
+                let lsm = log_softmax_last(&logits.to_dtype(out_dtype)?)?;
                 let lp = lsm
                     .gather(&targets.reshape((b * n, 1))?, D::Minus1)?
                     .reshape((b, n))?

@@ -1,6 +1,10 @@
 //! AdamW with decoupled weight decay over named candle `Var`s, global grad-norm clipping,
 //! the learning-rate schedule, and gradient accumulation across micro-batches. State
 //! (moments and step count) can be saved and restored exactly.
+//!
+//! Mixed precision: for bf16/f16 parameters (a CUDA model) the optimiser keeps f32 master
+//! copies; the step updates the masters in f32 with f32 moments and writes their rounding back
+//! to the parameters, so small updates accumulate instead of vanishing in bf16 rounding.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -138,7 +142,17 @@ pub struct AdamW {
     config: AdamWConfig,
     m: Vec<Tensor>,
     v: Vec<Tensor>,
+    /// f32 master weights of the half-precision parameters (`None` for f32/f64 ones).
+    masters: Vec<Option<Tensor>>,
     step: u64,
+}
+
+/// The f32 master copy of a half-precision parameter (`None` for f32/f64).
+fn master_of(var: &Var) -> Result<Option<Tensor>> {
+    Ok(match var.dtype() {
+        DType::BF16 | DType::F16 => Some(var.as_detached_tensor().to_dtype(DType::F32)?),
+        _ => None,
+    })
 }
 
 impl AdamW {
@@ -146,16 +160,19 @@ impl AdamW {
     pub fn new(params: Vec<(String, Var)>, config: AdamWConfig) -> Result<Self> {
         let mut m = Vec::with_capacity(params.len());
         let mut v = Vec::with_capacity(params.len());
+        let mut masters = Vec::with_capacity(params.len());
         for (_, p) in &params {
             // Separate buffers: the CPU step updates them in place.
             m.push(Tensor::zeros(p.shape(), DType::F32, p.device())?);
             v.push(Tensor::zeros(p.shape(), DType::F32, p.device())?);
+            masters.push(master_of(p)?);
         }
         Ok(AdamW {
             params,
             config,
             m,
             v,
+            masters,
             step: 0,
         })
     }
@@ -240,9 +257,15 @@ impl AdamW {
             let m_hat = (&m / bc1)?;
             let v_hat = (&v / bc2)?;
             let update = (m_hat / (v_hat.sqrt()? + c.eps)?)?;
-            let w = var.as_tensor().to_dtype(DType::F32)?;
+            let w = match &self.masters[i] {
+                Some(master) => master.clone(),
+                None => var.as_tensor().to_dtype(DType::F32)?,
+            };
             let w = ((&w * (1.0 - lr * c.weight_decay))? - (update * lr)?)?;
             var.set(&w.to_dtype(var.dtype())?)?;
+            if self.masters[i].is_some() {
+                self.masters[i] = Some(w);
+            }
             self.m[i] = m;
             self.v[i] = v;
         }
@@ -250,20 +273,25 @@ impl AdamW {
         Ok(StepReport { grad_norm, lr })
     }
 
-    /// Writes the moments as safetensors (`m.<name>`, `v.<name>`); the step count is returned
-    /// for the caller's manifest.
+    /// Writes the moments as safetensors (`m.<name>`, `v.<name>`, and `w.<name>` for the f32
+    /// master weights of half-precision parameters); the step count is returned for the
+    /// caller's manifest.
     pub fn save_state(&self, path: &Path) -> Result<u64> {
         let mut map: HashMap<String, Tensor> = HashMap::new();
         for (i, (name, _)) in self.params.iter().enumerate() {
             map.insert(format!("m.{name}"), self.m[i].clone());
             map.insert(format!("v.{name}"), self.v[i].clone());
+            if let Some(master) = &self.masters[i] {
+                map.insert(format!("w.{name}"), master.clone());
+            }
         }
         candle_core::safetensors::save(&map, path)?;
         Ok(self.step)
     }
 
     /// Restores moments from `path` and the step count; every parameter must be present with
-    /// its shape.
+    /// its shape. Master weights come from `w.<name>` where saved, else from the parameters'
+    /// current values (a state saved by an f32 run).
     pub fn load_state(&mut self, path: &Path, step: u64) -> Result<()> {
         let map = candle_core::safetensors::load(path, &candle_core::Device::Cpu)?;
         let dev = self.params.first().map(|(_, v)| v.device().clone());
@@ -282,6 +310,22 @@ impl AdamW {
                     )));
                 }
                 *slot = t.to_device(dev.as_ref().unwrap())?;
+            }
+            if self.masters[i].is_some() {
+                self.masters[i] = match map.get(&format!("w.{name}")) {
+                    Some(w) if w.dims() == var.dims() => {
+                        Some(w.to_dtype(DType::F32)?.to_device(var.device())?)
+                    }
+                    Some(w) => {
+                        return Err(RlError::Invalid(format!(
+                            "{}: `w.{name}` has shape {:?}, parameter has {:?}",
+                            path.display(),
+                            w.dims(),
+                            var.dims()
+                        )));
+                    }
+                    None => master_of(var)?,
+                };
             }
         }
         self.step = step;
@@ -407,5 +451,56 @@ mod tests {
         }
         let g = acc.grads()[0].as_ref().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(g, vec![4.0, 4.0]);
+    }
+
+    #[test]
+    fn half_precision_parameters_keep_f32_master_weights() {
+        // lr·update = 1e-4 is far below bf16's resolution at 1.0 (2^-7): without a master the
+        // parameter would never move; with one, 100 steps move it by 1e-2 (a visible change).
+        let p = Var::from_tensor(
+            &Tensor::new(&[1.0f32, -1.0], &Device::Cpu)
+                .unwrap()
+                .to_dtype(DType::BF16)
+                .unwrap(),
+        )
+        .unwrap();
+        let params = vec![("w".to_string(), p.clone())];
+        let cfg = AdamWConfig {
+            weight_decay: 0.0,
+            grad_clip: 0.0,
+            ..AdamWConfig::default()
+        };
+        let mut opt = AdamW::new(params, cfg).unwrap();
+        let g = Tensor::new(&[1.0f32, -1.0], &Device::Cpu).unwrap();
+        for _ in 0..100 {
+            opt.step(&[Some(g.clone())], 1e-4).unwrap();
+        }
+        let master = opt.masters[0].as_ref().unwrap().to_vec1::<f32>().unwrap();
+        assert!((master[0] - 0.99).abs() < 1e-4, "{master:?}");
+        assert!((master[1] + 0.99).abs() < 1e-4, "{master:?}");
+        assert_eq!(p.dtype(), DType::BF16);
+        let w = p
+            .as_tensor()
+            .to_dtype(DType::F32)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!((w[0] - 0.99).abs() < 4e-3 && w[0] < 1.0, "{w:?}");
+
+        // The masters survive a save and load.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("opt.safetensors");
+        let step = opt.save_state(&path).unwrap();
+        let q = Var::from_tensor(&p.as_detached_tensor().copy().unwrap()).unwrap();
+        let mut resumed = AdamW::new(vec![("w".to_string(), q)], cfg).unwrap();
+        resumed.load_state(&path, step).unwrap();
+        assert_eq!(
+            resumed.masters[0]
+                .as_ref()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap(),
+            master
+        );
     }
 }

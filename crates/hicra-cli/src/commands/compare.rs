@@ -58,6 +58,9 @@ pub struct Args {
     /// the thread count can change a run's arithmetic.
     #[arg(long, default_value_t = 1)]
     pub threads_per_run: usize,
+    /// Where the runs train and in which dtype (overrides `model.device` / `model.dtype`).
+    #[command(flatten)]
+    pub device: super::device_args::DeviceArgs,
 }
 
 /// The HICRA variant a method name stands for.
@@ -119,7 +122,8 @@ fn default_jobs(threads_per_run: usize) -> usize {
 
 /// Runs `hicra compare`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut base = load_config(args.config.as_deref(), &args.set)?;
+    let sets = [args.set.clone(), args.device.config_overrides()].concat();
+    let mut base = load_config(args.config.as_deref(), &sets)?;
     anyhow::ensure!(args.seeds >= 1, "--seeds must be at least 1");
     anyhow::ensure!(!args.methods.is_empty(), "--methods names no method");
     anyhow::ensure!(

@@ -86,6 +86,9 @@ pub struct Args {
     /// Continue the evaluation in `--out` from its `items.jsonl` (same settings required).
     #[arg(long)]
     pub resume: bool,
+    /// Where the model runs and in which dtype.
+    #[command(flatten)]
+    pub device: super::device_args::DeviceArgs,
 }
 
 fn parse_answer_kind(s: &str) -> Result<AnswerKind, String> {
@@ -261,7 +264,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| Path::new("eval").join(&data.name));
-    let model = hicra_model::load_model(&args.model, &hicra_model::LoadOptions::default())
+    let model = hicra_model::load_model(&args.model, &args.device.load_options()?)
         .with_context(|| format!("loading model {}", args.model))?;
     let mut items = open_run(&out, &identity, &data.problems, args.resume)?;
     let done = items.len();

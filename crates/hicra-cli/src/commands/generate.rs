@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anyhow::Context;
-use hicra_model::{LoadOptions, SamplingParams, load_model};
+use hicra_model::{SamplingParams, load_model};
 
 /// Arguments of `hicra generate`.
 #[derive(clap::Args, Debug)]
@@ -36,6 +36,9 @@ pub struct Args {
     /// Print one JSON object {"text", "token_ids", "logprobs", "finish_reason"} instead of streaming.
     #[arg(long)]
     pub json: bool,
+    /// Where the model runs and in which dtype.
+    #[command(flatten)]
+    pub device: super::device_args::DeviceArgs,
 }
 
 /// Prompt token ids: through the chat template with `chat`, else the raw text with the
@@ -55,7 +58,7 @@ pub fn prompt_ids(
 
 /// Runs `hicra generate`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let loaded = load_model(&args.model, &LoadOptions::default())
+    let loaded = load_model(&args.model, &args.device.load_options()?)
         .with_context(|| format!("loading model {}", args.model))?;
     let ids = prompt_ids(&loaded, &args.prompt, args.chat)?;
     if ids.is_empty() {

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod compare;
+pub mod device_args;
 pub mod eval;
 pub mod export;
 pub mod generate;

@@ -1,7 +1,7 @@
 //! `hicra score`: teacher-forced log-probabilities of a continuation given a prompt.
 
 use anyhow::Context;
-use hicra_model::{LoadOptions, Padding, ScoreOptions, TokenBatch, load_model};
+use hicra_model::{Padding, ScoreOptions, TokenBatch, load_model};
 
 use super::generate::prompt_ids;
 
@@ -23,11 +23,14 @@ pub struct Args {
     /// Print one JSON object {"tokens", "token_ids", "logprobs"} (otherwise a table).
     #[arg(long)]
     pub json: bool,
+    /// Where the model runs and in which dtype.
+    #[command(flatten)]
+    pub device: super::device_args::DeviceArgs,
 }
 
 /// Runs `hicra score`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let loaded = load_model(&args.model, &LoadOptions::default())
+    let loaded = load_model(&args.model, &args.device.load_options()?)
         .with_context(|| format!("loading model {}", args.model))?;
     let prompt = prompt_ids(&loaded, &args.prompt, args.chat)?;
     if prompt.is_empty() {

@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use hicra_model::LoadOptions;
 use hicra_rl::metrics::{JsonlSink, MetricsSink, Record};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -25,11 +24,15 @@ pub struct Args {
     /// Without it, the lab's warm start goes to the hicra cache.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Where the model trains and in which dtype (overrides `model.device` / `model.dtype`).
+    #[command(flatten)]
+    pub device: super::device_args::DeviceArgs,
 }
 
 /// Runs `hicra sft`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut config = load_config(args.config.as_deref(), &args.set)?;
+    let sets = [args.set.clone(), args.device.config_overrides()].concat();
+    let mut config = load_config(args.config.as_deref(), &sets)?;
     if config.model.path.is_empty() && args.out.is_none() {
         // The lab warm start, cached for `hicra train`.
         ensure_model(&mut config)?;
@@ -45,7 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         hicra_rl::lab::write_initial_lab_model(&config, &init)?;
         config.model.path = init.display().to_string();
     }
-    let policy = hicra_model::load_model(&config.model.path, &LoadOptions::default())
+    let policy = hicra_model::load_model(&config.model.path, &config.model.load_options()?)
         .with_context(|| format!("loading {}", config.model.path))?;
     let examples = if config.sft.data.is_empty() {
         anyhow::ensure!(

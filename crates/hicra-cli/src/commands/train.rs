@@ -24,8 +24,11 @@ pub struct Args {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Continue the run in this directory from its latest checkpoint.
-    #[arg(long, conflicts_with_all = ["config", "set", "out"])]
+    #[arg(long, conflicts_with_all = ["config", "set", "out", "device", "dtype"])]
     pub resume: Option<PathBuf>,
+    /// Where the model trains and in which dtype (overrides `model.device` / `model.dtype`).
+    #[command(flatten)]
+    pub device: super::device_args::DeviceArgs,
 }
 
 /// Prints a line above the bar, or to stderr when the bar is hidden (not a terminal).
@@ -223,7 +226,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut obs = ProgressObserver::new();
         trainer.train(&mut obs)?
     } else {
-        let config = load_config(args.config.as_deref(), &args.set)?;
+        let sets = [args.set.clone(), args.device.config_overrides()].concat();
+        let config = load_config(args.config.as_deref(), &sets)?;
         train_fresh(config, args.out)?
     };
     print_summary(&summary);
