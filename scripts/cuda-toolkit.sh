@@ -44,9 +44,11 @@ if [ ! -x "$CUDA_ROOT/bin/nvcc" ]; then
   exit 1
 fi
 LINK_DIR="$VENV/link"
+# Bumped when the link folder's contents change, so a re-run remakes it.
+LINK_LAYOUT=2
 
 # Unversioned names (libcublas.so -> libcublas.so.13) for the linker, and the stub libcuda.
-if [ ! -e "$LINK_DIR/.done" ]; then
+if [ "$(cat "$LINK_DIR/.done" 2>/dev/null)" != "$LINK_LAYOUT" ]; then
   log "making the link folder $LINK_DIR"
   rm -rf "$LINK_DIR"
   mkdir -p "$LINK_DIR"
@@ -92,7 +94,9 @@ if [ ! -e "$LINK_DIR/.done" ]; then
   fi
   # soname libcuda.so.1: the name the driver installs, so the binary asks for that one.
   ${CC:-cc} -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$LINK_DIR/libcuda.so" "$stub_c"
-  touch "$LINK_DIR/.done"
+  # The run-time name, for running a CUDA build here against the stub.
+  ln -sfn libcuda.so "$LINK_DIR/libcuda.so.1"
+  echo "$LINK_LAYOUT" > "$LINK_DIR/.done"
 fi
 
 # cudarc looks under CUDA_HOME's lib and lib/stubs; the linker (cc) reads LIBRARY_PATH.
