@@ -3,14 +3,15 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::error::{ModelError, Result};
 use crate::model::{KvCache, Model};
-use crate::sampling::{SamplerSettings, sample_token};
+use crate::sampling::SamplerSettings;
+use crate::token_picks::pick_tokens;
 
 /// Sampling and stopping parameters.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -190,14 +191,12 @@ impl Model {
         let mut rows: Vec<usize> = (0..n).collect();
         let mut next_pos: Vec<u32> = prompts.iter().map(|q| q.len() as u32).collect();
         loop {
-            let logits = self
-                .lm_head(&w, &last)?
-                .to_dtype(DType::F32)?
-                .to_vec2::<f32>()?;
+            let logits = self.lm_head(&w, &last)?;
+            let picks = pick_tokens(&logits, &settings, &mut rngs, &rows)?;
             let mut keep = Vec::with_capacity(rows.len());
             let mut fed = Vec::with_capacity(rows.len());
             for (i, &r) in rows.iter().enumerate() {
-                let (tok, lp) = sample_token(&logits[i], &settings, &mut rngs[r]);
+                let (tok, lp) = picks[i];
                 let g = &mut out[r];
                 g.token_ids.push(tok);
                 g.logprobs.push(lp);

@@ -22,6 +22,7 @@ pub mod sampling;
 pub mod score;
 pub mod skinny;
 pub mod tiny;
+pub(crate) mod token_picks;
 pub mod tokenizer;
 pub mod weights;
 

@@ -234,7 +234,10 @@ fn greedy_generation_on_cuda_matches_the_cpu() {
             .unwrap();
         for (r, (a, b)) in want.iter().zip(&f32_gpu).enumerate() {
             assert_eq!(a.token_ids, b.token_ids, "{arch:?} row {r}: f32 greedy ids");
-            let d = max_table_diff(&[a.logprobs.clone()], &[b.logprobs.clone()]);
+            let d = max_table_diff(
+                std::slice::from_ref(&a.logprobs),
+                std::slice::from_ref(&b.logprobs),
+            );
             assert!(d <= 1e-4, "{arch:?} row {r}: log-probs differ by {d}");
         }
         // bf16 may break near-ties differently; every token it picks must be (near-)greedy
