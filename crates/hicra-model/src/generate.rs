@@ -8,10 +8,13 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use crate::decode_weights::DecodeWeights;
 use crate::error::{ModelError, Result};
 use crate::model::{KvCache, Model};
+use crate::packed::packed_linear;
 use crate::sampling::SamplerSettings;
 use crate::token_picks::pick_tokens;
+use crate::weights::Weights;
 
 /// Sampling and stopping parameters.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -91,6 +94,10 @@ impl Model {
     /// side, each single-threaded: small decoding matmuls lose more to thread hand-offs than they
     /// gain. Every row draws from its own random stream, so the output does not depend on the
     /// grouping.
+    ///
+    /// Batches of [`crate::decode_weights::PACK_MIN_ROWS_F32`] rows or more on AVX-512 CPUs, and
+    /// every bf16 call (see [`Model::with_decode_precision`]), pack the projections once for the
+    /// call and decode through [`crate::packed`]: one copy of the weights shared by the groups.
     pub fn generate_streaming(
         &self,
         prompts: &[Vec<u32>],
@@ -99,9 +106,15 @@ impl Model {
         on_token: &mut (dyn FnMut(usize, u32) + Send),
     ) -> Result<Vec<Generation>> {
         validate(self, prompts, params)?;
+        let w = self.inference_weights();
+        let packed = match DecodeWeights::plan(self.decode_precision(), prompts.len(), &w) {
+            Some(precision) => Some(DecodeWeights::pack(&w, precision)?),
+            None => None,
+        };
+        let packed = packed.as_ref();
         let groups = row_groups(self, prompts.len());
         if groups.len() <= 1 {
-            return self.generate_rows(prompts, 0, params, stop, on_token);
+            return self.generate_rows(&w, packed, prompts, 0, params, stop, on_token);
         }
         let sink = Mutex::new(on_token);
         let outputs: Vec<Result<Vec<Generation>>> = groups
@@ -112,6 +125,8 @@ impl Model {
                     (*f)(row, tok)
                 };
                 self.generate_rows(
+                    &w,
+                    packed,
                     &prompts[start..start + len],
                     start,
                     params,
@@ -127,9 +142,13 @@ impl Model {
         Ok(all)
     }
 
-    /// Decodes `prompts` (rows `first_row..` of the caller's batch) as one batch.
+    /// Decodes `prompts` (rows `first_row..` of the caller's batch) as one batch with the
+    /// inference weights `w` (and their packed projections, if any).
+    #[allow(clippy::too_many_arguments)]
     fn generate_rows(
         &self,
+        w: &Weights,
+        packed: Option<&DecodeWeights>,
         prompts: &[Vec<u32>],
         first_row: usize,
         params: &SamplingParams,
@@ -159,7 +178,6 @@ impl Model {
                 rng
             })
             .collect();
-        let w = self.inference_weights();
         let p = prompts.iter().map(Vec::len).max().unwrap_or(0);
         let capacity = p + params.max_new_tokens;
         let mut cache = KvCache::new(self.config(), n, capacity, self.dtype(), self.device())?;
@@ -184,14 +202,14 @@ impl Model {
         let ids = Tensor::from_vec(ids, (n, p), self.device())?;
         let (cos, sin) = self.rope_tables(&positions)?;
         let mask = self.attention_mask(&key_valid, 0, p)?;
-        let hidden = self.trunk(&w, &ids, &cos, &sin, &mask, Some(&mut cache))?;
+        let hidden = self.trunk(w, packed, &ids, &cos, &sin, &mask, Some(&mut cache))?;
         let mut last = hidden.narrow(1, p - 1, 1)?.squeeze(1)?;
 
         // rows[i] = original index of the i-th active row.
         let mut rows: Vec<usize> = (0..n).collect();
         let mut next_pos: Vec<u32> = prompts.iter().map(|q| q.len() as u32).collect();
         loop {
-            let logits = self.lm_head(&w, &last)?;
+            let logits = self.decode_logits(w, packed, &last)?;
             let picks = pick_tokens(&logits, &settings, &mut rngs, &rows)?;
             let mut keep = Vec::with_capacity(rows.len());
             let mut fed = Vec::with_capacity(rows.len());
@@ -234,10 +252,25 @@ impl Model {
             let ids = Tensor::from_vec(fed, (b, 1), self.device())?;
             let (cos, sin) = self.rope_tables(&positions)?;
             let mask = self.attention_mask(&key_valid, cache.len, 1)?;
-            let hidden = self.trunk(&w, &ids, &cos, &sin, &mask, Some(&mut cache))?;
+            let hidden = self.trunk(w, packed, &ids, &cos, &sin, &mask, Some(&mut cache))?;
             last = hidden.squeeze(1)?;
         }
         Ok(out)
+    }
+}
+
+impl Model {
+    /// Logits (N, V) of the last hidden rows (N, D), through the packed LM head if there is one.
+    fn decode_logits(
+        &self,
+        w: &Weights,
+        packed: Option<&DecodeWeights>,
+        hidden: &Tensor,
+    ) -> Result<Tensor> {
+        match packed {
+            Some(p) => Ok(packed_linear(hidden, &p.lm_head)?),
+            None => self.lm_head(w, hidden),
+        }
     }
 }
 

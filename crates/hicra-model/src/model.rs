@@ -3,15 +3,18 @@
 
 use std::collections::HashMap;
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 
 use crate::batch::TokenBatch;
 use crate::config::{ModelConfig, rope_inv_freq};
 use crate::decode_matmul::{MAX_DECODE_ROWS, decode_linear, decode_matmul};
+use crate::decode_weights::{DecodeWeights, PackedLayer};
 use crate::error::{ModelError, Result};
 use crate::loader::LoadOptions;
 use crate::ops::{linear, rms_norm, rope, softmax_last};
-use crate::weights::{EMBED, LM_HEAD, Weights, expected_tensors};
+use crate::packed::{DecodePrecision, PackedMatrix, packed_linear};
+use crate::weights::{EMBED, LM_HEAD, LayerWeights, Weights, expected_tensors};
 
 /// A decoder-only transformer whose weights are candle `Var`s (so they can be trained).
 ///
@@ -27,6 +30,10 @@ pub struct Model {
     /// Tracked tensors of the Vars (training path).
     weights: Weights,
     inv_freq: Vec<f64>,
+    /// The precision generation runs its projections in.
+    decode_precision: DecodePrecision,
+    /// Whether the training backward recomputes each layer instead of keeping its activations.
+    activation_checkpointing: bool,
 }
 
 /// Preallocated key/value cache: per layer (B, KV, capacity, head_dim).
@@ -143,6 +150,8 @@ impl Model {
             vars: list,
             weights,
             inv_freq,
+            decode_precision: DecodePrecision::F32,
+            activation_checkpointing: false,
         }
     }
 
@@ -159,6 +168,33 @@ impl Model {
     /// The dtype of the weights.
     pub fn dtype(&self) -> DType {
         self.dtype
+    }
+
+    /// The same model (sharing the parameters) generating in `precision`: bf16 runs the
+    /// projections of generation with bf16 weights and f32 accumulation where the CPU has
+    /// AVX-512 BF16, f32 elsewhere. Scoring and training keep the model's dtype.
+    pub fn with_decode_precision(mut self, precision: DecodePrecision) -> Model {
+        self.decode_precision = precision;
+        self
+    }
+
+    /// The precision generation is asked to run in (see [`Model::with_decode_precision`]).
+    pub fn decode_precision(&self) -> DecodePrecision {
+        self.decode_precision
+    }
+
+    /// The same model (sharing the parameters) whose training backward (`backward_token_loss`)
+    /// keeps only each layer's input and recomputes the layer's activations during the backward
+    /// pass: peak memory of about one layer's activations instead of all of them, for one more
+    /// forward pass of the trunk.
+    pub fn with_activation_checkpointing(mut self, on: bool) -> Model {
+        self.activation_checkpointing = on;
+        self
+    }
+
+    /// Whether the training backward checkpoints activations.
+    pub fn activation_checkpointing(&self) -> bool {
+        self.activation_checkpointing
     }
 
     /// Trainable parameters by HF tensor name, sorted by name; tied weights appear once
@@ -184,12 +220,11 @@ impl Model {
                 Var::from_tensor(&var.as_detached_tensor().copy()?)?,
             );
         }
-        Ok(Self::from_var_map(
-            self.config.clone(),
-            vars,
-            self.device.clone(),
-            self.dtype,
-        ))
+        Ok(
+            Self::from_var_map(self.config.clone(), vars, self.device.clone(), self.dtype)
+                .with_decode_precision(self.decode_precision)
+                .with_activation_checkpointing(self.activation_checkpointing),
+        )
     }
 
     /// Detached views of the weights (share storage with the Vars; no graph recorded).
@@ -218,6 +253,12 @@ impl Model {
 
     /// Final normed hidden states (B, T, D) of a padded batch (no cache).
     pub(crate) fn batch_hidden(&self, w: &Weights, batch: &TokenBatch) -> Result<Tensor> {
+        let (cos, sin, mask) = self.batch_tables(batch)?;
+        self.trunk(w, None, &batch.input_ids, &cos, &sin, &mask, None)
+    }
+
+    /// The RoPE tables and attention mask of a padded batch (no cache).
+    fn batch_tables(&self, batch: &TokenBatch) -> Result<(Tensor, Tensor, Tensor)> {
         let (b, t) = batch.input_ids.dims2()?;
         if b == 0 || t == 0 {
             return Err(ModelError::InvalidInput("empty token batch".into()));
@@ -234,7 +275,82 @@ impl Model {
         }
         let (cos, sin) = self.rope_tables(&positions)?;
         let mask = self.attention_mask(&mask_rows, 0, t)?;
-        self.trunk(w, &batch.input_ids, &cos, &sin, &mask, None)
+        Ok((cos, sin, mask))
+    }
+
+    /// The training trunk with activation checkpointing: runs the layers keeping only their
+    /// (detached) inputs; the returned hidden states are tracked from the last layer's output
+    /// and the final norm only. [`Model::checkpointed_backward`] completes the backward pass.
+    pub(crate) fn checkpointed_hidden(
+        &self,
+        w: &Weights,
+        batch: &TokenBatch,
+    ) -> Result<CheckpointedTrunk> {
+        let (b, t) = batch.input_ids.dims2()?;
+        let (cos, sin, mask) = self.batch_tables(batch)?;
+        let ids = batch.input_ids.flatten_all()?;
+        let mut layer_inputs = Vec::with_capacity(w.layers.len());
+        let (top, hidden) = {
+            let f = Forward::new(w, self.config.rms_norm_eps, &cos, &sin)?;
+            let mut x = w.embed.index_select(&ids, 0)?.detach();
+            for (li, lw) in w.layers.iter().enumerate() {
+                // Detaching drops the layer's graph, and with it its activations.
+                let y = self
+                    .layer(&f, lw, None, li, &x, (b, t), &mask, None)?
+                    .detach();
+                layer_inputs.push(std::mem::replace(&mut x, y));
+            }
+            let top = Var::from_tensor(&x)?;
+            let hidden = f.norm(top.as_tensor(), &w.norm)?;
+            (top, hidden.reshape((b, t, self.config.hidden_size))?)
+        };
+        Ok(CheckpointedTrunk {
+            layer_inputs,
+            top,
+            hidden,
+            ids,
+            cos,
+            sin,
+            mask,
+            dims: (b, t),
+        })
+    }
+
+    /// Gradients of `Σ hidden ⊙ grad_hidden` for every parameter, recomputing one layer at a
+    /// time from its saved input, last layer first.
+    pub(crate) fn checkpointed_backward(
+        &self,
+        w: &Weights,
+        trunk: CheckpointedTrunk,
+        grad_hidden: &Tensor,
+    ) -> Result<GradStore> {
+        let lost = |what: &str| ModelError::InvalidInput(format!("checkpointed backward: {what}"));
+        let mut grads = (&trunk.hidden * grad_hidden)?.sum_all()?.backward()?;
+        let mut g = grads
+            .remove(trunk.top.as_tensor())
+            .ok_or_else(|| lost("no gradient reached the last layer"))?;
+        let f = Forward::new(w, self.config.rms_norm_eps, &trunk.cos, &trunk.sin)?;
+        for (li, lw) in w.layers.iter().enumerate().rev() {
+            let input = Var::from_tensor(&trunk.layer_inputs[li])?;
+            let y = self.layer(
+                &f,
+                lw,
+                None,
+                li,
+                input.as_tensor(),
+                trunk.dims,
+                &trunk.mask,
+                None,
+            )?;
+            let mut layer_grads = (y * &g)?.sum_all()?.backward()?;
+            g = layer_grads
+                .remove(input.as_tensor())
+                .ok_or_else(|| lost("no gradient reached a layer's input"))?;
+            grads.extend(layer_grads)?;
+        }
+        let embedded = w.embed.index_select(&trunk.ids, 0)?;
+        grads.extend((embedded * g)?.sum_all()?.backward()?)?;
+        Ok(grads)
     }
 
     /// cos/sin tables (B, 1, T, hd) for per-row positions.
@@ -292,10 +408,13 @@ impl Model {
     }
 
     /// Runs embedding + decoder layers + final norm. `ids`: (B, T) u32. With a cache, new keys
-    /// and values are written at `cache.len` and attention covers the filled cache.
+    /// and values are written at `cache.len` and attention covers the filled cache. `packed`
+    /// (inference only) holds the projections packed for batched decoding.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn trunk(
         &self,
         w: &Weights,
+        packed: Option<&DecodeWeights>,
         ids: &Tensor,
         cos: &Tensor,
         sin: &Tensor,
@@ -305,6 +424,34 @@ impl Model {
         let cfg = &self.config;
         let (b, t) = ids.dims2()?;
         let d = cfg.hidden_size;
+        let f = Forward::new(w, cfg.rms_norm_eps, cos, sin)?;
+        let mut x = w.embed.index_select(&ids.flatten_all()?, 0)?; // (B*T, D)
+        for (li, lw) in w.layers.iter().enumerate() {
+            let pl = packed.map(|p| &p.layers[li]);
+            x = self.layer(&f, lw, pl, li, &x, (b, t), mask, cache.as_deref_mut())?;
+        }
+        if let Some(c) = cache {
+            c.len += t;
+        }
+        let x = f.norm(&x, &w.norm)?;
+        Ok(x.reshape((b, t, d))?)
+    }
+
+    /// One decoder layer on `x` (B*T, D): attention (writing this step's keys and values into
+    /// `cache` at `cache.len`, if given) and the MLP, each with its residual.
+    #[allow(clippy::too_many_arguments)]
+    fn layer(
+        &self,
+        f: &Forward,
+        lw: &LayerWeights,
+        pl: Option<&PackedLayer>,
+        li: usize,
+        x: &Tensor,
+        (b, t): (usize, usize),
+        mask: &Tensor,
+        cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let cfg = &self.config;
         let (nh, nkv, hd) = (
             cfg.num_attention_heads,
             cfg.num_key_value_heads,
@@ -312,53 +459,50 @@ impl Model {
         );
         let rep = nh / nkv;
         let scale = 1.0 / (hd as f64).sqrt();
-        let f = Forward::new(w, cfg.rms_norm_eps, cos, sin)?;
-        let mut x = w.embed.index_select(&ids.flatten_all()?, 0)?; // (B*T, D)
-        for (li, lw) in w.layers.iter().enumerate() {
-            let xn = f.norm(&x, &lw.input_norm)?;
-            let q = f.linear(&xn, &lw.q)?.reshape((b, t, nh, hd))?;
-            let k = f.linear(&xn, &lw.k)?.reshape((b, t, nkv, hd))?;
-            let v = f.linear(&xn, &lw.v)?.reshape((b, t, nkv, hd))?;
-            let (q, k) = match (&lw.q_norm, &lw.k_norm) {
-                (Some(qn), Some(kn)) => (f.norm(&q, qn)?, f.norm(&k, kn)?),
-                _ => (q, k),
-            };
-            let q = f.rope(&q)?.affine(scale, 0.0)?; // (B, H, T, hd)
-            let k = f.rope(&k)?; // (B, KV, T, hd)
-            let v = v.transpose(1, 2)?.contiguous()?;
-            let (k_all, v_all) = match cache.as_deref_mut() {
-                Some(c) => {
-                    c.k[li].slice_set(&k.contiguous()?, 2, c.len)?;
-                    c.v[li].slice_set(&v, 2, c.len)?;
-                    let s = c.len + t;
-                    (c.k[li].narrow(2, 0, s)?, c.v[li].narrow(2, 0, s)?)
-                }
-                None => (k, v),
-            };
-            let s = k_all.dim(2)?;
-            // GQA without copying K/V: fold the query heads of a group into the row dimension.
-            let qg = q.contiguous()?.reshape((b, nkv, rep * t, hd))?;
-            let scores = f.batched_matmul(&qg, &k_all.t()?)?.reshape((b, nh, t, s))?;
-            let probs = f.softmax(&scores.broadcast_add(mask)?)?;
-            let probs = probs.reshape((b, nkv, rep * t, s))?;
-            let ctx = f.batched_matmul(&probs, &v_all)?; // (B, KV, rep*T, hd)
-            let ctx = ctx
-                .reshape((b, nh, t, hd))?
-                .transpose(1, 2)?
-                .reshape((b * t, nh * hd))?;
-            let attn = f.linear(&ctx, &lw.o)?;
-            x = (x + attn)?;
-            let xn = f.norm(&x, &lw.post_norm)?;
-            let gate = f.linear(&xn, &lw.gate)?;
-            let up = f.linear(&xn, &lw.up)?;
-            let mlp = f.linear(&f.swiglu(&gate, &up)?, &lw.down)?;
-            x = (x + mlp)?;
-        }
-        if let Some(c) = cache {
-            c.len += t;
-        }
-        let x = f.norm(&x, &w.norm)?;
-        Ok(x.reshape((b, t, d))?)
+        let xn = f.norm(x, &lw.input_norm)?;
+        let q = f
+            .linear(&xn, &lw.q, pl.map(|p| &p.q))?
+            .reshape((b, t, nh, hd))?;
+        let k = f
+            .linear(&xn, &lw.k, pl.map(|p| &p.k))?
+            .reshape((b, t, nkv, hd))?;
+        let v = f
+            .linear(&xn, &lw.v, pl.map(|p| &p.v))?
+            .reshape((b, t, nkv, hd))?;
+        let (q, k) = match (&lw.q_norm, &lw.k_norm) {
+            (Some(qn), Some(kn)) => (f.norm(&q, qn)?, f.norm(&k, kn)?),
+            _ => (q, k),
+        };
+        let q = f.rope(&q)?.affine(scale, 0.0)?; // (B, H, T, hd)
+        let k = f.rope(&k)?; // (B, KV, T, hd)
+        let v = v.transpose(1, 2)?.contiguous()?;
+        let (k_all, v_all) = match cache {
+            Some(c) => {
+                c.k[li].slice_set(&k.contiguous()?, 2, c.len)?;
+                c.v[li].slice_set(&v, 2, c.len)?;
+                let s = c.len + t;
+                (c.k[li].narrow(2, 0, s)?, c.v[li].narrow(2, 0, s)?)
+            }
+            None => (k, v),
+        };
+        let s = k_all.dim(2)?;
+        // GQA without copying K/V: fold the query heads of a group into the row dimension.
+        let qg = q.contiguous()?.reshape((b, nkv, rep * t, hd))?;
+        let scores = f.batched_matmul(&qg, &k_all.t()?)?.reshape((b, nh, t, s))?;
+        let probs = f.softmax(&scores.broadcast_add(mask)?)?;
+        let probs = probs.reshape((b, nkv, rep * t, s))?;
+        let ctx = f.batched_matmul(&probs, &v_all)?; // (B, KV, rep*T, hd)
+        let ctx = ctx
+            .reshape((b, nh, t, hd))?
+            .transpose(1, 2)?
+            .reshape((b * t, nh * hd))?;
+        let attn = f.linear(&ctx, &lw.o, pl.map(|p| &p.o))?;
+        let x = (x + attn)?;
+        let xn = f.norm(&x, &lw.post_norm)?;
+        let gate = f.linear(&xn, &lw.gate, pl.map(|p| &p.gate))?;
+        let up = f.linear(&xn, &lw.up, pl.map(|p| &p.up))?;
+        let mlp = f.linear(&f.swiglu(&gate, &up)?, &lw.down, pl.map(|p| &p.down))?;
+        Ok((x + mlp)?)
     }
 
     /// Logits (N, V) of hidden rows (N, D) with the given weights.
@@ -370,6 +514,23 @@ impl Model {
     pub fn is_lm_head_param(&self, name: &str) -> bool {
         name == LM_HEAD || (self.config.tie_word_embeddings && name == EMBED)
     }
+}
+
+/// What [`Model::checkpointed_hidden`] keeps for the backward pass.
+pub(crate) struct CheckpointedTrunk {
+    /// Detached inputs of the layers, the embeddings first.
+    layer_inputs: Vec<Tensor>,
+    /// The last layer's output, as a leaf of `hidden`'s graph.
+    top: Var,
+    /// Final normed hidden states (B, T, D).
+    pub hidden: Tensor,
+    /// The flattened input ids.
+    ids: Tensor,
+    cos: Tensor,
+    sin: Tensor,
+    mask: Tensor,
+    /// (B, T).
+    dims: (usize, usize),
 }
 
 /// Which implementation of the non-matmul building blocks a forward pass uses.
@@ -433,8 +594,23 @@ impl<'a> Forward<'a> {
         }
     }
 
-    fn linear(&self, x: &Tensor, l: &crate::weights::Linear) -> candle_core::Result<Tensor> {
-        project(self.inference, x, &l.w, l.b.as_ref())
+    /// `x @ l.wᵀ + l.b`, through the packed weight when there is one (inference only).
+    fn linear(
+        &self,
+        x: &Tensor,
+        l: &crate::weights::Linear,
+        packed: Option<&PackedMatrix>,
+    ) -> candle_core::Result<Tensor> {
+        match packed {
+            Some(p) if self.inference => {
+                let y = packed_linear(x, p)?;
+                match &l.b {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                }
+            }
+            _ => project(self.inference, x, &l.w, l.b.as_ref()),
+        }
     }
 
     /// Rotary embedding of `x` (B, T, H, hd); returns (B, H, T, hd).

@@ -122,7 +122,15 @@ impl Model {
     ) -> Result<BackwardOutput> {
         let w = self.training_weights();
         let (_, t) = batch.dims()?;
-        let hidden = self.batch_hidden(w, batch)?;
+        let checkpointed = if self.activation_checkpointing() {
+            Some(self.checkpointed_hidden(w, batch)?)
+        } else {
+            None
+        };
+        let hidden = match &checkpointed {
+            Some(c) => c.hidden.clone(),
+            None => self.batch_hidden(w, batch)?,
+        };
         let hidden_var = Var::from_tensor(&hidden.detach())?;
         let scored = scored_positions(&batch.mask_rows()?);
         let mut grads: Option<GradStore> = None;
@@ -162,8 +170,13 @@ impl Model {
         }
         let total = sum_finite_losses(&chunk_losses)?;
         if let Some(gh) = grad_hidden {
-            let surrogate = (hidden * gh)?.sum_all()?;
-            let g = surrogate.backward()?;
+            let g = match checkpointed {
+                Some(c) => {
+                    drop(hidden);
+                    self.checkpointed_backward(w, c, &gh)?
+                }
+                None => (hidden * gh)?.sum_all()?.backward()?,
+            };
             match grads.as_mut() {
                 Some(all) => all.extend(g)?,
                 None => grads = Some(g),

@@ -1,6 +1,7 @@
 //! `hicra bench`: benchmarks that print figures (never tests with thresholds).
 
 pub mod model;
+mod torch_side;
 pub mod verify;
 
 /// Subcommands of `hicra bench`.

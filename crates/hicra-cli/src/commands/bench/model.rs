@@ -1,15 +1,21 @@
-//! `hicra bench model`: generation throughput at batch 1, 8 and 32 (sampling at temperature 1
-//! from ~40-token chat prompts), training throughput (forward + backward + AdamW step on
-//! 8 × 256 tokens), peak RSS and achieved GFLOP/s. Prints figures; asserts nothing.
+//! `hicra bench model`: generation throughput at batch 1 to 256 (sampling at temperature 1
+//! from ~40-token chat prompts) in f32 and with bf16 decoding, training throughput (forward +
+//! backward + AdamW step on 8 × 256 tokens), peak RSS, achieved GFLOP/s and the machine's
+//! matmul rate at the time. With `--torch`, PyTorch + transformers runs the same measurements
+//! in a Python process, each right after hicra's, and the ratios are printed. Prints figures;
+//! asserts nothing.
 
 use anyhow::Context;
-use candle_core::Device;
+use hicra_model::DeviceSpec;
 use hicra_model::{
-    ChatMessage, LoadOptions, LoadedModel, Padding, SamplingParams, ScoreOptions, TokenBatch,
+    ChatMessage, DecodePrecision, LoadedModel, Padding, SamplingParams, ScoreOptions, TokenBatch,
     load_model,
 };
 use hicra_rl::optim::{AdamW, AdamWConfig};
+use std::path::PathBuf;
 use std::time::Instant;
+
+use super::torch_side::{TorchFigure, TorchSide};
 
 /// Arguments of `hicra bench model`.
 #[derive(clap::Args)]
@@ -21,8 +27,19 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     /// Generation batch sizes to measure.
-    #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 8, 32])]
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 8, 32, 64, 128, 256])]
     pub batch_sizes: Vec<usize>,
+    /// Decoding precisions to measure generation in: `f32`, `bf16` (bf16 weights and f32
+    /// accumulation; measured only where the CPU has AVX-512 BF16).
+    #[arg(long, value_delimiter = ',', default_values = ["f32", "bf16"], value_parser = parse_precision)]
+    pub decode_dtypes: Vec<DecodePrecision>,
+    /// Also run every measurement in PyTorch + transformers (f32, same threads, same prompts
+    /// and shapes), right after hicra's, and print the ratios. Needs an HF directory model.
+    #[arg(long)]
+    pub torch: bool,
+    /// The Python interpreter with torch and transformers, for `--torch`.
+    #[arg(long, default_value = "python3")]
+    pub python: PathBuf,
     /// New tokens per sequence in the generation runs.
     #[arg(long, default_value_t = 128)]
     pub new_tokens: usize,
@@ -38,6 +55,9 @@ pub struct Args {
     /// Seed for sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Where the model runs and in which dtype.
+    #[command(flatten)]
+    pub device: crate::commands::device_args::DeviceArgs,
 }
 
 /// Math questions used as chat prompts (each renders to roughly 40 tokens with a chat template).
@@ -60,6 +80,10 @@ fn chat_prompt(loaded: &LoadedModel, question: &str) -> anyhow::Result<Vec<u32>>
     Ok(loaded.tokenizer.encode(&text, false)?)
 }
 
+fn parse_precision(text: &str) -> Result<DecodePrecision, String> {
+    DecodePrecision::parse(text).ok_or_else(|| format!("{text:?} is not f32 or bf16"))
+}
+
 /// Peak resident set size of this process in MiB (`VmHWM` in /proc/self/status).
 fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -70,15 +94,24 @@ fn peak_rss_mb() -> Option<f64> {
 
 /// One generation measurement.
 struct GenFigure {
-    batch: usize,
     tokens: usize,
     seconds: f64,
 }
 
-fn bench_generation(loaded: &LoadedModel, args: &Args, batch: usize) -> anyhow::Result<GenFigure> {
-    let prompts: Vec<Vec<u32>> = (0..batch)
+/// `batch` chat prompts, cycling through [`QUESTIONS`].
+fn prompts(loaded: &LoadedModel, batch: usize) -> anyhow::Result<Vec<Vec<u32>>> {
+    (0..batch)
         .map(|i| chat_prompt(loaded, QUESTIONS[i % QUESTIONS.len()]))
-        .collect::<anyhow::Result<_>>()?;
+        .collect()
+}
+
+fn bench_generation(
+    loaded: &LoadedModel,
+    args: &Args,
+    prompts: &[Vec<u32>],
+    precision: DecodePrecision,
+) -> anyhow::Result<GenFigure> {
+    let model = loaded.model.clone().with_decode_precision(precision);
     // Fixed length: no stop tokens, so every row produces exactly `new_tokens`.
     let params = SamplingParams {
         temperature: 1.0,
@@ -94,24 +127,19 @@ fn bench_generation(loaded: &LoadedModel, args: &Args, batch: usize) -> anyhow::
         max_new_tokens: args.new_tokens.min(8),
         ..params.clone()
     };
-    loaded.model.generate(&prompts, &warm_up, None)?;
+    model.generate(prompts, &warm_up, None)?;
     let start = Instant::now();
-    let generations = loaded.model.generate(&prompts, &params, None)?;
+    let generations = model.generate(prompts, &params, None)?;
     let seconds = start.elapsed().as_secs_f64();
     let tokens = generations.iter().map(|g| g.token_ids.len()).sum();
-    Ok(GenFigure {
-        batch,
-        tokens,
-        seconds,
-    })
+    Ok(GenFigure { tokens, seconds })
 }
 
-fn bench_training(loaded: &LoadedModel, args: &Args) -> anyhow::Result<(usize, f64)> {
-    let model = &loaded.model;
-    let vocab = model.config().vocab_size as u32;
-    // Deterministic pseudo-text: token ids from a simple LCG over the vocabulary.
+/// Deterministic pseudo-text for the training step: token ids from a simple LCG.
+fn training_rows(loaded: &LoadedModel, args: &Args) -> Vec<Vec<u32>> {
+    let vocab = loaded.model.config().vocab_size as u32;
     let mut state = args.seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    let rows: Vec<Vec<u32>> = (0..args.train_batch)
+    (0..args.train_batch)
         .map(|_| {
             (0..args.train_seq_len)
                 .map(|_| {
@@ -122,8 +150,16 @@ fn bench_training(loaded: &LoadedModel, args: &Args) -> anyhow::Result<(usize, f
                 })
                 .collect()
         })
-        .collect();
-    let batch = TokenBatch::from_rows(&rows, loaded.pad_token_id, Padding::Right, &Device::Cpu)?;
+        .collect()
+}
+
+fn bench_training(
+    loaded: &LoadedModel,
+    args: &Args,
+    rows: &[Vec<u32>],
+) -> anyhow::Result<(usize, f64)> {
+    let model = &loaded.model;
+    let batch = TokenBatch::from_rows(rows, loaded.pad_token_id, Padding::Right, model.device())?;
     // The trainer's optimiser (AdamW with global-norm clipping), as `hicra train` runs it.
     let params = model.parameters();
     let mut optimizer = AdamW::new(params.clone(), AdamWConfig::default())?;
@@ -142,10 +178,13 @@ fn bench_training(loaded: &LoadedModel, args: &Args) -> anyhow::Result<(usize, f
         Ok(())
     };
     step(&mut optimizer).context("training warm-up step")?;
+    model.device().synchronize()?;
     let start = Instant::now();
     for _ in 0..args.train_steps {
         step(&mut optimizer)?;
     }
+    // A GPU runs the steps asynchronously: wait for the last one before reading the clock.
+    model.device().synchronize()?;
     let seconds = start.elapsed().as_secs_f64();
     Ok((
         args.train_steps * args.train_batch * args.train_seq_len,
@@ -156,7 +195,9 @@ fn bench_training(loaded: &LoadedModel, args: &Args) -> anyhow::Result<(usize, f
 /// Runs `hicra bench model`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let load_start = Instant::now();
-    let loaded = load_model(&args.model, &LoadOptions::default())?;
+    let loaded = load_model(&args.model, &args.device.load_options()?)?;
+    // On a GPU: the peak device memory above what was in use once the weights were loaded.
+    let gpu_memory = hicra_model::device::PeakMemory::start(loaded.model.device())?;
     let load_s = load_start.elapsed().as_secs_f64();
     let params = loaded
         .model
@@ -172,60 +213,241 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             params / 1e6
         );
     }
-    let mut gen_figures = Vec::new();
-    for &batch in &args.batch_sizes {
-        let fig = bench_generation(&loaded, &args, batch)?;
+    // A GGUF model is exported (its f32 weights, as hicra runs them) for PyTorch to load.
+    let mut export_dir: Option<RemovedOnDrop> = None;
+    let mut torch = if args.torch {
+        let path = hicra_model::registry::resolve_model_path(&args.model)?;
+        let dir = if path.is_dir() {
+            path
+        } else {
+            let tmp = RemovedOnDrop(
+                std::env::temp_dir().join(format!("hicra-bench-torch-{}", std::process::id())),
+            );
+            let dir = tmp.0.join("hf");
+            loaded
+                .save_hf(&dir)
+                .context("exporting the model as a Hugging Face directory for PyTorch")?;
+            export_dir = Some(tmp);
+            dir
+        };
+        let side = TorchSide::start(&args.python, &dir, threads, loaded.pad_token_id)?;
         if !args.json {
             eprintln!(
-                "generation batch {:>3}: {:>7.1} tok/s ({} tokens in {:.2}s, {:.1} GFLOP/s)",
-                fig.batch,
-                fig.tokens as f64 / fig.seconds,
-                fig.tokens,
-                fig.seconds,
-                2.0 * params * fig.tokens as f64 / fig.seconds / 1e9
+                "PyTorch side: {} ({}){}",
+                side.versions,
+                args.python.display(),
+                if export_dir.is_some() {
+                    ", on the same f32 weights exported as a Hugging Face directory"
+                } else {
+                    ""
+                }
             );
         }
-        gen_figures.push(fig);
-    }
-    let (train_tok_s, train_gflops) = if args.train_steps == 0 {
-        (None, None)
+        Some(side)
     } else {
-        let (train_tokens, train_s) = bench_training(&loaded, &args)?;
+        None
+    };
+    let mut out = serde_json::Map::new();
+    let rates = machine_rates()?;
+    if !args.json {
+        eprintln!(
+            "machine matmul rate now: {:.0} GFLOP/s f32 (candle, 1024^3){}",
+            rates.f32_gflop_s,
+            rates.bf16_gflop_s.map_or(String::new(), |r| format!(
+                ", {r:.0} GFLOP/s bf16 (packed kernel)"
+            ))
+        );
+    }
+    out.insert(
+        "matmul_f32_gflop_s".into(),
+        serde_json::json!(rates.f32_gflop_s),
+    );
+    out.insert(
+        "matmul_bf16_gflop_s".into(),
+        serde_json::json!(rates.bf16_gflop_s),
+    );
+    let tok_s = |tokens: usize, seconds: f64| tokens as f64 / seconds;
+    for &batch in &args.batch_sizes {
+        let prompts = prompts(&loaded, batch)?;
+        let mut figures: Vec<(DecodePrecision, GenFigure)> = Vec::new();
+        for &precision in &args.decode_dtypes {
+            if precision != DecodePrecision::F32 && !precision.fast_on_this_cpu() {
+                if !args.json && batch == args.batch_sizes[0] {
+                    eprintln!(
+                        "{}: this CPU lacks its instructions; skipped",
+                        precision.name()
+                    );
+                }
+                continue;
+            }
+            figures.push((
+                precision,
+                bench_generation(&loaded, &args, &prompts, precision)?,
+            ));
+        }
+        let reference: Option<TorchFigure> = match torch.as_mut() {
+            Some(side) => Some(side.generate(&prompts, args.new_tokens, args.seed)?),
+            None => None,
+        };
+        let torch_rate = reference.as_ref().map(|r| tok_s(r.tokens, r.seconds));
+        for (precision, fig) in &figures {
+            let rate = tok_s(fig.tokens, fig.seconds);
+            let gflops = 2.0 * params * rate / 1e9;
+            let key = match precision {
+                DecodePrecision::F32 => format!("gen_b{batch}"),
+                other => format!("gen_{}_b{batch}", other.name()),
+            };
+            out.insert(format!("{key}_tok_s"), serde_json::json!(rate));
+            out.insert(format!("{key}_gflop_s"), serde_json::json!(gflops));
+            if let Some(t) = torch_rate {
+                out.insert(format!("{key}_vs_torch"), serde_json::json!(rate / t));
+            }
+            if !args.json {
+                let versus = torch_rate.map_or(String::new(), |t| {
+                    format!("  | PyTorch f32 {t:>6.1} tok/s, ratio {:.2}x", rate / t)
+                });
+                eprintln!(
+                    "generation {:>4} batch {batch:>3}: {rate:>7.1} tok/s ({} tokens in {:.2}s, \
+                     {gflops:.1} GFLOP/s){versus}",
+                    precision.name(),
+                    fig.tokens,
+                    fig.seconds,
+                );
+            }
+        }
+        if let Some(t) = torch_rate {
+            out.insert(format!("torch_gen_b{batch}_tok_s"), serde_json::json!(t));
+        }
+    }
+    let (train_tok_s, train_gflops, torch_train) = if args.train_steps == 0 {
+        (None, None, None)
+    } else {
+        let rows = training_rows(&loaded, &args);
+        let (train_tokens, train_s) = bench_training(&loaded, &args, &rows)?;
         let tok_s = train_tokens as f64 / train_s;
-        (Some(tok_s), Some(6.0 * params * tok_s / 1e9))
+        let torch_train = match torch.as_mut() {
+            Some(side) => {
+                let fig = side.train(&rows, args.train_steps)?;
+                Some(fig.tokens as f64 / fig.seconds)
+            }
+            None => None,
+        };
+        (Some(tok_s), Some(6.0 * params * tok_s / 1e9), torch_train)
     };
     let rss = peak_rss_mb();
-    let mut out = serde_json::Map::new();
     out.insert("model".into(), serde_json::json!(loaded.source));
     out.insert("parameters".into(), serde_json::json!(params as u64));
     out.insert("threads".into(), serde_json::json!(threads));
-    for fig in &gen_figures {
-        let tok_s = fig.tokens as f64 / fig.seconds;
-        out.insert(
-            format!("gen_b{}_tok_s", fig.batch),
-            serde_json::json!(tok_s),
-        );
-        out.insert(
-            format!("gen_b{}_gflop_s", fig.batch),
-            serde_json::json!(2.0 * params * tok_s / 1e9),
-        );
-    }
     out.insert("train_tok_s".into(), serde_json::json!(train_tok_s));
     out.insert("train_gflop_s".into(), serde_json::json!(train_gflops));
     out.insert("peak_rss_mb".into(), serde_json::json!(rss));
+    if let Some(side) = &torch {
+        out.insert("torch_versions".into(), serde_json::json!(side.versions));
+        out.insert("torch_train_tok_s".into(), serde_json::json!(torch_train));
+        out.insert(
+            "torch_peak_rss_mb".into(),
+            serde_json::json!(side.peak_rss_mb),
+        );
+    }
+    let mib = |bytes: u64| bytes as f64 / (1u64 << 20) as f64;
+    out.insert(
+        "device".into(),
+        serde_json::json!(DeviceSpec::of(loaded.model.device()).to_string()),
+    );
+    out.insert(
+        "dtype".into(),
+        serde_json::json!(format!("{:?}", loaded.model.dtype()).to_lowercase()),
+    );
+    if let Some(watch) = &gpu_memory {
+        out.insert(
+            "gpu_after_load_mb".into(),
+            serde_json::json!(mib(watch.at_start())),
+        );
+        out.insert(
+            "gpu_peak_mb".into(),
+            serde_json::json!(mib(watch.at_start() + watch.peak_above_start())),
+        );
+    }
     if args.json {
         println!("{}", serde_json::Value::Object(out));
     } else {
         if let (Some(tok_s), Some(gflops)) = (train_tok_s, train_gflops) {
             eprintln!(
-                "training {}x{}: {tok_s:.1} tok/s ({gflops:.1} GFLOP/s)",
-                args.train_batch, args.train_seq_len
+                "training {}x{}: {tok_s:.1} tok/s ({gflops:.1} GFLOP/s){}",
+                args.train_batch,
+                args.train_seq_len,
+                torch_train.map_or(String::new(), |t| format!(
+                    "  | PyTorch {t:.1} tok/s, ratio {:.2}x",
+                    tok_s / t
+                ))
             );
+        }
+        if let Some(side) = &torch {
+            eprintln!("PyTorch process peak RSS: {:.0} MiB", side.peak_rss_mb);
         }
         match rss {
             Some(mb) => eprintln!("peak RSS: {mb:.0} MiB"),
             None => eprintln!("peak RSS: unavailable (no /proc/self/status)"),
         }
+        if let Some(watch) = &gpu_memory {
+            eprintln!(
+                "peak GPU memory: {:.0} MiB ({:.0} MiB in use after loading)",
+                mib(watch.at_start() + watch.peak_above_start()),
+                mib(watch.at_start())
+            );
+        }
     }
     Ok(())
+}
+
+/// The machine's matmul rates at the time of the run.
+struct MachineRates {
+    f32_gflop_s: f64,
+    bf16_gflop_s: Option<f64>,
+}
+
+/// Best of three 1024³ f32 matmuls through candle (gemm, all threads), and where the CPU has
+/// AVX-512 BF16 the packed bf16 kernel on 256 rows against a 4096 × 1024 weight (all threads).
+fn machine_rates() -> anyhow::Result<MachineRates> {
+    let dev = candle_core::Device::Cpu;
+    let n = 1024usize;
+    let a = candle_core::Tensor::randn(0f32, 1.0, (n, n), &dev)?;
+    let b = candle_core::Tensor::randn(0f32, 1.0, (n, n), &dev)?;
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let start = Instant::now();
+        a.matmul(&b)?;
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    let f32_gflop_s = 2.0 * (n * n * n) as f64 / best / 1e9;
+    let bf16_gflop_s = if DecodePrecision::Bf16.fast_on_this_cpu() {
+        let (m, k, cols) = (256usize, 1024usize, 4096usize);
+        let w: Vec<f32> = (0..cols * k).map(|i| (i % 7) as f32 * 0.1).collect();
+        let x: Vec<f32> = (0..m * k).map(|i| (i % 5) as f32 * 0.1).collect();
+        let packed = hicra_model::packed::PackedMatrix::pack(&w, cols, k, DecodePrecision::Bf16);
+        let mut y = vec![0f32; m * cols];
+        let threads = candle_core::utils::get_num_threads();
+        let mut best = f64::INFINITY;
+        for _ in 0..3 {
+            let start = Instant::now();
+            packed.matmul(&x, m, &mut y, threads);
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        Some(2.0 * (m * k * cols) as f64 / best / 1e9)
+    } else {
+        None
+    };
+    Ok(MachineRates {
+        f32_gflop_s,
+        bf16_gflop_s,
+    })
+}
+
+/// A temporary directory, removed with everything in it when dropped.
+struct RemovedOnDrop(PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

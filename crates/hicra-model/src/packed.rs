@@ -1,0 +1,715 @@
+//! Weights packed once for batched decoding, and the kernels that multiply activation rows with
+//! them: `y = x · wᵀ` for rows `x` (M × K) and a weight `w` (N × K, as HF stores it).
+//!
+//! A [`PackedMatrix`] holds the weight in panels of [`PANEL`] output columns, each panel laid out
+//! k-major (the 32 columns' values for one k side by side), so a register tile of up to eight
+//! input rows × 32 columns accumulates with one broadcast of `x` and two vector loads of the
+//! panel per step, and no horizontal sums. Packing costs one pass over the weight, paid once per
+//! generate call; decoding then reads each panel once per step from the cache for all rows.
+//!
+//! Two precisions:
+//! - f32: AVX-512F FMA (`vfmadd231ps`), accumulated in f32 in the order of k;
+//! - bf16: weights and activation rows rounded to bf16 (round to nearest even), pairs along k
+//!   multiplied and accumulated in f32 by AVX-512 BF16 (`vdpbf16ps`). Half the bytes of the
+//!   f32 panels and twice the multiply rate.
+//!
+//! The instructions are detected at run time; elsewhere a portable loop computes the same sums
+//! (slowly), and callers ask [`DecodePrecision::fast_on_this_cpu`] before choosing packing.
+//! Each output element is accumulated in the same order whatever the tiling and threading, so a
+//! row's result does not depend on the rows decoded beside it.
+
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Storage, Tensor};
+use rayon::prelude::*;
+
+/// Output columns per panel (two 16-lane vectors).
+pub const PANEL: usize = 32;
+/// Input rows per register tile.
+const TILE_ROWS: usize = 8;
+/// Elements of padding in front of the panels, so that they start on a 64-byte line.
+const ALIGN_ELEMS: usize = 16;
+
+/// The precision decoding projections run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecodePrecision {
+    /// f32 weights and activations (the model's own numerics).
+    #[default]
+    F32,
+    /// bf16 weights and activation rows with f32 accumulation (AVX-512 BF16 CPUs only; other
+    /// CPUs decode in f32).
+    Bf16,
+}
+
+impl DecodePrecision {
+    /// Parses `f32` or `bf16`.
+    pub fn parse(text: &str) -> Option<DecodePrecision> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "f32" => Some(DecodePrecision::F32),
+            "bf16" => Some(DecodePrecision::Bf16),
+            _ => None,
+        }
+    }
+
+    /// The name as written in configs and flags.
+    pub fn name(self) -> &'static str {
+        match self {
+            DecodePrecision::F32 => "f32",
+            DecodePrecision::Bf16 => "bf16",
+        }
+    }
+
+    /// Whether this CPU has the instructions of this precision's packed kernel.
+    pub fn fast_on_this_cpu(self) -> bool {
+        match self {
+            DecodePrecision::F32 => Kernel::detect(DecodePrecision::F32) != Kernel::Portable,
+            DecodePrecision::Bf16 => Kernel::detect(DecodePrecision::Bf16) != Kernel::Portable,
+        }
+    }
+}
+
+/// Which implementation multiplies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    Portable,
+    Avx512F32,
+    Avx512Bf16,
+}
+
+impl Kernel {
+    fn detect(precision: DecodePrecision) -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let f = std::arch::is_x86_feature_detected!("avx512f");
+            match precision {
+                DecodePrecision::F32 if f => return Kernel::Avx512F32,
+                DecodePrecision::Bf16 if f && std::arch::is_x86_feature_detected!("avx512bf16") => {
+                    return Kernel::Avx512Bf16;
+                }
+                _ => {}
+            }
+        }
+        let _ = precision;
+        Kernel::Portable
+    }
+}
+
+/// Panel storage: f32 values, or bf16 pairs along k in a `u32` (the even k in the low half).
+enum Panels {
+    F32(Vec<f32>),
+    Bf16(Vec<u32>),
+}
+
+/// A weight (N × K) packed into panels of [`PANEL`] output columns for one precision.
+pub struct PackedMatrix {
+    n: usize,
+    k: usize,
+    precision: DecodePrecision,
+    /// Offset of the first panel element in the storage (64-byte alignment).
+    start: usize,
+    panels: Panels,
+}
+
+/// Rounds to bf16 (nearest even) and returns the bits.
+fn bf16_bits(v: f32) -> u32 {
+    half::bf16::from_f32(v).to_bits() as u32
+}
+
+/// An element offset that puts `ptr + offset` on a 64-byte boundary.
+fn align_offset<T>(ptr: *const T) -> usize {
+    let size = std::mem::size_of::<T>();
+    (ptr.align_offset(64)).min(ALIGN_ELEMS * 4 / size)
+}
+
+impl PackedMatrix {
+    /// Packs `w` (`n` rows of `k` values, row-major).
+    ///
+    /// # Panics
+    /// If `w` holds fewer than `n * k` values (callers pass validated shapes).
+    pub fn pack(w: &[f32], n: usize, k: usize, precision: DecodePrecision) -> PackedMatrix {
+        assert!(w.len() >= n * k, "w holds {} of {n}x{k} values", w.len());
+        let panels = n.div_ceil(PANEL);
+        match precision {
+            DecodePrecision::F32 => {
+                let mut data = vec![0f32; panels * k * PANEL + ALIGN_ELEMS];
+                let start = align_offset(data.as_ptr());
+                data[start..start + panels * k * PANEL]
+                    .par_chunks_mut(k * PANEL)
+                    .enumerate()
+                    .for_each(|(p, panel)| {
+                        for c in 0..PANEL.min(n - p * PANEL) {
+                            let row = &w[(p * PANEL + c) * k..(p * PANEL + c + 1) * k];
+                            for (kk, &v) in row.iter().enumerate() {
+                                panel[kk * PANEL + c] = v;
+                            }
+                        }
+                    });
+                PackedMatrix {
+                    n,
+                    k,
+                    precision,
+                    start,
+                    panels: Panels::F32(data),
+                }
+            }
+            DecodePrecision::Bf16 => {
+                let k2 = k.div_ceil(2);
+                let mut data = vec![0u32; panels * k2 * PANEL + ALIGN_ELEMS];
+                let start = align_offset(data.as_ptr());
+                data[start..start + panels * k2 * PANEL]
+                    .par_chunks_mut(k2 * PANEL)
+                    .enumerate()
+                    .for_each(|(p, panel)| {
+                        for c in 0..PANEL.min(n - p * PANEL) {
+                            let row = &w[(p * PANEL + c) * k..(p * PANEL + c + 1) * k];
+                            for (kp, pair) in row.chunks(2).enumerate() {
+                                let hi = pair.get(1).map_or(0, |&v| bf16_bits(v));
+                                panel[kp * PANEL + c] = bf16_bits(pair[0]) | (hi << 16);
+                            }
+                        }
+                    });
+                PackedMatrix {
+                    n,
+                    k,
+                    precision,
+                    start,
+                    panels: Panels::Bf16(data),
+                }
+            }
+        }
+    }
+
+    /// Packs a contiguous f32 CPU weight tensor (N, K).
+    pub fn from_tensor(
+        w: &Tensor,
+        precision: DecodePrecision,
+    ) -> candle_core::Result<PackedMatrix> {
+        let (n, k) = w.dims2()?;
+        let (storage, layout) = w.storage_and_layout();
+        match (&*storage, layout.contiguous_offsets()) {
+            (Storage::Cpu(CpuStorage::F32(v)), Some((a, b))) => {
+                Ok(PackedMatrix::pack(&v[a..b], n, k, precision))
+            }
+            _ => candle_core::bail!("packing: a contiguous f32 CPU weight expected"),
+        }
+    }
+
+    /// Output columns N.
+    pub fn rows(&self) -> usize {
+        self.n
+    }
+
+    /// Input columns K.
+    pub fn cols(&self) -> usize {
+        self.k
+    }
+
+    /// The precision the panels hold.
+    pub fn precision(&self) -> DecodePrecision {
+        self.precision
+    }
+
+    /// `y = x · wᵀ` for `m` rows `x` (row-major, K values each) into `y` (M × N), splitting the
+    /// panels over `threads` threads of the rayon pool (1: this thread only).
+    ///
+    /// # Panics
+    /// If `x` or `y` is shorter than its shape requires.
+    pub fn matmul(&self, x: &[f32], m: usize, y: &mut [f32], threads: usize) {
+        let (n, k) = (self.n, self.k);
+        assert!(x.len() >= m * k, "x holds {} of {m}x{k} values", x.len());
+        assert!(y.len() >= m * n, "y holds {} of {m}x{n} values", y.len());
+        if m == 0 || n == 0 {
+            return;
+        }
+        let kernel = Kernel::detect(self.precision);
+        // bf16: the activation rows as bf16 pairs along k, like the panels.
+        let pairs: Vec<u32> = match self.panels {
+            Panels::Bf16(_) => {
+                let k2 = k.div_ceil(2);
+                let mut out = vec![0u32; m * k2];
+                for (r, row) in out.chunks_mut(k2).enumerate() {
+                    let xr = &x[r * k..(r + 1) * k];
+                    for (slot, pair) in row.iter_mut().zip(xr.chunks(2)) {
+                        let hi = pair.get(1).map_or(0, |&v| bf16_bits(v));
+                        *slot = bf16_bits(pair[0]) | (hi << 16);
+                    }
+                }
+                out
+            }
+            Panels::F32(_) => Vec::new(),
+        };
+        let panels = n.div_ceil(PANEL);
+        let out = OutPtr(y.as_mut_ptr());
+        let run = |p0: usize, p1: usize| {
+            for p in p0..p1 {
+                for r0 in (0..m).step_by(TILE_ROWS) {
+                    let rows = TILE_ROWS.min(m - r0);
+                    // SAFETY: rows r0..r0+rows of x (or of the pairs) and panel p lie inside
+                    // their storage (lengths checked above); the tile writes columns of panel p
+                    // of rows r0.., inside y, and no other task writes panel p.
+                    unsafe { self.tile(kernel, x, &pairs, p, r0, rows, out.get()) };
+                }
+            }
+        };
+        let threads = threads.clamp(1, panels);
+        if threads == 1 {
+            run(0, panels);
+        } else {
+            let per = panels.div_ceil(threads);
+            (0..threads).into_par_iter().for_each(|t| {
+                run((t * per).min(panels), ((t + 1) * per).min(panels));
+            });
+        }
+    }
+
+    /// One tile: `rows` input rows from `r0` against panel `p`, written into `y`.
+    ///
+    /// # Safety
+    /// `x` (f32) or `pairs` (bf16) must hold the rows; `y` must point to M × N writable values.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile(
+        &self,
+        kernel: Kernel,
+        x: &[f32],
+        pairs: &[u32],
+        p: usize,
+        r0: usize,
+        rows: usize,
+        y: *mut f32,
+    ) {
+        let (n, k) = (self.n, self.k);
+        let cols = PANEL.min(n - p * PANEL);
+        // SAFETY: the caller guarantees y's extent; the offset lies inside it.
+        let yt = unsafe { y.add(r0 * n + p * PANEL) };
+        match &self.panels {
+            Panels::F32(data) => {
+                let panel = &data[self.start + p * k * PANEL..self.start + (p + 1) * k * PANEL];
+                let xt = &x[r0 * k..(r0 + rows) * k];
+                match kernel {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the CPU has AVX-512F (detected); slices hold the tile.
+                    Kernel::Avx512F32 => unsafe {
+                        avx512::f32_tile(xt, rows, k, panel, yt, n, cols)
+                    },
+                    _ => portable_f32(xt, rows, k, panel, yt, n, cols),
+                }
+            }
+            Panels::Bf16(data) => {
+                let k2 = k.div_ceil(2);
+                let panel = &data[self.start + p * k2 * PANEL..self.start + (p + 1) * k2 * PANEL];
+                let xt = &pairs[r0 * k2..(r0 + rows) * k2];
+                match kernel {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the CPU has AVX-512 BF16 (detected); slices hold the tile.
+                    Kernel::Avx512Bf16 => unsafe {
+                        avx512::bf16_tile(xt, rows, k2, panel, yt, n, cols)
+                    },
+                    _ => portable_bf16(xt, rows, k2, panel, yt, n, cols),
+                }
+            }
+        }
+    }
+}
+
+/// The output pointer shared by the tasks of one product (each writes its own panels).
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+
+impl OutPtr {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+// SAFETY: tasks write disjoint column ranges of the output.
+unsafe impl Send for OutPtr {}
+// SAFETY: as above.
+unsafe impl Sync for OutPtr {}
+
+/// Portable f32 tile: the same per-element order (fused multiply-add along k) as the AVX-512
+/// kernel.
+fn portable_f32(
+    x: &[f32],
+    rows: usize,
+    k: usize,
+    panel: &[f32],
+    y: *mut f32,
+    n: usize,
+    cols: usize,
+) {
+    for r in 0..rows {
+        for c in 0..cols {
+            let mut acc = 0f32;
+            for kk in 0..k {
+                acc = x[r * k + kk].mul_add(panel[kk * PANEL + c], acc);
+            }
+            // SAFETY: the caller's tile lies inside y (row stride n).
+            unsafe { *y.add(r * n + c) = acc };
+        }
+    }
+}
+
+/// The f32 value of the bf16 in the low (`hi = false`) or high half of a pair.
+fn bf16_value(pair: u32, hi: bool) -> f32 {
+    let bits = if hi { pair & 0xffff_0000 } else { pair << 16 };
+    f32::from_bits(bits)
+}
+
+/// Portable bf16 tile: per pair, the odd product then the even one added in f32, as
+/// `vdpbf16ps` does (the products of two bf16 values are exact in f32).
+fn portable_bf16(
+    x: &[u32],
+    rows: usize,
+    k2: usize,
+    panel: &[u32],
+    y: *mut f32,
+    n: usize,
+    cols: usize,
+) {
+    for r in 0..rows {
+        for c in 0..cols {
+            let mut acc = 0f32;
+            for kp in 0..k2 {
+                let (a, b) = (x[r * k2 + kp], panel[kp * PANEL + c]);
+                acc += bf16_value(a, true) * bf16_value(b, true);
+                acc += bf16_value(a, false) * bf16_value(b, false);
+            }
+            // SAFETY: the caller's tile lies inside y (row stride n).
+            unsafe { *y.add(r * n + c) = acc };
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{PANEL, TILE_ROWS};
+    use std::arch::x86_64::*;
+
+    /// Writes the accumulators of a tile: full panels with plain stores, the last (narrower)
+    /// panel with masked ones.
+    ///
+    /// # Safety
+    /// AVX-512F; `y` must hold `acc.len()` rows (stride `n`) of `cols` values.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn store(acc: &[[__m512; 2]], y: *mut f32, n: usize, cols: usize) {
+        for (r, a) in acc.iter().enumerate() {
+            // SAFETY: row r of the tile lies inside y; masked lanes are not written.
+            unsafe {
+                let yr = y.add(r * n);
+                if cols == PANEL {
+                    _mm512_storeu_ps(yr, a[0]);
+                    _mm512_storeu_ps(yr.add(16), a[1]);
+                } else {
+                    let lo = cols.min(16);
+                    let hi = cols - lo;
+                    _mm512_mask_storeu_ps(yr, ((1u32 << lo) - 1) as u16, a[0]);
+                    _mm512_mask_storeu_ps(yr.add(16), ((1u32 << hi) - 1) as u16, a[1]);
+                }
+            }
+        }
+    }
+
+    /// f32 tile of `rows` (≤ 8) rows; see [`super::PackedMatrix::matmul`].
+    ///
+    /// # Safety
+    /// AVX-512F; `x` holds rows × k values, `panel` k × 32, `y` the tile's outputs.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn f32_tile(
+        x: &[f32],
+        rows: usize,
+        k: usize,
+        panel: &[f32],
+        y: *mut f32,
+        n: usize,
+        cols: usize,
+    ) {
+        // SAFETY (all arms): forwarded from the caller.
+        unsafe {
+            match rows {
+                8 => f32_rows::<8>(x, k, panel, y, n, cols),
+                7 => f32_rows::<7>(x, k, panel, y, n, cols),
+                6 => f32_rows::<6>(x, k, panel, y, n, cols),
+                5 => f32_rows::<5>(x, k, panel, y, n, cols),
+                4 => f32_rows::<4>(x, k, panel, y, n, cols),
+                3 => f32_rows::<3>(x, k, panel, y, n, cols),
+                2 => f32_rows::<2>(x, k, panel, y, n, cols),
+                1 => f32_rows::<1>(x, k, panel, y, n, cols),
+                _ => unreachable!("tiles hold 1..={TILE_ROWS} rows"),
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn f32_rows<const R: usize>(
+        x: &[f32],
+        k: usize,
+        panel: &[f32],
+        y: *mut f32,
+        n: usize,
+        cols: usize,
+    ) {
+        debug_assert!(x.len() >= R * k && panel.len() >= k * PANEL);
+        let (xp, pp) = (x.as_ptr(), panel.as_ptr());
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        for kk in 0..k {
+            // SAFETY: kk < k, so the 32 panel values of step kk and x[r][kk] are in bounds.
+            unsafe {
+                let w0 = _mm512_loadu_ps(pp.add(kk * PANEL));
+                let w1 = _mm512_loadu_ps(pp.add(kk * PANEL + 16));
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let xv = _mm512_set1_ps(*xp.add(r * k + kk));
+                    a[0] = _mm512_fmadd_ps(xv, w0, a[0]);
+                    a[1] = _mm512_fmadd_ps(xv, w1, a[1]);
+                }
+            }
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { store(&acc, y, n, cols) };
+    }
+
+    /// bf16 tile of `rows` (≤ 8) rows of pairs; see [`super::PackedMatrix::matmul`].
+    ///
+    /// # Safety
+    /// AVX-512F and AVX-512 BF16; `x` holds rows × k2 pairs, `panel` k2 × 32, `y` the outputs.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub unsafe fn bf16_tile(
+        x: &[u32],
+        rows: usize,
+        k2: usize,
+        panel: &[u32],
+        y: *mut f32,
+        n: usize,
+        cols: usize,
+    ) {
+        // SAFETY (all arms): forwarded from the caller.
+        unsafe {
+            match rows {
+                8 => bf16_rows::<8>(x, k2, panel, y, n, cols),
+                7 => bf16_rows::<7>(x, k2, panel, y, n, cols),
+                6 => bf16_rows::<6>(x, k2, panel, y, n, cols),
+                5 => bf16_rows::<5>(x, k2, panel, y, n, cols),
+                4 => bf16_rows::<4>(x, k2, panel, y, n, cols),
+                3 => bf16_rows::<3>(x, k2, panel, y, n, cols),
+                2 => bf16_rows::<2>(x, k2, panel, y, n, cols),
+                1 => bf16_rows::<1>(x, k2, panel, y, n, cols),
+                _ => unreachable!("tiles hold 1..={TILE_ROWS} rows"),
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn bf16_rows<const R: usize>(
+        x: &[u32],
+        k2: usize,
+        panel: &[u32],
+        y: *mut f32,
+        n: usize,
+        cols: usize,
+    ) {
+        debug_assert!(x.len() >= R * k2 && panel.len() >= k2 * PANEL);
+        let (xp, pp) = (x.as_ptr(), panel.as_ptr());
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        for kp in 0..k2 {
+            // SAFETY: kp < k2, so the 32 panel pairs of step kp and x[r][kp] are in bounds;
+            // __m512i and __m512bh are both 64-byte vectors of plain bits.
+            unsafe {
+                let w0: __m512bh =
+                    std::mem::transmute(_mm512_loadu_si512(pp.add(kp * PANEL) as *const _));
+                let w1: __m512bh =
+                    std::mem::transmute(_mm512_loadu_si512(pp.add(kp * PANEL + 16) as *const _));
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let xv: __m512bh =
+                        std::mem::transmute(_mm512_set1_epi32(*xp.add(r * k2 + kp) as i32));
+                    a[0] = _mm512_dpbf16_ps(a[0], xv, w0);
+                    a[1] = _mm512_dpbf16_ps(a[1], xv, w1);
+                }
+            }
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { store(&acc, y, n, cols) };
+    }
+}
+
+/// `x @ wᵀ` for `x` (M, K) f32 on the CPU against a packed weight. No gradient is recorded.
+/// Called from a worker of the thread pool (one of several row groups decoded side by side) it
+/// stays on that thread; called from outside it splits the panels over the pool.
+pub fn packed_linear(x: &Tensor, w: &PackedMatrix) -> candle_core::Result<Tensor> {
+    if x.dtype() != DType::F32 || !x.device().is_cpu() {
+        candle_core::bail!("packed-linear: f32 CPU rows expected, got {:?}", x.dtype());
+    }
+    x.contiguous()?.apply_op1_no_bwd(&PackedLinear(w))
+}
+
+struct PackedLinear<'a>(&'a PackedMatrix);
+
+impl CustomOp1 for PackedLinear<'_> {
+    fn name(&self) -> &'static str {
+        "packed-linear"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = match (s, l.contiguous_offsets()) {
+            (CpuStorage::F32(x), Some((a, b))) => &x[a..b],
+            _ => candle_core::bail!("packed-linear: contiguous f32 rows expected"),
+        };
+        let (m, k) = l.shape().dims2()?;
+        let w = self.0;
+        if k != w.k {
+            candle_core::bail!(
+                "packed-linear: ({m}, {k}) @ ({}, {}).T do not chain",
+                w.n,
+                w.k
+            );
+        }
+        let threads = match rayon::current_thread_index() {
+            Some(_) => 1,
+            None => rayon::current_num_threads().max(1),
+        };
+        let mut y = vec![0f32; m * w.n];
+        w.matmul(x, m, &mut y, threads);
+        Ok((CpuStorage::F32(y), Shape::from((m, w.n))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    fn reference(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f64> {
+        let mut y = vec![0f64; m * n];
+        for r in 0..m {
+            for j in 0..n {
+                y[r * n + j] = (0..k)
+                    .map(|i| x[r * k + i] as f64 * w[j * k + i] as f64)
+                    .sum();
+            }
+        }
+        y
+    }
+
+    /// Shapes covering every tile height (1..=8 and more), a partial last panel, odd k.
+    const SHAPES: [(usize, usize, usize); 6] = [
+        (1, 8, 1),
+        (3, 13, 5),
+        (8, 64, 32),
+        (9, 33, 70),
+        (17, 576, 40),
+        (64, 7, 100),
+    ];
+
+    #[test]
+    fn f32_product_matches_the_reference_on_every_thread_count() {
+        for (m, k, n) in SHAPES {
+            let (x, w) = (values(m * k, 7), values(n * k, 11));
+            let expected = reference(&x, m, k, &w, n);
+            let packed = PackedMatrix::pack(&w, n, k, DecodePrecision::F32);
+            let mut one = vec![f32::NAN; m * n];
+            packed.matmul(&x, m, &mut one, 1);
+            let mut two = vec![f32::NAN; m * n];
+            packed.matmul(&x, m, &mut two, 2);
+            assert_eq!(one, two, "{m}x{k}x{n}: threads change the result");
+            for (i, (&got, &want)) in one.iter().zip(&expected).enumerate() {
+                let tol = 1e-4 * (1.0 + want.abs());
+                assert!(
+                    (got as f64 - want).abs() < tol,
+                    "{m}x{k}x{n} [{i}]: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn f32_rows_do_not_depend_on_their_neighbours() {
+        // Row 5 alone and inside a 17-row block (tiles of 8, 8, 1) give the same bits.
+        let (m, k, n) = (17, 100, 45);
+        let (x, w) = (values(m * k, 3), values(n * k, 5));
+        let packed = PackedMatrix::pack(&w, n, k, DecodePrecision::F32);
+        let mut all = vec![0f32; m * n];
+        packed.matmul(&x, m, &mut all, 1);
+        let mut alone = vec![0f32; n];
+        packed.matmul(&x[5 * k..6 * k], 1, &mut alone, 1);
+        assert_eq!(&all[5 * n..6 * n], alone.as_slice());
+    }
+
+    #[test]
+    fn bf16_product_matches_the_rounded_reference() {
+        let round = |v: &[f32]| -> Vec<f32> {
+            v.iter()
+                .map(|&a| half::bf16::from_f32(a).to_f32())
+                .collect()
+        };
+        for (m, k, n) in SHAPES {
+            let (x, w) = (values(m * k, 7), values(n * k, 11));
+            // The exact product of the bf16-rounded operands, and of the f32 ones.
+            let rounded = reference(&round(&x), m, k, &round(&w), n);
+            let exact = reference(&x, m, k, &w, n);
+            let packed = PackedMatrix::pack(&w, n, k, DecodePrecision::Bf16);
+            let mut got = vec![f32::NAN; m * n];
+            packed.matmul(&x, m, &mut got, 2);
+            let mut slow = vec![f32::NAN; m * n];
+            let k2 = k.div_ceil(2);
+            let mut pairs = vec![0u32; m * k2];
+            for r in 0..m {
+                for kp in 0..k2 {
+                    let hi = x.get(r * k + 2 * kp + 1).filter(|_| 2 * kp + 1 < k);
+                    pairs[r * k2 + kp] =
+                        bf16_bits(x[r * k + 2 * kp]) | (hi.map_or(0, |&v| bf16_bits(v)) << 16);
+                }
+            }
+            let Panels::Bf16(data) = &packed.panels else {
+                panic!("bf16 panels expected")
+            };
+            for p in 0..n.div_ceil(PANEL) {
+                let panel = &data[packed.start + p * k2 * PANEL..];
+                let cols = PANEL.min(n - p * PANEL);
+                let yt = unsafe { slow.as_mut_ptr().add(p * PANEL) };
+                portable_bf16(&pairs, m, k2, panel, yt, n, cols);
+            }
+            for i in 0..m * n {
+                // f32 accumulation of exact products: close to the rounded operands' product.
+                let tol = 1e-4 * (1.0 + rounded[i].abs());
+                assert!(
+                    (got[i] as f64 - rounded[i]).abs() < tol,
+                    "{m}x{k}x{n} [{i}]"
+                );
+                assert!(
+                    (slow[i] as f64 - rounded[i]).abs() < tol,
+                    "{m}x{k}x{n} [{i}]"
+                );
+                // And within bf16 rounding (2^-8 relative per operand) of the f32 product.
+                let scale: f64 = (0..k)
+                    .map(|t| (x[i / n * k + t] as f64 * w[i % n * k + t] as f64).abs())
+                    .sum();
+                assert!((got[i] as f64 - exact[i]).abs() <= scale * 2.0 * 2f64.powi(-8) + 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn packed_linear_matches_candle_and_checks_shapes() -> candle_core::Result<()> {
+        let dev = candle_core::Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (20, 48), &dev)?;
+        let w = Tensor::randn(0f32, 1.0, (70, 48), &dev)?;
+        let packed = PackedMatrix::from_tensor(&w, DecodePrecision::F32)?;
+        let got = packed_linear(&x, &packed)?;
+        let want = x.matmul(&w.t()?)?;
+        assert!(crate::test_util::max_abs_diff(&got, &want) < 1e-4);
+        let bad = Tensor::zeros((2, 47), DType::F32, &dev)?;
+        assert!(packed_linear(&bad, &packed).is_err());
+        assert!(PackedMatrix::from_tensor(&w.t()?, DecodePrecision::F32).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn precision_names_parse() {
+        assert_eq!(DecodePrecision::parse("BF16"), Some(DecodePrecision::Bf16));
+        assert_eq!(DecodePrecision::parse("f32"), Some(DecodePrecision::F32));
+        assert_eq!(DecodePrecision::parse("fp8"), None);
+        assert_eq!(DecodePrecision::Bf16.name(), "bf16");
+    }
+}

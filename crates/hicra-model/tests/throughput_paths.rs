@@ -1,0 +1,195 @@
+//! The throughput paths keep the model's answers: packed f32 decoding of large batches equals
+//! one-at-a-time decoding, bf16 decoding stays within a bound of the f32 log-probs, and
+//! activation checkpointing gives the gradients of the full backward pass.
+
+mod common;
+
+use candle_core::{DType, Device, Tensor};
+use common::{ARCHS, sample_rows, tiny_model};
+use hicra_model::decode_weights::PACK_MIN_ROWS_F32 as PACK_MIN_ROWS;
+use hicra_model::{DecodePrecision, Padding, SamplingParams, ScoreOptions, TokenBatch, TokenChunk};
+
+/// `n` prompts cycling through the sample rows, each a little different (a row index token).
+fn many_prompts(loaded: &hicra_model::LoadedModel, n: usize) -> Vec<Vec<u32>> {
+    let rows = sample_rows(loaded);
+    (0..n)
+        .map(|i| {
+            let mut p = rows[i % rows.len()].clone();
+            p.push((i % 50) as u32 + 10);
+            p
+        })
+        .collect()
+}
+
+fn greedy(max_new_tokens: usize) -> SamplingParams {
+    SamplingParams {
+        temperature: 0.0,
+        max_new_tokens,
+        seed: 3,
+        ..SamplingParams::default()
+    }
+}
+
+#[test]
+fn packed_f32_batches_decode_like_single_rows() {
+    for arch in ARCHS {
+        let (_d, loaded) = tiny_model(arch, 21);
+        let prompts = many_prompts(&loaded, PACK_MIN_ROWS + 3);
+        let params = greedy(12);
+        let batched = loaded.model.generate(&prompts, &params, None).unwrap();
+        for (i, p) in prompts.iter().enumerate().step_by(4) {
+            let alone = loaded
+                .model
+                .generate(std::slice::from_ref(p), &params, None)
+                .unwrap();
+            assert_eq!(alone[0].token_ids, batched[i].token_ids, "{arch:?} row {i}");
+            for (a, b) in alone[0].logprobs.iter().zip(&batched[i].logprobs) {
+                assert!((a - b).abs() < 1e-4, "{arch:?} row {i}: {a} vs {b}");
+            }
+        }
+        // Sampling is reproducible for a seed.
+        let sampled = SamplingParams {
+            temperature: 1.0,
+            ..params.clone()
+        };
+        let a = loaded.model.generate(&prompts, &sampled, None).unwrap();
+        let b = loaded.model.generate(&prompts, &sampled, None).unwrap();
+        assert_eq!(a, b, "{arch:?}");
+    }
+}
+
+/// Scores `gens` (continuations of `prompts`) with the model in f32: per-token log-probs.
+fn f32_logprobs(
+    loaded: &hicra_model::LoadedModel,
+    prompts: &[Vec<u32>],
+    gens: &[hicra_model::Generation],
+) -> Vec<Vec<f32>> {
+    let rows: Vec<Vec<u32>> = prompts
+        .iter()
+        .zip(gens)
+        .map(|(p, g)| p.iter().chain(&g.token_ids).copied().collect())
+        .collect();
+    let batch =
+        TokenBatch::from_rows(&rows, loaded.pad_token_id, Padding::Right, &Device::Cpu).unwrap();
+    let scores = loaded
+        .model
+        .score_tokens(&batch, &ScoreOptions::default())
+        .unwrap();
+    prompts
+        .iter()
+        .zip(gens)
+        .enumerate()
+        .map(|(i, (p, g))| scores.logprobs[i][p.len()..p.len() + g.token_ids.len()].to_vec())
+        .collect()
+}
+
+#[test]
+fn bf16_decoding_log_probs_stay_near_the_f32_scores() {
+    if !DecodePrecision::Bf16.fast_on_this_cpu() {
+        eprintln!("no AVX-512 BF16 on this CPU: bf16 decoding runs in f32 here");
+    }
+    for arch in ARCHS {
+        let (_d, loaded) = tiny_model(arch, 5);
+        let bf16 = loaded
+            .model
+            .clone()
+            .with_decode_precision(DecodePrecision::Bf16);
+        let prompts = many_prompts(&loaded, 6);
+        let params = SamplingParams {
+            temperature: 1.0,
+            max_new_tokens: 16,
+            seed: 9,
+            ..SamplingParams::default()
+        };
+        let gens = bf16.generate(&prompts, &params, None).unwrap();
+        let exact = f32_logprobs(&loaded, &prompts, &gens);
+        let (mut sum, mut max, mut count) = (0f64, 0f64, 0usize);
+        for (g, e) in gens.iter().zip(&exact) {
+            for (a, b) in g.logprobs.iter().zip(e) {
+                let d = (a - b).abs() as f64;
+                sum += d;
+                max = max.max(d);
+                count += 1;
+            }
+        }
+        let mean = sum / count as f64;
+        eprintln!("{arch:?}: bf16 vs f32 log-prob |Δ| mean {mean:.2e}, max {max:.2e}");
+        // bf16 keeps 8 significant bits (relative rounding 2^-9 per value). On these tiny
+        // random models that moves token log-probs by about 1e-2 on average (measured: 0.9e-2
+        // to 1.5e-2 mean, under 0.06 max); a broken path (wrong pairing, lost rows) moves them
+        // by whole nats.
+        assert!(mean < 3e-2, "{arch:?}: mean |Δ| {mean}");
+        assert!(max < 0.25, "{arch:?}: max |Δ| {max}");
+        if DecodePrecision::Bf16.fast_on_this_cpu() {
+            // The path really is another precision: the log-probs are not the f32 ones.
+            assert!(
+                max > 0.0,
+                "{arch:?}: bf16 decoding gave f32's exact log-probs"
+            );
+        }
+    }
+}
+
+/// Loss: -Σ logprob - 0.1 Σ entropy over a chunk.
+fn chunk_loss(c: &TokenChunk) -> candle_core::Result<Tensor> {
+    let lp = c.logprobs.sum_all()?;
+    let en = c.entropy.sum_all()?;
+    (lp.neg()? - (en * 0.1)?)?.to_dtype(DType::F32)
+}
+
+#[test]
+fn activation_checkpointing_gives_the_full_backward_gradients() {
+    for arch in ARCHS {
+        let (_d, loaded) = tiny_model(arch, 8);
+        let full = &loaded.model;
+        let checkpointed = full.clone().with_activation_checkpointing(true);
+        assert!(checkpointed.activation_checkpointing() && !full.activation_checkpointing());
+        let rows = sample_rows(&loaded);
+        let batch =
+            TokenBatch::from_rows(&rows, loaded.pad_token_id, Padding::Left, &Device::Cpu).unwrap();
+        let opts = ScoreOptions {
+            chunk_positions: 4,
+            with_entropy: true,
+        };
+        let a = full
+            .backward_token_loss(&batch, &opts, &mut chunk_loss)
+            .unwrap();
+        let b = checkpointed
+            .backward_token_loss(&batch, &opts, &mut chunk_loss)
+            .unwrap();
+        assert_eq!(
+            a.loss, b.loss,
+            "{arch:?}: the forward pass is recomputed exactly"
+        );
+        for (name, var) in full.parameters() {
+            let ga = a.grads.get(var.as_tensor()).expect("full gradient");
+            let gb = b
+                .grads
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("{arch:?}: no checkpointed gradient for {name}"));
+            let diff = (ga - gb)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            let scale = ga
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(
+                diff <= 1e-5 * (1.0 + scale),
+                "{arch:?} {name}: gradients differ by {diff} (scale {scale})"
+            );
+        }
+    }
+}
