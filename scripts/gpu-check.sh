@@ -11,13 +11,14 @@
 # It runs, each step under its own time limit and going on past a failed one:
 #   1. the CUDA tests (HICRA_TEST_CUDA=1): GPU vs CPU logits and log-probs, every gradient
 #      against the CPU f64 reference, greedy generation parity;
-#   2. random-weight HF directories of the SmolLM2-135M, Qwen2.5-0.5B and Qwen2.5-1.5B shapes
+#   2. a 20-step RL run of the lab on the GPU (`hicra train --device cuda`);
+#   3. random-weight HF directories of the SmolLM2-135M, Qwen2.5-0.5B and Qwen2.5-1.5B shapes
 #      (scripts/torch_bench.py write), then for each `hicra bench model --device cuda --json`
 #      and scripts/torch_bench.py bench on the same shapes: generation tok/s at batch 1, 64,
-#      256 with 256 new tokens, training tok/s at 8 x 1024, peak GPU memory;
-#   3. a 20-step RL run of the lab on the GPU (`hicra train --device cuda`).
+#      256 with 256 new tokens, training tok/s at 8 x 1024, peak GPU memory.
 # The figures go to $OUT/bench.jsonl (one JSON line per side and model) and the logs to
-# $OUT/*.log; the last lines printed are a summary table.
+# $OUT/*.log ($OUT: the device tool's, else /tmp/hicra-gpu-check/out); the last lines printed
+# are a summary table.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
@@ -55,11 +56,10 @@ for line in sys.stdin:
   exit 0
 fi
 
-OUT="${OUT:-$REPO/gpu-check-out}"
-mkdir -p "$OUT"
 PY="${PYTHON:-python3}"
 WORK="${HICRA_GPU_WORK:-/tmp/hicra-gpu-check}"
-mkdir -p "$WORK"
+OUT="${OUT:-$WORK/out}"
+mkdir -p "$WORK" "$OUT"
 export HICRA_HOME="$WORK/home"
 export PYTHONUNBUFFERED=1
 
@@ -67,7 +67,7 @@ if [ "$MODE" = gpu ]; then
   DEVICE=cuda
   SHAPES="smollm2-135m qwen2.5-0.5b qwen2.5-1.5b"
   BATCHES=1,64,256 NEW=256 TRAIN_B=8 TRAIN_T=1024 TRAIN_STEPS=2 RL_STEPS=20 SFT_STEPS=200
-  T_TEST=120 T_HICRA=100 T_TORCH=70 T_RL=120
+  T_TEST=120 T_GEN=45 T_TRAIN=60 T_RL=100 DEADLINE="${HICRA_GPU_DEADLINE:-570}"
   for f in hicra cuda-tests; do
     [ -x "$WORK/$f" ] || xz -dc "$BUNDLE/$f.xz" > "$WORK/$f" && chmod +x "$WORK/$f"
   done
@@ -90,7 +90,7 @@ else
   DEVICE=cpu
   SHAPES="smollm2-135m"
   BATCHES=1,2 NEW=8 TRAIN_B=1 TRAIN_T=32 TRAIN_STEPS=1 RL_STEPS=1 SFT_STEPS=5
-  T_TEST=600 T_HICRA=300 T_TORCH=300 T_RL=900
+  T_TEST=600 T_GEN=300 T_TRAIN=300 T_RL=900 DEADLINE="${HICRA_GPU_DEADLINE:-7200}"
   TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
   cargo build --release -p hicra-cli >&2
   HICRA="$TARGET_DIR/release/hicra"
@@ -98,8 +98,16 @@ else
 fi
 
 status=()
+# Runs a step under its own limit, cut to what is left before DEADLINE (seconds since the
+# start: the device tool's 10-minute command limit); a step that cannot start is skipped.
 step() { # name, seconds, command...
   local name="$1" secs="$2"; shift 2
+  local left=$((DEADLINE - SECONDS))
+  if [ "$left" -lt 20 ]; then
+    status+=("$name skipped (deadline)")
+    return 124
+  fi
+  [ "$secs" -gt "$left" ] && secs=$left
   echo "== $name (limit ${secs}s)"
   local t0=$SECONDS
   timeout --kill-after=10 "$secs" "$@" > "$OUT/$name.log" 2>&1
@@ -116,30 +124,44 @@ else
   step cuda-tests "$T_TEST" $TESTS --nocapture
 fi
 
-# 2. The benchmark, hicra then torch, per shape.
-decode_flag=()
-"$HICRA" bench model --help | grep -q -- "--decode-dtypes" && decode_flag=(--decode-dtypes f32)
-: > "$OUT/bench.jsonl"
-for shape in $SHAPES; do
-  dir="$WORK/models/$shape"
-  [ -f "$dir/model.safetensors" ] || step "write-$shape" 300 "$PY" scripts/torch_bench.py write "$dir" --shape "$shape"
-  if step "hicra-$shape" "$T_HICRA" "$HICRA" bench model --model "$dir" --device "$DEVICE" --json \
-      --batch-sizes "$BATCHES" --new-tokens "$NEW" --train-batch "$TRAIN_B" \
-      --train-seq-len "$TRAIN_T" --train-steps "$TRAIN_STEPS" "${decode_flag[@]}"; then
-    grep '^{' "$OUT/hicra-$shape.log" | tail -n 1 | "$PY" -c 'import json, sys; d = json.load(sys.stdin); d.update(side="hicra", shape=sys.argv[1]); print(json.dumps(d))' "$shape" >> "$OUT/bench.jsonl"
-  fi
-  if step "torch-$shape" "$T_TORCH" "$PY" scripts/torch_bench.py bench "$dir" --device "$DEVICE" \
-      --batch-sizes "$BATCHES" --new-tokens "$NEW" --train-batch "$TRAIN_B" \
-      --train-seq-len "$TRAIN_T" --train-steps "$TRAIN_STEPS"; then
-    grep '^{' "$OUT/torch-$shape.log" | tail -n 1 | "$PY" -c 'import json, sys; d = json.load(sys.stdin); d.update(side="torch", shape=sys.argv[1]); print(json.dumps(d))' "$shape" >> "$OUT/bench.jsonl"
-  fi
-done
-
-# 3. The lab's RL loop on the device (SFT warm start first, also on the device).
+# 2. The lab's RL loop on the device (SFT warm start first, also on the device).
 step "lab-rl" "$T_RL" "$HICRA" train --device "$DEVICE" --out "$WORK/lab-run" \
   --set trainer.steps="$RL_STEPS" --set trainer.val_every=0 --set trainer.ckpt_every=0 \
   --set sft.steps="$SFT_STEPS"
 [ -f "$WORK/lab-run/metrics.jsonl" ] && cp "$WORK/lab-run/metrics.jsonl" "$OUT/lab-metrics.jsonl"
+
+# 3. The benchmark per shape, smallest first: hicra then torch, one process per generation
+# batch size and one for training (a slow or failed one loses only its own figure). Each
+# JSON object printed is kept in $OUT/bench.jsonl with its side and shape.
+decode_flag=()
+"$HICRA" bench model --help | grep -q -- "--decode-dtypes" && decode_flag=(--decode-dtypes f32)
+keep_json() { # log, side, shape
+  grep '^{' "$1" | tail -n 1 | "$PY" -c 'import json, sys
+d = json.load(sys.stdin)
+d.update(side=sys.argv[1], shape=sys.argv[2])
+print(json.dumps(d))' "$2" "$3" >> "$OUT/bench.jsonl"
+}
+: > "$OUT/bench.jsonl"
+for shape in $SHAPES; do
+  dir="$WORK/models/$shape"
+  [ -f "$dir/model.safetensors" ] || step "write-$shape" 120 "$PY" scripts/torch_bench.py write "$dir" --shape "$shape"
+  for b in ${BATCHES//,/ }; do
+    step "hicra-$shape-gen$b" "$T_GEN" "$HICRA" bench model --model "$dir" --device "$DEVICE" --json \
+      --batch-sizes "$b" --new-tokens "$NEW" --train-steps 0 "${decode_flag[@]}" \
+      && keep_json "$OUT/hicra-$shape-gen$b.log" hicra "$shape"
+    step "torch-$shape-gen$b" "$T_GEN" "$PY" scripts/torch_bench.py bench "$dir" --device "$DEVICE" \
+      --batch-sizes "$b" --new-tokens "$NEW" --train-steps 0 \
+      && keep_json "$OUT/torch-$shape-gen$b.log" torch "$shape"
+  done
+  step "hicra-$shape-train" "$T_TRAIN" "$HICRA" bench model --model "$dir" --device "$DEVICE" --json \
+    --batch-sizes 1 --new-tokens 1 --train-batch "$TRAIN_B" --train-seq-len "$TRAIN_T" \
+    --train-steps "$TRAIN_STEPS" "${decode_flag[@]}" \
+    && keep_json "$OUT/hicra-$shape-train.log" hicra "$shape"
+  step "torch-$shape-train" "$T_TRAIN" "$PY" scripts/torch_bench.py bench "$dir" --device "$DEVICE" \
+    --batch-sizes 1 --new-tokens 1 --train-batch "$TRAIN_B" --train-seq-len "$TRAIN_T" \
+    --train-steps "$TRAIN_STEPS" \
+    && keep_json "$OUT/torch-$shape-train.log" torch "$shape"
+done
 
 echo "== summary"
 printf '%s\n' "${status[@]}"
@@ -147,8 +169,18 @@ printf '%s\n' "${status[@]}"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 batches = sys.argv[2].split(",")
-by = {(r["shape"], r["side"]): r for r in rows}
-cols = [f"gen_b{b}_tok_s" for b in batches] + ["train_tok_s", "gpu_peak_mb"]
+by = {}
+for r in rows:  # one process per figure: a training process or a generation process
+    m = by.setdefault((r["shape"], r["side"]), {})
+    peak = r.get("gpu_peak_mb")
+    if isinstance(r.get("train_tok_s"), (int, float)):
+        m["train_tok_s"] = r["train_tok_s"]
+        m["train_peak_mb"] = peak
+    else:
+        m.update({k: v for k, v in r.items() if k.startswith("gen_b") and k.endswith("_tok_s")})
+        if isinstance(peak, (int, float)):
+            m["gen_peak_mb"] = max(peak, m.get("gen_peak_mb", 0))
+cols = [f"gen_b{b}_tok_s" for b in batches] + ["train_tok_s", "train_peak_mb", "gen_peak_mb"]
 print("shape          side   " + " ".join(f"{c:>16}" for c in cols))
 for shape in dict.fromkeys(r["shape"] for r in rows):
     for side in ("hicra", "torch"):
