@@ -147,17 +147,40 @@ pub struct AdamW {
     step: u64,
 }
 
+/// Whether parameters of `dtype` get an f32 master copy (bf16, f16).
+fn master_of_dtype(dtype: DType) -> bool {
+    matches!(dtype, DType::BF16 | DType::F16)
+}
+
 /// The f32 master copy of a half-precision parameter (`None` for f32/f64).
 fn master_of(var: &Var) -> Result<Option<Tensor>> {
-    Ok(match var.dtype() {
-        DType::BF16 | DType::F16 => Some(var.as_detached_tensor().to_dtype(DType::F32)?),
-        _ => None,
+    Ok(if master_of_dtype(var.dtype()) {
+        Some(var.as_detached_tensor().to_dtype(DType::F32)?)
+    } else {
+        None
     })
 }
 
 impl AdamW {
     /// A fresh optimiser (zero moments, step 0).
     pub fn new(params: Vec<(String, Var)>, config: AdamWConfig) -> Result<Self> {
+        // On a GPU, state that cannot fit is a named error (moments: 8 bytes per value; f32
+        // masters of half-precision parameters: 4 more).
+        if let Some((_, first)) = params.first() {
+            let bytes: u64 = params
+                .iter()
+                .map(|(_, p)| {
+                    let per = if master_of_dtype(p.dtype()) { 12 } else { 8 };
+                    p.elem_count() as u64 * per
+                })
+                .sum();
+            hicra_model::device::ensure_fits(
+                first.device(),
+                bytes,
+                "the AdamW state (f32 moments and master weights)",
+            )
+            .map_err(|e| RlError::model("optimiser", e))?;
+        }
         let mut m = Vec::with_capacity(params.len());
         let mut v = Vec::with_capacity(params.len());
         let mut masters = Vec::with_capacity(params.len());
