@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use hicra_model::DecodePrecision;
 use serde::{Deserialize, Serialize};
 
 use crate::advantage::AdvantageEstimator;
@@ -151,6 +152,10 @@ pub struct RolloutSection {
     pub overlong_penalty: f32,
     /// Give truncated responses (finish reason `length`) zero loss weight.
     pub mask_truncated: bool,
+    /// Precision of in-process generation (rollouts and validation): `f32`, or `bf16` (bf16
+    /// weights, f32 accumulation, on CPUs with AVX-512 BF16; f32 elsewhere). With `bf16` the
+    /// old log-probs are always rescored by the policy in its own dtype.
+    pub decode_dtype: DecodePrecision,
 }
 
 impl Default for RolloutSection {
@@ -166,6 +171,7 @@ impl Default for RolloutSection {
             overlong_buffer: 0,
             overlong_penalty: 1.0,
             mask_truncated: false,
+            decode_dtype: DecodePrecision::F32,
         }
     }
 }
@@ -208,6 +214,9 @@ pub struct AlgorithmSection {
     pub recompute_old_logprobs: bool,
     /// Positions per lm_head chunk in scoring and backward (memory bound).
     pub chunk_positions: usize,
+    /// Recompute each layer's activations in the backward pass instead of keeping them (less
+    /// memory, one more trunk forward per micro-batch).
+    pub activation_checkpointing: bool,
 }
 
 impl Default for AlgorithmSection {
@@ -230,6 +239,7 @@ impl Default for AlgorithmSection {
             micro_batch: 8,
             recompute_old_logprobs: false,
             chunk_positions: 64,
+            activation_checkpointing: false,
         }
     }
 }
@@ -558,6 +568,12 @@ fn apply_set(value: &mut toml::Value, assignment: &str) -> Result<()> {
 }
 
 impl TrainConfig {
+    /// Whether the old log-probs are rescored by the policy before training: asked for, or
+    /// needed because rollouts were sampled in another precision than the policy's.
+    pub fn rescores_old_logprobs(&self) -> bool {
+        self.algorithm.recompute_old_logprobs || self.rollout.decode_dtype != DecodePrecision::F32
+    }
+
     /// Builds the config from defaults, an optional TOML text (`source` names it in errors),
     /// and `--set` overrides, then validates it.
     pub fn resolve(toml_text: Option<(&str, &str)>, sets: &[String]) -> Result<TrainConfig> {

@@ -297,6 +297,14 @@ impl Trainer {
         mut run: RunSetup,
     ) -> Result<Trainer> {
         config.validate()?;
+        // The policy generates in the rollout precision and trains with or without
+        // activation checkpointing; both settings share its parameters.
+        let mut policy = policy;
+        policy.model = policy
+            .model
+            .clone()
+            .with_decode_precision(config.rollout.decode_dtype)
+            .with_activation_checkpointing(config.algorithm.activation_checkpointing);
         let reference = match (config.algorithm.kl_coef > 0.0, reference) {
             (false, _) => None,
             (true, Some(r)) => Some(r),
@@ -693,13 +701,10 @@ impl Trainer {
             HicraVariant::Released | HicraVariant::Entropy
         );
         let sampling = || rs.iter().map(|r| r.sampling_logprobs.clone()).collect();
-        let (old_logprobs, entropies) = if a.recompute_old_logprobs || needs_entropy {
+        let rescore = self.config.rescores_old_logprobs();
+        let (old_logprobs, entropies) = if rescore || needs_entropy {
             let (lp, en) = self.score_rollouts(&self.policy.model, rs)?;
-            let old = if a.recompute_old_logprobs {
-                lp
-            } else {
-                sampling()
-            };
+            let old = if rescore { lp } else { sampling() };
             (old, Some(en))
         } else {
             (sampling(), None)

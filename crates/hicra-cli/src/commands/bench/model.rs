@@ -21,13 +21,20 @@ use super::torch_side::{TorchFigure, TorchSide};
 #[derive(clap::Args)]
 pub struct Args {
     /// Model: an HF directory, a .gguf file or a fetched model's name.
+    #[arg(long, required_unless_present = "random_shape")]
+    pub model: Option<String>,
+    /// Instead of `--model`, random f32 weights of a known shape: `qwen2.5-0.5b` (with the
+    /// test tokenizer; for memory and speed figures only).
+    #[arg(long, value_name = "SHAPE", conflicts_with = "model")]
+    pub random_shape: Option<String>,
+    /// Train with activation checkpointing (`algorithm.activation_checkpointing`).
     #[arg(long)]
-    pub model: String,
+    pub activation_checkpointing: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Generation batch sizes to measure.
-    #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 8, 32, 64, 128, 256])]
+    /// Generation batch sizes to measure (the flag alone, with no sizes: no generation runs).
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_values_t = vec![1usize, 8, 32, 64, 128, 256])]
     pub batch_sizes: Vec<usize>,
     /// Decoding precisions to measure generation in: `f32`, `bf16` (bf16 weights and f32
     /// accumulation; measured only where the CPU has AVX-512 BF16).
@@ -195,7 +202,15 @@ fn bench_training(
 /// Runs `hicra bench model`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let load_start = Instant::now();
-    let loaded = load_model(&args.model, &args.device.load_options()?)?;
+    let mut loaded = match (&args.model, &args.random_shape) {
+        (Some(spec), _) => load_model(spec, &args.device.load_options()?)?,
+        (None, Some(shape)) => random_model(shape, &args.device.load_options()?)?,
+        (None, None) => anyhow::bail!("--model or --random-shape is needed"),
+    };
+    loaded.model = loaded
+        .model
+        .clone()
+        .with_activation_checkpointing(args.activation_checkpointing);
     // On a GPU: the peak device memory above what was in use once the weights were loaded.
     let gpu_memory = hicra_model::device::PeakMemory::start(loaded.model.device())?;
     let load_s = load_start.elapsed().as_secs_f64();
@@ -216,7 +231,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // A GGUF model is exported (its f32 weights, as hicra runs them) for PyTorch to load.
     let mut export_dir: Option<RemovedOnDrop> = None;
     let mut torch = if args.torch {
-        let path = hicra_model::registry::resolve_model_path(&args.model)?;
+        let path = match &args.model {
+            Some(spec) => hicra_model::registry::resolve_model_path(spec)?,
+            None => PathBuf::new(),
+        };
         let dir = if path.is_dir() {
             path
         } else {
@@ -450,4 +468,42 @@ impl Drop for RemovedOnDrop {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A model of a known shape with random f32 weights and the test tokenizer.
+fn random_model(shape: &str, opts: &hicra_model::LoadOptions) -> anyhow::Result<LoadedModel> {
+    use hicra_model::{Arch, Model, ModelConfig, tiny};
+    let config = match shape {
+        "qwen2.5-0.5b" => ModelConfig {
+            arch: Arch::Qwen2,
+            vocab_size: 151_936,
+            hidden_size: 896,
+            intermediate_size: 4864,
+            num_hidden_layers: 24,
+            num_attention_heads: 14,
+            num_key_value_heads: 2,
+            head_dim: 64,
+            rms_norm_eps: 1e-6,
+            rope_theta: 1_000_000.0,
+            rope_scaling: None,
+            max_position_embeddings: 32_768,
+            tie_word_embeddings: true,
+            attention_bias: true,
+            mlp_bias: false,
+            bos_token_id: None,
+            eos_token_ids: vec![],
+            torch_dtype: Some("float32".into()),
+        },
+        other => anyhow::bail!("--random-shape: unknown shape {other:?} (known: qwen2.5-0.5b)"),
+    };
+    let tensors = tiny::random_tensors(&config, 0)?;
+    let model = Model::from_tensors_named(config, tensors, opts, "random weights")?;
+    Ok(LoadedModel {
+        model,
+        tokenizer: tiny::test_tokenizer(),
+        chat_template: None,
+        eos_token_ids: vec![],
+        pad_token_id: 0,
+        source: format!("random {shape} weights"),
+    })
 }
