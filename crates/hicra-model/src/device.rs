@@ -96,8 +96,8 @@ fn open_cuda(ordinal: usize) -> Result<Device> {
                     .to_string()
             }
             CUresult::CUDA_ERROR_NO_DEVICE => "the NVIDIA driver sees no GPU".to_string(),
-            CUresult::CUDA_ERROR_INSUFFICIENT_DRIVER => {
-                "the NVIDIA driver is older than CUDA 13.0, which this build needs".to_string()
+            CUresult::CUDA_ERROR_SYSTEM_DRIVER_MISMATCH => {
+                "the NVIDIA kernel driver and libcuda.so.1 are of different versions".to_string()
             }
             _ => format!("the CUDA driver failed to initialise ({e})"),
         };
