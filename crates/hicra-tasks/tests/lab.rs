@@ -236,3 +236,31 @@ fn tokenizer_corpus_covers_every_phrase_and_digit() {
     }
     assert!(all.contains("answer: ") && all.contains("carry 1") && all.contains("Q: "));
 }
+
+#[test]
+fn the_units_habit_picks_the_strategy_from_the_units_column_alone() {
+    let config = LabConfig {
+        habit_rate: 1.0,
+        ..LabConfig::with_seed(3)
+    };
+    let traces = lab::sft_corpus(&config, 2000);
+    let problems: Vec<LabProblem> = lab::problems_with(Split::Train, &config)
+        .take(2000)
+        .collect();
+    let mut habit_wrong = 0;
+    for (t, p) in traces.iter().zip(&problems) {
+        let (x, y) = *p.columns().last().unwrap();
+        let expected = if x + y < 10 {
+            Strategy::Shortcut
+        } else {
+            Strategy::Column
+        };
+        assert_eq!(t.strategy, expected, "{}", t.text());
+        assert_eq!(lab::units_habit(p), expected);
+        if expected == Strategy::Shortcut && p.has_carry() {
+            habit_wrong += 1;
+        }
+    }
+    // The habit fails exactly where a carry sits outside the units column: that happens.
+    assert!(habit_wrong > 100, "{habit_wrong} habit failures in 2000");
+}

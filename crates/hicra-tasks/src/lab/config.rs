@@ -20,8 +20,14 @@ pub struct LabConfig {
     pub max_digits: usize,
     /// Share of problems in which no column carries (where the shortcut is valid).
     pub no_carry_fraction: f64,
-    /// SFT: share of traces that open with the shortcut (chosen blind to the problem).
+    /// SFT: share of traces that open with the shortcut (chosen blind to the problem), among
+    /// the traces that do not follow the units-column habit (`habit_rate`).
     pub shortcut_rate: f64,
+    /// SFT: share of traces whose strategy follows a habit that looks only at the units
+    /// column: the shortcut when the units digits sum below 10, else the column method. The
+    /// habit is wrong whenever a carry sits in another column, and it is confident, so RL has
+    /// to explore against it to fix it (0 = every strategy is drawn blind).
+    pub habit_rate: f64,
     /// SFT: share of broken shortcuts that notice the overflow and switch to the column method
     /// (the others finish the shortcut and answer wrongly).
     pub backtrack_rate: f64,
@@ -41,6 +47,7 @@ impl Default for LabConfig {
             max_digits: 3,
             no_carry_fraction: 0.4,
             shortcut_rate: 0.6,
+            habit_rate: 0.0,
             backtrack_rate: 0.25,
             column_slip_rate: 0.12,
             shortcut_slip_rate: 0.03,
@@ -74,6 +81,7 @@ impl LabConfig {
         for (key, value) in [
             ("no_carry_fraction", self.no_carry_fraction),
             ("shortcut_rate", self.shortcut_rate),
+            ("habit_rate", self.habit_rate),
             ("backtrack_rate", self.backtrack_rate),
             ("column_slip_rate", self.column_slip_rate),
             ("shortcut_slip_rate", self.shortcut_slip_rate),

@@ -37,7 +37,7 @@ pub use phrases::{COLUMN, DETECT, SHORTCUT, SHORTCUT_CLAIM, SWITCH, planted_phra
 pub use problem::{LAB_SOURCE, LabProblem, problem_at, problems, problems_with, validation_set};
 pub use task::{LabTask, score_lab};
 pub use trace::{
-    LabTrace, Strategy, TracePlan, extract_answer, sft_example, sft_trace, write_trace,
+    LabTrace, Strategy, TracePlan, extract_answer, sft_example, sft_trace, units_habit, write_trace,
 };
 
 use crate::hash::mix_seed;

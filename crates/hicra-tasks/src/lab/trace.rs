@@ -89,9 +89,11 @@ impl TracePlan {
         }
     }
 
-    /// Draws a plan from the configuration's SFT mix.
-    pub fn sample(config: &LabConfig, rng: &mut impl Rng) -> Self {
-        let strategy = if rng.random_bool(config.shortcut_rate) {
+    /// Draws a plan for `problem` from the configuration's SFT mix.
+    pub fn sample(config: &LabConfig, problem: &LabProblem, rng: &mut impl Rng) -> Self {
+        let strategy = if config.habit_rate > 0.0 && rng.random_bool(config.habit_rate) {
+            units_habit(problem)
+        } else if rng.random_bool(config.shortcut_rate) {
             Strategy::Shortcut
         } else {
             Strategy::Column
@@ -105,6 +107,15 @@ impl TracePlan {
     }
 }
 
+/// The units-column habit: the shortcut when the units digits sum below 10, else the column
+/// method. Right about the shortcut only when no other column carries either.
+pub fn units_habit(problem: &LabProblem) -> Strategy {
+    match problem.columns().last() {
+        Some((x, y)) if x + y < 10 => Strategy::Shortcut,
+        _ => Strategy::Column,
+    }
+}
+
 /// One SFT text (prompt + completion) for `problem` with the default mix.
 pub fn sft_trace(problem: &LabProblem, rng: &mut impl Rng) -> String {
     sft_example(problem, &LabConfig::default(), rng).text()
@@ -112,7 +123,7 @@ pub fn sft_trace(problem: &LabProblem, rng: &mut impl Rng) -> String {
 
 /// One SFT example for `problem` drawn from `config`'s mix.
 pub fn sft_example(problem: &LabProblem, config: &LabConfig, rng: &mut impl Rng) -> LabTrace {
-    let plan = TracePlan::sample(config, rng);
+    let plan = TracePlan::sample(config, problem, rng);
     write_trace(problem, &plan, rng)
 }
 
