@@ -85,9 +85,11 @@ fn plan_runs(
     out: &std::path::Path,
 ) -> anyhow::Result<Vec<RunPlan>> {
     let mut plans = Vec::new();
-    for method in methods {
-        let variant = method_variant(method)?;
-        for seed in 0..seeds {
+    // Seed by seed, every method within a seed: a comparison stopped part-way has whole
+    // seeds, so its paired differences already cover every method.
+    for seed in 0..seeds {
+        for method in methods {
+            let variant = method_variant(method)?;
             let name = format!("{method}-seed{seed}");
             let dir = out.join(&name);
             let mut config = base.clone();
