@@ -68,8 +68,10 @@ if [ "$MODE" = gpu ]; then
   SHAPES="smollm2-135m qwen2.5-0.5b qwen2.5-1.5b"
   BATCHES=1,64,256 NEW=256 TRAIN_B=8 TRAIN_T=1024 TRAIN_STEPS=2 RL_STEPS=20 SFT_STEPS=200
   T_TEST=120 T_GEN=45 T_TRAIN=60 T_RL=100 DEADLINE="${HICRA_GPU_DEADLINE:-570}"
-  for f in hicra cuda-tests; do
-    [ -x "$WORK/$f" ] || xz -dc "$BUNDLE/$f.xz" > "$WORK/$f" && chmod +x "$WORK/$f"
+  for f in hicra cuda-tests; do  # unpacked with Python's lzma (no xz needed there)
+    [ -x "$WORK/$f" ] || "$PY" -c 'import lzma, shutil, sys
+shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$BUNDLE/$f.xz" "$WORK/$f"
+    chmod +x "$WORK/$f"
   done
   HICRA="$WORK/hicra"
   TESTS="$WORK/cuda-tests"
