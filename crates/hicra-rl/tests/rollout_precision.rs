@@ -3,59 +3,15 @@
 //! update is 1 whatever log-probs the sampler reported; the policy generates in bf16 and trains
 //! with `algorithm.activation_checkpointing` when asked.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use hicra_model::{Arch, DecodePrecision, FinishReason, Generation, SamplingParams, tiny};
+use hicra_model::{DecodePrecision, FinishReason, Generation, SamplingParams, tiny};
 use hicra_rl::config::TrainConfig;
 use hicra_rl::generator::Generator;
 use hicra_rl::trainer::{SilentObserver, Trainer, read_metrics};
-use hicra_tasks::{FormattedPrompt, Problem, PromptSource, Score, Task};
+mod common;
 
-/// Reward = share of ASCII digits in the response.
-struct DigitTask {
-    validation: Vec<Problem>,
-}
-
-fn problem(i: u64) -> Problem {
-    Problem {
-        id: format!("p{i}"),
-        prompt: PromptSource::Text(["Hello, world!", "The answer is"][i as usize % 2].into()),
-        gold: serde_json::json!(0),
-        data_source: "digits".into(),
-    }
-}
-
-impl DigitTask {
-    fn new() -> Self {
-        DigitTask {
-            validation: (0..2).map(problem).collect(),
-        }
-    }
-}
-
-impl Task for DigitTask {
-    fn name(&self) -> &str {
-        "digits"
-    }
-    fn train_problem(&self, position: u64) -> Problem {
-        problem(position)
-    }
-    fn validation_problems(&self) -> &[Problem] {
-        &self.validation
-    }
-    fn prompt(&self, problem: &Problem) -> FormattedPrompt {
-        FormattedPrompt::Raw(problem.prompt.problem_text().to_string())
-    }
-    fn score(&self, _problem: &Problem, response: &str) -> Score {
-        let n = response.chars().count().max(1) as f32;
-        let digits = response.chars().filter(|c| c.is_ascii_digit()).count() as f32;
-        Score {
-            reward: digits / n,
-            correct: digits / n > 0.5,
-            extracted: None,
-        }
-    }
-}
+use common::{DigitTask, tiny_model};
 
 /// Answers with fixed texts whose digit shares differ within a group, reporting a sampling
 /// log-prob of -30 for every token: far from anything the policy assigns.
@@ -86,14 +42,6 @@ impl Generator for FarOffSampler {
     fn sync_weights(&mut self, _step: u64, _policy: &hicra_model::Model) -> hicra_rl::Result<()> {
         Ok(())
     }
-}
-
-fn tiny_model(dir: &Path) -> PathBuf {
-    let tok = tiny::test_tokenizer();
-    let cfg = tiny::tiny_config(Arch::Llama, tok.vocab_size());
-    let path = dir.join("model");
-    tiny::write_tiny_model(&path, &cfg, &tok, None, 7).unwrap();
-    path
 }
 
 fn config(model: &Path, extra: &[&str]) -> TrainConfig {

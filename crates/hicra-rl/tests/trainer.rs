@@ -2,11 +2,11 @@
 //! parameters, the reward rises on a trivially learnable task, resuming reproduces the
 //! uninterrupted run exactly, and damaged checkpoints are refused.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use std::sync::{Arc, Mutex};
 
-use hicra_model::{Arch, FinishReason, Generation, SamplingParams, tiny};
+use hicra_model::{FinishReason, Generation, SamplingParams, tiny};
 use hicra_rl::RlError;
 use hicra_rl::advantage::{AdvantageEstimator, AdvantageOptions, compute_advantages};
 use hicra_rl::config::TrainConfig;
@@ -18,70 +18,9 @@ use hicra_rl::trainer::{
     read_metrics,
 };
 use hicra_rl::update::GradientHook;
-use hicra_tasks::{FormattedPrompt, Problem, PromptSource, Score, Task};
+mod common;
 
-/// Reward = share of the response's characters that are ASCII digits: continuous, so groups
-/// almost always have reward variance, and learnable by shifting token probabilities.
-struct DigitTask {
-    validation: Vec<Problem>,
-}
-
-fn problem(i: u64) -> Problem {
-    Problem {
-        id: format!("p{i}"),
-        prompt: PromptSource::Text(
-            [
-                "Hello, world!",
-                "The answer is",
-                "Alice has 5 apples",
-                "If x = 3, then",
-            ][i as usize % 4]
-                .to_string(),
-        ),
-        gold: serde_json::json!(0),
-        data_source: "digits".into(),
-    }
-}
-
-impl DigitTask {
-    fn new() -> Self {
-        DigitTask {
-            validation: (0..4).map(problem).collect(),
-        }
-    }
-}
-
-impl Task for DigitTask {
-    fn name(&self) -> &str {
-        "digits"
-    }
-    fn train_problem(&self, position: u64) -> Problem {
-        problem(position)
-    }
-    fn validation_problems(&self) -> &[Problem] {
-        &self.validation
-    }
-    fn prompt(&self, problem: &Problem) -> FormattedPrompt {
-        FormattedPrompt::Raw(problem.prompt.problem_text().to_string())
-    }
-    fn score(&self, _problem: &Problem, response: &str) -> Score {
-        let n = response.chars().count().max(1) as f32;
-        let digits = response.chars().filter(|c| c.is_ascii_digit()).count() as f32;
-        Score {
-            reward: digits / n,
-            correct: digits / n > 0.5,
-            extracted: None,
-        }
-    }
-}
-
-fn tiny_model(dir: &Path) -> PathBuf {
-    let tok = tiny::test_tokenizer();
-    let cfg = tiny::tiny_config(Arch::Llama, tok.vocab_size());
-    let path = dir.join("model");
-    tiny::write_tiny_model(&path, &cfg, &tok, None, 7).unwrap();
-    path
-}
+use common::{DigitTask, tiny_model};
 
 fn config(model: &Path, extra: &[&str]) -> TrainConfig {
     let mut sets: Vec<String> = vec![
