@@ -4,17 +4,19 @@
 //! f64 reference, greedy generation parity, seeded sampling, an AdamW step with f32 master
 //! weights, and the named device errors.
 
+mod common;
+
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
+use common::{ARCHS, chunk_loss};
 use hicra_model::device::{PeakMemory, device_memory, ensure_fits};
 use hicra_model::tiny::{random_tensors, tiny_config};
 use hicra_model::{
     Arch, DeviceSpec, LoadOptions, Model, ModelError, Padding, SamplingParams, ScoreOptions,
-    TokenBatch, TokenChunk,
+    TokenBatch,
 };
 
-const ARCHS: [Arch; 3] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3];
 const VOCAB: usize = 320;
 
 /// The GPU to test on, or `None` (after saying why) when the tests are not asked for.
@@ -133,12 +135,6 @@ fn cuda_logits_and_logprobs_match_the_cpu() {
             assert!(de <= lp_tol, "{arch:?} {dtype:?}: entropies differ by {de}");
         }
     }
-}
-
-fn chunk_loss(c: &TokenChunk) -> candle_core::Result<Tensor> {
-    let lp = c.logprobs.sum_all()?;
-    let en = c.entropy.sum_all()?;
-    (lp.neg()? - (en * 0.1)?)?.to_dtype(DType::F32)
 }
 
 /// Gradients of every parameter, by name, as f64 on the CPU.

@@ -4,10 +4,10 @@
 
 mod common;
 
-use candle_core::{DType, Device, Tensor};
-use common::{ARCHS, sample_rows, tiny_model};
+use candle_core::Device;
+use common::{ARCHS, chunk_loss, max_abs, sample_rows, tiny_model};
 use hicra_model::decode_weights::PACK_MIN_ROWS_F32 as PACK_MIN_ROWS;
-use hicra_model::{DecodePrecision, Padding, SamplingParams, ScoreOptions, TokenBatch, TokenChunk};
+use hicra_model::{DecodePrecision, Padding, SamplingParams, ScoreOptions, TokenBatch};
 
 /// `n` prompts cycling through the sample rows, each a little different (a row index token).
 fn many_prompts(loaded: &hicra_model::LoadedModel, n: usize) -> Vec<Vec<u32>> {
@@ -130,13 +130,6 @@ fn bf16_decoding_log_probs_stay_near_the_f32_scores() {
     }
 }
 
-/// Loss: -Σ logprob - 0.1 Σ entropy over a chunk.
-fn chunk_loss(c: &TokenChunk) -> candle_core::Result<Tensor> {
-    let lp = c.logprobs.sum_all()?;
-    let en = c.entropy.sum_all()?;
-    (lp.neg()? - (en * 0.1)?)?.to_dtype(DType::F32)
-}
-
 #[test]
 fn activation_checkpointing_gives_the_full_backward_gradients() {
     for arch in ARCHS {
@@ -167,25 +160,8 @@ fn activation_checkpointing_gives_the_full_backward_gradients() {
                 .grads
                 .get(var.as_tensor())
                 .unwrap_or_else(|| panic!("{arch:?}: no checkpointed gradient for {name}"));
-            let diff = (ga - gb)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            let scale = ga
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = max_abs(&(ga - gb).unwrap());
+            let scale = max_abs(ga);
             assert!(
                 diff <= 1e-5 * (1.0 + scale),
                 "{arch:?} {name}: gradients differ by {diff} (scale {scale})"

@@ -5,7 +5,7 @@
 mod common;
 
 use candle_core::{DType, Device, Tensor};
-use common::{ARCHS, sample_rows, tiny_model, tiny_model_with};
+use common::{ARCHS, chunk_loss, sample_rows, tiny_model, tiny_model_with};
 use hicra_model::tiny::{test_tokenizer, tiny_config};
 use hicra_model::{
     Arch, LoadOptions, Padding, SamplingParams, ScoreOptions, TokenBatch, TokenChunk,
@@ -112,13 +112,6 @@ fn generation_logprobs_equal_training_logprobs() {
             }
         }
     }
-}
-
-/// Loss: -Σ logprob - 0.1 Σ entropy over a chunk.
-fn chunk_loss(c: &TokenChunk) -> candle_core::Result<Tensor> {
-    let lp = c.logprobs.sum_all()?;
-    let en = c.entropy.sum_all()?;
-    (lp.neg()? - (en * 0.1)?)?.to_dtype(DType::F32)
 }
 
 #[test]

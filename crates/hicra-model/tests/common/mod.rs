@@ -1,8 +1,9 @@
 //! Shared helpers: tiny models written to temporary directories and loaded back.
 #![allow(dead_code)]
 
+use candle_core::{DType, Tensor};
 use hicra_model::tiny::{CHATML_TEMPLATE, test_tokenizer, tiny_config, write_tiny_model};
-use hicra_model::{Arch, LoadOptions, LoadedModel, ModelConfig, load_model};
+use hicra_model::{Arch, LoadOptions, LoadedModel, ModelConfig, TokenChunk, load_model};
 
 /// All architectures under test.
 pub const ARCHS: [Arch; 3] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3];
@@ -45,4 +46,23 @@ pub fn sample_rows(loaded: &LoadedModel) -> Vec<Vec<u32>> {
     .iter()
     .map(|t| loaded.tokenizer.encode(t, false).unwrap())
     .collect()
+}
+
+/// Training loss of the gradient tests: -Σ logprob - 0.1 Σ entropy over a chunk.
+pub fn chunk_loss(c: &TokenChunk) -> candle_core::Result<Tensor> {
+    let lp = c.logprobs.sum_all()?;
+    let en = c.entropy.sum_all()?;
+    (lp.neg()? - (en * 0.1)?)?.to_dtype(DType::F32)
+}
+
+/// Largest |x| over an f32 tensor's elements.
+pub fn max_abs(t: &Tensor) -> f32 {
+    t.abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
