@@ -88,6 +88,24 @@ fn image_sources(html: &str) -> Vec<String> {
         .collect()
 }
 
+/// Runs `hicra report` on `runs`, writing to `out`, asserts that it succeeded, and returns the
+/// page's HTML.
+fn report_html(runs: &[&Path], out: &Path) -> String {
+    let output = hicra()
+        .arg("report")
+        .args(runs)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::read_to_string(out.join("report.html")).unwrap()
+}
+
 #[test]
 fn report_from_two_runs_references_valid_charts_and_highlights_samples() {
     let root = tempfile::tempdir().unwrap();
@@ -96,20 +114,7 @@ fn report_from_two_runs_references_valid_charts_and_highlights_samples() {
     write_run(&grpo, "grpo", 1, 8, 1.0);
     write_run(&hicra_run, "hicra", 1, 6, 2.0);
     let out = root.path().join("report");
-    let status = hicra()
-        .arg("report")
-        .arg(&grpo)
-        .arg(&hicra_run)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let html = report_html(&[&grpo, &hicra_run], &out);
     let sources = image_sources(&html);
     assert_eq!(sources.len(), 4, "four panels expected: {sources:?}");
     for source in &sources {
@@ -181,19 +186,7 @@ fn runs_with_the_failure_anatomy_get_anatomy_panels() {
     }
     std::fs::write(run.join("metrics.jsonl"), metrics).unwrap();
     let out = root.path().join("report");
-    let output = hicra()
-        .arg("report")
-        .arg(&run)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let html = report_html(&[&run], &out);
     let sources = image_sources(&html);
     assert_eq!(
         sources.len(),
@@ -285,19 +278,7 @@ fn report_from_a_tiny_real_training_run() {
     assert!(lines.iter().any(|l| l.get("val_accuracy").is_some()));
 
     let out = root.path().join("report");
-    let report = hicra()
-        .arg("report")
-        .arg(&run)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        report.status.success(),
-        "{}",
-        String::from_utf8_lossy(&report.stderr)
-    );
-    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let html = report_html(&[&run], &out);
     let sources = image_sources(&html);
     assert_eq!(sources.len(), 4, "four panels expected: {sources:?}");
     for source in &sources {
