@@ -239,14 +239,17 @@ impl PackedMatrix {
         };
         let panels = n.div_ceil(PANEL);
         let out = OutPtr(y.as_mut_ptr());
+        let tiles = m.div_ceil(TILE_ROWS);
         let run = |p0: usize, p1: usize| {
             for p in p0..p1 {
-                for r0 in (0..m).step_by(TILE_ROWS) {
+                for (t, r0) in (0..m).step_by(TILE_ROWS).enumerate() {
                     let rows = TILE_ROWS.min(m - r0);
+                    // Tile t of panel p fetches its share of panel p + 1 ahead.
+                    let ahead = (p + 1 < p1).then(|| self.panel_share(p + 1, t, tiles));
                     // SAFETY: rows r0..r0+rows of x (or of the pairs) and panel p lie inside
                     // their storage (lengths checked above); the tile writes columns of panel p
                     // of rows r0.., inside y, and no other task writes panel p.
-                    unsafe { self.tile(kernel, x, &pairs, p, r0, rows, out.get()) };
+                    unsafe { self.tile(kernel, x, &pairs, p, r0, rows, out.get(), ahead) };
                 }
             }
         };
@@ -261,7 +264,23 @@ impl PackedMatrix {
         }
     }
 
-    /// One tile: `rows` input rows from `r0` against panel `p`, written into `y`.
+    /// Share `t` of `tiles` of f32 panel `p`'s values, as the slice a tile prefetches while it
+    /// computes (empty for bf16 panels). Decoding reads every weight once per step from
+    /// memory, so without this each panel's first tile waits on it.
+    fn panel_share(&self, p: usize, t: usize, tiles: usize) -> &[f32] {
+        match &self.panels {
+            Panels::F32(data) => {
+                let len = self.k * PANEL;
+                let (a, b) = (len * t / tiles, len * (t + 1) / tiles);
+                let start = self.start + p * len;
+                &data[start + a..start + b]
+            }
+            Panels::Bf16(_) => &[],
+        }
+    }
+
+    /// One tile: `rows` input rows from `r0` against panel `p`, written into `y`; `ahead` is
+    /// prefetched on the way (f32 only).
     ///
     /// # Safety
     /// `x` (f32) or `pairs` (bf16) must hold the rows; `y` must point to M × N writable values.
@@ -275,6 +294,7 @@ impl PackedMatrix {
         r0: usize,
         rows: usize,
         y: *mut f32,
+        ahead: Option<&[f32]>,
     ) {
         let (n, k) = (self.n, self.k);
         let cols = PANEL.min(n - p * PANEL);
@@ -288,7 +308,7 @@ impl PackedMatrix {
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: the CPU has AVX-512F (detected); slices hold the tile.
                     Kernel::Avx512F32 => unsafe {
-                        avx512::f32_tile(xt, rows, k, panel, yt, n, cols)
+                        avx512::f32_tile(xt, rows, k, panel, yt, n, cols, ahead.unwrap_or(&[]))
                     },
                     _ => portable_f32(xt, rows, k, panel, yt, n, cols),
                 }
@@ -408,10 +428,12 @@ mod avx512 {
         }
     }
 
-    /// f32 tile of `rows` (≤ 8) rows; see [`super::PackedMatrix::matmul`].
+    /// f32 tile of `rows` (≤ 8) rows; see [`super::PackedMatrix::matmul`]. The cache lines of
+    /// `ahead` are prefetched into L2, spread evenly over the k steps.
     ///
     /// # Safety
     /// AVX-512F; `x` holds rows × k values, `panel` k × 32, `y` the tile's outputs.
+    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     pub unsafe fn f32_tile(
         x: &[f32],
@@ -421,23 +443,28 @@ mod avx512 {
         y: *mut f32,
         n: usize,
         cols: usize,
+        ahead: &[f32],
     ) {
         // SAFETY (all arms): forwarded from the caller.
         unsafe {
             match rows {
-                8 => f32_rows::<8>(x, k, panel, y, n, cols),
-                7 => f32_rows::<7>(x, k, panel, y, n, cols),
-                6 => f32_rows::<6>(x, k, panel, y, n, cols),
-                5 => f32_rows::<5>(x, k, panel, y, n, cols),
-                4 => f32_rows::<4>(x, k, panel, y, n, cols),
-                3 => f32_rows::<3>(x, k, panel, y, n, cols),
-                2 => f32_rows::<2>(x, k, panel, y, n, cols),
-                1 => f32_rows::<1>(x, k, panel, y, n, cols),
+                8 => f32_rows::<8>(x, k, panel, y, n, cols, ahead),
+                7 => f32_rows::<7>(x, k, panel, y, n, cols, ahead),
+                6 => f32_rows::<6>(x, k, panel, y, n, cols, ahead),
+                5 => f32_rows::<5>(x, k, panel, y, n, cols, ahead),
+                4 => f32_rows::<4>(x, k, panel, y, n, cols, ahead),
+                3 => f32_rows::<3>(x, k, panel, y, n, cols, ahead),
+                2 => f32_rows::<2>(x, k, panel, y, n, cols, ahead),
+                1 => f32_rows::<1>(x, k, panel, y, n, cols, ahead),
                 _ => unreachable!("tiles hold 1..={TILE_ROWS} rows"),
             }
         }
     }
 
+    /// f32 values per cache line.
+    const LINE: usize = 16;
+
+    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     unsafe fn f32_rows<const R: usize>(
         x: &[f32],
@@ -446,11 +473,41 @@ mod avx512 {
         y: *mut f32,
         n: usize,
         cols: usize,
+        ahead: &[f32],
     ) {
         debug_assert!(x.len() >= R * k && panel.len() >= k * PANEL);
         let (xp, pp) = (x.as_ptr(), panel.as_ptr());
+        // One prefetch every `every` k steps covers `ahead` by the end of the tile.
+        let lines = ahead.len().div_ceil(LINE);
+        let every = if lines == 0 {
+            usize::MAX
+        } else {
+            (k / lines).max(1)
+        };
+        let per_step = lines.div_ceil(k.max(1));
+        if !ahead.is_empty() {
+            // The next panel's outputs of these rows: a wide product (the LM head) writes
+            // rows far apart, each store a cache miss without this. Only an address hint
+            // (`wrapping_add`, prefetches never fault).
+            for r in 0..R {
+                let line = y.wrapping_add(r * n + PANEL);
+                _mm_prefetch::<_MM_HINT_T0>(line.cast_const().cast());
+                _mm_prefetch::<_MM_HINT_T0>(line.wrapping_add(LINE).cast_const().cast());
+            }
+        }
+        let mut next_line = 0;
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
         for kk in 0..k {
+            if kk % every == 0 {
+                for _ in 0..per_step.min(lines - next_line) {
+                    // SAFETY: next_line < lines, so the line starts inside `ahead`;
+                    // prefetching never faults.
+                    unsafe {
+                        _mm_prefetch::<_MM_HINT_T1>(ahead.as_ptr().add(next_line * LINE).cast());
+                    }
+                    next_line += 1;
+                }
+            }
             // SAFETY: kk < k, so the 32 panel values of step kk and x[r][kk] are in bounds.
             unsafe {
                 let w0 = _mm512_loadu_ps(pp.add(kk * PANEL));

@@ -135,7 +135,9 @@ impl Model {
         let scored = scored_positions(&batch.mask_rows()?);
         let mut grads: Option<GradStore> = None;
         let mut grad_hidden: Option<Tensor> = None;
-        // Chunk losses stay on the device; they are read once, after the last chunk.
+        // Chunk losses stay on the device; they are read once, after the last chunk. They are
+        // kept detached: a tracked loss would hold its chunk's graph (the logits and the
+        // log-softmax state, B × chunk × vocabulary each) alive until the end.
         let mut chunk_losses: Vec<(Tensor, usize, usize)> = Vec::new();
         for (start, len) in chunks(t, opts.chunk_positions)? {
             let chunk = self.score_chunk(
@@ -155,7 +157,7 @@ impl Model {
                 )));
             }
             let loss = loss.flatten_all()?.sum_all()?;
-            chunk_losses.push((loss.to_dtype(DType::F64)?, start, len));
+            chunk_losses.push((loss.detach().to_dtype(DType::F64)?, start, len));
             let mut g = loss.backward()?;
             if let Some(gh) = g.remove(hidden_var.as_tensor()) {
                 grad_hidden = Some(match grad_hidden {

@@ -346,7 +346,10 @@ pub fn chunk_loss(
             total.detach().reshape(1)?,
         ],
         0,
-    )?;
+    )?
+    // Detached: `clipped` comes from comparisons, which candle records in the graph, so a
+    // tracked copy would keep the chunk's logits alive until the step's end.
+    .detach();
     stats.chunks.push(((b, len), flat));
     Ok(total)
 }
@@ -462,6 +465,9 @@ mod tests {
         let inputs = host.upload(3);
         let mut chunks = ChunkStats::default();
         let total = chunk_loss(&c, &inputs, 0, logp.as_tensor(), &ent, &mut chunks).unwrap();
+        // The kept statistics hold no graph: a tracked tensor would keep the chunk's logits
+        // alive until the stats are read at the end of the step.
+        assert!(chunks.chunks.iter().all(|(_, flat)| !flat.track_op()));
         let read = chunks.read().unwrap();
         let stats = read.stats;
         assert_eq!(read.entropy, vec![ent_v[..3].to_vec(), ent_v[3..].to_vec()]);

@@ -62,6 +62,9 @@ pub struct Args {
     /// Evaluate only the first N problems.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Size of a built-in task's validation set (`lab`, `arith`; default: the task's own).
+    #[arg(long)]
+    pub task_size: Option<usize>,
     /// Output directory (default: eval/<dataset>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -131,6 +134,11 @@ fn prompt_format(args: &Args) -> PromptFormat {
 fn load_data(args: &Args) -> anyhow::Result<EvalData> {
     let verify = hicra_verify::Config::with_mode(args.mode);
     let path = Path::new(&args.dataset);
+    anyhow::ensure!(
+        args.task_size.is_none() || !path.is_file(),
+        "--task-size sets the size of a built-in task (`lab`, `arith`), not of a data file \
+         (use --limit)"
+    );
     let mut data = if path.is_file() {
         let options = LoadOptions {
             fields: FieldSpec {
@@ -164,14 +172,22 @@ fn load_data(args: &Args) -> anyhow::Result<EvalData> {
             problems,
         }
     } else if args.dataset == "lab" {
-        let task = LabTask::new(LabConfig::default())?;
+        let mut config = LabConfig::default();
+        if let Some(size) = args.task_size {
+            config.validation_size = size;
+        }
+        let task = LabTask::new(config)?;
         EvalData {
             name: "lab".into(),
             problems: task.validation_problems().to_vec(),
             task: Box::new(task),
         }
     } else if args.dataset == "arith" {
-        let mut task = ArithTask::new(ArithConfig::default())?;
+        let mut config = ArithConfig::default();
+        if let Some(size) = args.task_size {
+            config.validation_size = size;
+        }
+        let mut task = ArithTask::new(config)?;
         task.verify = verify;
         task.format = prompt_format(args);
         EvalData {
