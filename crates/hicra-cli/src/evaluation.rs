@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::commands::compare::stats;
 use hicra_model::{FinishReason, LoadedModel};
 use hicra_rl::generation::{
     GradedSample, PassPlan, PromptSettings, SamplingSettings, generate_and_grade, render_prompts,
@@ -136,6 +137,10 @@ pub struct EvalSummary {
     /// Mean over problems of the share of correct samples.
     #[serde(rename = "pass@1")]
     pub pass_at_1: f64,
+    /// 95 % Student-t interval of pass@1 over problems (each problem's share of correct
+    /// samples is one value); `None` for a single problem.
+    #[serde(rename = "pass@1_ci95")]
+    pub pass_at_1_ci95: Option<[f64; 2]>,
     /// Unbiased pass@k (Chen et al.) for k = 1, 2, 4, … and K.
     #[serde(rename = "pass@k")]
     pub pass_at_k: BTreeMap<usize, f64>,
@@ -273,6 +278,11 @@ pub fn summarize(
         n,
         samples: settings.samples,
         pass_at_1: mean(items.iter().map(|i| i.pass_at_1).sum(), n),
+        pass_at_1_ci95: stats::estimate(
+            &items.iter().map(|i| i.pass_at_1).collect::<Vec<_>>(),
+            stats::LEVEL,
+        )
+        .and_then(|e| e.ci),
         pass_at_k,
         mean_length: mean(lengths, responses),
         format_rate: mean(formatted, responses),
@@ -321,6 +331,10 @@ mod tests {
         let s = summarize("d", "m", "strict-boxed", &items, &settings, 0.0);
         assert_eq!((s.n, s.samples), (2, 4));
         assert!((s.pass_at_1 - (0.25 + 1.0) / 2.0).abs() < 1e-12);
+        // Two problems at 0.25 and 1: s = 0.75 / √2, half-width t(0.975, 1) · s / √2.
+        let [lo, hi] = s.pass_at_1_ci95.expect("two problems give an interval");
+        let half = 12.706_204_736 * 0.75 / 2.0;
+        assert!((lo - (0.625 - half)).abs() < 1e-6 && (hi - (0.625 + half)).abs() < 1e-6);
         // One of four correct: pass@2 = 1 - C(3,2)/C(4,2) = 1/2; all correct: 1.
         assert!((s.pass_at_k[&2] - 0.75).abs() < 1e-12);
         assert!((s.pass_at_k[&4] - 1.0).abs() < 1e-12);

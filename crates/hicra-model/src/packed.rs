@@ -479,11 +479,7 @@ mod avx512 {
         let (xp, pp) = (x.as_ptr(), panel.as_ptr());
         // One prefetch every `every` k steps covers `ahead` by the end of the tile.
         let lines = ahead.len().div_ceil(LINE);
-        let every = if lines == 0 {
-            usize::MAX
-        } else {
-            (k / lines).max(1)
-        };
+        let every = k.checked_div(lines).map_or(usize::MAX, |e| e.max(1));
         let per_step = lines.div_ceil(k.max(1));
         if !ahead.is_empty() {
             // The next panel's outputs of these rows: a wide product (the LM head) writes
@@ -496,9 +492,11 @@ mod avx512 {
             }
         }
         let mut next_line = 0;
+        let mut countdown = 0;
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
         for kk in 0..k {
-            if kk % every == 0 {
+            if countdown == 0 {
+                countdown = every;
                 for _ in 0..per_step.min(lines - next_line) {
                     // SAFETY: next_line < lines, so the line starts inside `ahead`;
                     // prefetching never faults.
@@ -508,6 +506,7 @@ mod avx512 {
                     next_line += 1;
                 }
             }
+            countdown -= 1;
             // SAFETY: kk < k, so the 32 panel values of step kk and x[r][kk] are in bounds.
             unsafe {
                 let w0 = _mm512_loadu_ps(pp.add(kk * PANEL));

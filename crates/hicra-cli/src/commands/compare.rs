@@ -14,7 +14,7 @@
 mod progress;
 mod results;
 mod runner;
-mod stats;
+pub(crate) mod stats;
 mod summary;
 
 use std::path::PathBuf;
