@@ -260,6 +260,7 @@ pub fn summarize(
             (k, mean(total, n))
         })
         .collect();
+    let pass_rates: Vec<f64> = items.iter().map(|i| i.pass_at_1).collect();
     let responses = items.iter().map(|i| i.responses.len()).sum::<usize>();
     let lengths = items.iter().flat_map(|i| &i.lengths).sum::<usize>() as f64;
     let formatted = items
@@ -277,12 +278,8 @@ pub fn summarize(
         model: model.to_string(),
         n,
         samples: settings.samples,
-        pass_at_1: mean(items.iter().map(|i| i.pass_at_1).sum(), n),
-        pass_at_1_ci95: stats::estimate(
-            &items.iter().map(|i| i.pass_at_1).collect::<Vec<_>>(),
-            stats::LEVEL,
-        )
-        .and_then(|e| e.ci),
+        pass_at_1: mean(pass_rates.iter().sum(), n),
+        pass_at_1_ci95: stats::estimate(&pass_rates, stats::LEVEL).and_then(|e| e.ci),
         pass_at_k,
         mean_length: mean(lengths, responses),
         format_rate: mean(formatted, responses),

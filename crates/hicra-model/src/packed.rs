@@ -245,7 +245,11 @@ impl PackedMatrix {
                 for (t, r0) in (0..m).step_by(TILE_ROWS).enumerate() {
                     let rows = TILE_ROWS.min(m - r0);
                     // Tile t of panel p fetches its share of panel p + 1 ahead.
-                    let ahead = (p + 1 < p1).then(|| self.panel_share(p + 1, t, tiles));
+                    let ahead = if p + 1 < p1 {
+                        self.panel_share(p + 1, t, tiles)
+                    } else {
+                        &[]
+                    };
                     // SAFETY: rows r0..r0+rows of x (or of the pairs) and panel p lie inside
                     // their storage (lengths checked above); the tile writes columns of panel p
                     // of rows r0.., inside y, and no other task writes panel p.
@@ -279,8 +283,8 @@ impl PackedMatrix {
         }
     }
 
-    /// One tile: `rows` input rows from `r0` against panel `p`, written into `y`; `ahead` is
-    /// prefetched on the way (f32 only).
+    /// One tile: `rows` input rows from `r0` against panel `p`, written into `y`; `ahead` (may
+    /// be empty) is prefetched on the way (f32 only).
     ///
     /// # Safety
     /// `x` (f32) or `pairs` (bf16) must hold the rows; `y` must point to M × N writable values.
@@ -294,7 +298,7 @@ impl PackedMatrix {
         r0: usize,
         rows: usize,
         y: *mut f32,
-        ahead: Option<&[f32]>,
+        ahead: &[f32],
     ) {
         let (n, k) = (self.n, self.k);
         let cols = PANEL.min(n - p * PANEL);
@@ -308,7 +312,7 @@ impl PackedMatrix {
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: the CPU has AVX-512F (detected); slices hold the tile.
                     Kernel::Avx512F32 => unsafe {
-                        avx512::f32_tile(xt, rows, k, panel, yt, n, cols, ahead.unwrap_or(&[]))
+                        avx512::f32_tile(xt, rows, k, panel, yt, n, cols, ahead)
                     },
                     _ => portable_f32(xt, rows, k, panel, yt, n, cols),
                 }
