@@ -24,6 +24,29 @@ pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(SoftmaxLast)
 }
 
+/// Softmax over the last dimension of `scores + mask`, for attention scores (B, H, T, S) and an
+/// additive mask (B, 1, T, S) shared by the heads; differentiable w.r.t. the scores only. Adding
+/// the mask inside the kernel keeps candle's backward from building a full-size (B, H, T, S)
+/// gradient for the constant mask (it does for any constant operand, and never frees it) and
+/// from holding the masked scores for the backward pass.
+pub fn masked_softmax(scores: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    let (b, h, t, s) = scores.dims4()?;
+    if mask.dims() != [b, 1, t, s] {
+        candle_core::bail!(
+            "masked softmax: mask {:?} for scores {:?}",
+            mask.dims(),
+            scores.dims()
+        );
+    }
+    scores.contiguous()?.apply_op2(
+        &mask.contiguous()?,
+        MaskedSoftmax {
+            heads: h,
+            queries: t,
+        },
+    )
+}
+
 /// For logits (N, V) and target ids (N) (u32): a (N, 2) tensor whose columns are the target's
 /// log-probability and the entropy of the row's distribution, differentiable w.r.t. the logits.
 pub fn token_logprob_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
@@ -163,6 +186,70 @@ impl CustomOp1 for SoftmaxLast {
     fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let dot = (grad * res)?.sum_keepdim(D::Minus1)?;
         Ok(Some((res * grad.broadcast_sub(&dot)?)?))
+    }
+}
+
+/// [`masked_softmax`]'s op: score row `r` of (B, H, T, S) takes mask row
+/// `(r / (H·T))·T + r % T` of (B, 1, T, S).
+struct MaskedSoftmax {
+    heads: usize,
+    queries: usize,
+}
+
+impl FloatKernel for MaskedSoftmax {
+    /// args: scores, mask.
+    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
+        let (scores, mask, len) = (args[0], args[1], rows[0]);
+        let (h, t) = (self.heads, self.queries);
+        let mut out = vec![T::zero(); scores.len()];
+        out.par_chunks_mut(len)
+            .zip(scores.par_chunks(len))
+            .enumerate()
+            .for_each(|(r, (o, x))| {
+                let m = (r / (h * t)) * t + r % t;
+                let m = &mask[m * len..(m + 1) * len];
+                for ((o, &v), &mv) in o.iter_mut().zip(x).zip(m) {
+                    *o = v + mv;
+                }
+                let max = o.iter().copied().fold(T::neg_infinity(), T::max);
+                let mut sum = T::zero();
+                for v in o.iter_mut() {
+                    *v = (*v - max).exp();
+                    sum = sum + *v;
+                }
+                let inv = sum.recip();
+                o.iter_mut().for_each(|v| *v = *v * inv);
+            });
+        out
+    }
+}
+
+impl CustomOp2 for MaskedSoftmax {
+    fn name(&self) -> &'static str {
+        "fused-masked-softmax"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let out = run_kernel(self.name(), self, &[(s1, l1), (s2, l2)])?;
+        Ok((out, l1.shape().clone()))
+    }
+
+    /// As [`SoftmaxLast`]'s for the scores; the mask is a constant and gets no gradient.
+    fn bwd(
+        &self,
+        _scores: &Tensor,
+        _mask: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dot = (grad * res)?.sum_keepdim(D::Minus1)?;
+        Ok((Some((res * grad.broadcast_sub(&dot)?)?), None))
     }
 }
 
@@ -740,6 +827,40 @@ mod tests {
         let a = g_fused.get(x.as_tensor()).expect("grad");
         let b2 = g_composed.get(x.as_tensor()).expect("grad");
         assert!(max_diff(a, b2) < 1e-12);
+        Ok(())
+    }
+
+    #[test]
+    fn masked_softmax_matches_the_composition_and_leaves_the_mask_without_gradient() -> Result<()> {
+        let dev = Device::Cpu;
+        let (b, h, t, s) = (2, 3, 4, 6);
+        let scores = Var::from_tensor(&Tensor::randn(0f64, 2.0, (b, h, t, s), &dev)?)?;
+        // A causal mask with a padded first key in row 1, as the model builds it.
+        let mut m = vec![0f64; b * t * s];
+        for r in 0..b {
+            for i in 0..t {
+                for j in 0..s {
+                    if j > i + (s - t) || (r == 1 && j == 0 && i + (s - t) > 0) {
+                        m[(r * t + i) * s + j] = -1e9;
+                    }
+                }
+            }
+        }
+        let mask = Tensor::from_vec(m, (b, 1, t, s), &dev)?;
+        let probe = Tensor::randn(0f64, 1.0, (b, h, t, s), &dev)?;
+        let fused = masked_softmax(scores.as_tensor(), &mask)?;
+        let composed = ops::softmax_last(&scores.as_tensor().broadcast_add(&mask)?)?;
+        assert!(max_diff(&fused, &composed) < 1e-12);
+        let g_fused = (fused * &probe)?.sum_all()?.backward()?;
+        let g_composed = (composed * &probe)?.sum_all()?.backward()?;
+        let a = g_fused.get(scores.as_tensor()).expect("grad");
+        let b2 = g_composed.get(scores.as_tensor()).expect("grad");
+        assert!(max_diff(a, b2) < 1e-12);
+        // The composition leaves a gradient for the (broadcast) mask in the store; the fused op
+        // does not: its store holds the scores' and the constant probe's only.
+        assert_eq!(g_fused.get_ids().count(), 2, "scores and probe only");
+        assert!(g_composed.get_ids().count() > 2);
+        assert!(masked_softmax(scores.as_tensor(), &mask.narrow(2, 0, 2)?).is_err());
         Ok(())
     }
 

@@ -2,6 +2,8 @@
 //! with chunked log-probs and backward), fast batched generation with a KV cache, loading from
 //! Hugging Face directories and GGUF files, tokenizer and chat templates, tiny test models.
 
+#[cfg(target_arch = "x86_64")]
+pub mod amx;
 pub mod batch;
 pub mod chat;
 pub mod config;

@@ -346,11 +346,23 @@ impl Model {
             g = layer_grads
                 .remove(input.as_tensor())
                 .ok_or_else(|| lost("no gradient reached a layer's input"))?;
-            grads.extend(layer_grads)?;
+            grads.extend(self.parameter_grads(layer_grads))?;
         }
         let embedded = w.embed.index_select(&trunk.ids, 0)?;
         grads.extend((embedded * g)?.sum_all()?.backward()?)?;
-        Ok(grads)
+        Ok(self.parameter_grads(grads))
+    }
+
+    /// The parameters' entries of `grads`. candle's backward also leaves a gradient for every
+    /// constant operand it met (full-size for a broadcast one), which nothing reads.
+    pub(crate) fn parameter_grads(&self, mut grads: GradStore) -> GradStore {
+        let mut kept = GradStore::default();
+        for (_, var) in &self.vars {
+            if let Some(g) = grads.remove(var.as_tensor()) {
+                kept.insert(var.as_tensor(), g);
+            }
+        }
+        kept
     }
 
     /// cos/sin tables (B, 1, T, hd) for per-row positions.
@@ -489,7 +501,7 @@ impl Model {
         // GQA without copying K/V: fold the query heads of a group into the row dimension.
         let qg = q.contiguous()?.reshape((b, nkv, rep * t, hd))?;
         let scores = f.batched_matmul(&qg, &k_all.t()?)?.reshape((b, nh, t, s))?;
-        let probs = f.softmax(&scores.broadcast_add(mask)?)?;
+        let probs = f.masked_softmax(&scores, mask)?;
         let probs = probs.reshape((b, nkv, rep * t, s))?;
         let ctx = f.batched_matmul(&probs, &v_all)?; // (B, KV, rep*T, hd)
         let ctx = ctx
@@ -628,17 +640,23 @@ impl<'a> Forward<'a> {
 
     /// `silu(gate) ⊙ up`.
     fn swiglu(&self, gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
+        // Inference on the CPU takes the fused kernel too: candle splits large elementwise ops
+        // over its own thread pool, which contends with the decoding row groups.
         match self.kernels {
             Kernels::Fused => crate::fused::swiglu(gate, up),
+            Kernels::Candle if crate::fused::supported(gate) => crate::fused::swiglu(gate, up),
             _ => gate.silu()? * up,
         }
     }
 
-    fn softmax(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// Softmax of attention scores (B, H, T, S) plus the additive mask (B, 1, T, S).
+    fn masked_softmax(&self, scores: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         match self.kernels {
-            Kernels::Candle => candle_nn::ops::softmax_last_dim(x),
-            Kernels::Fused => crate::fused::softmax_last(x),
-            Kernels::Composed => softmax_last(x),
+            Kernels::Candle if !crate::fused::supported(scores) => {
+                candle_nn::ops::softmax_last_dim(&scores.broadcast_add(mask)?)
+            }
+            Kernels::Candle | Kernels::Fused => crate::fused::masked_softmax(scores, mask),
+            Kernels::Composed => softmax_last(&scores.broadcast_add(mask)?),
         }
     }
 

@@ -11,7 +11,10 @@
 //! - f32: AVX-512F FMA (`vfmadd231ps`), accumulated in f32 in the order of k;
 //! - bf16: weights and activation rows rounded to bf16 (round to nearest even), pairs along k
 //!   multiplied and accumulated in f32 by AVX-512 BF16 (`vdpbf16ps`). Half the bytes of the
-//!   f32 panels and twice the multiply rate.
+//!   f32 panels and twice the multiply rate. Where the CPU has AMX-BF16 and K is a multiple of
+//!   32, the same panels feed AMX tiles instead ([`crate::amx`], `tdpbf16ps`), which multiply
+//!   eight times as much per instruction. The two differ in the last bits (their sums group
+//!   the products differently); which one a weight takes depends only on the CPU and its shape.
 //!
 //! The instructions are detected at run time; elsewhere a portable loop computes the same sums
 //! (slowly), and callers ask [`DecodePrecision::fast_on_this_cpu`] before choosing packing.
@@ -112,6 +115,31 @@ pub struct PackedMatrix {
 /// Rounds to bf16 (nearest even) and returns the bits.
 fn bf16_bits(v: f32) -> u32 {
     half::bf16::from_f32(v).to_bits() as u32
+}
+
+/// Rows of `k` values (`x`, row-major) as bf16 pairs along k, rows of `k.div_ceil(2)` pairs
+/// (the last pair of an odd row padded with zero), followed by zero rows up to `rows` rows.
+fn bf16_pairs(kernel: Kernel, x: &[f32], k: usize, rows: usize) -> Vec<u32> {
+    let k2 = k.div_ceil(2);
+    let mut out = vec![0u32; rows * k2];
+    for (row, xr) in out.chunks_mut(k2).zip(x.chunks(k)) {
+        match kernel {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU has AVX-512 BF16 (detected for this kernel); a row of k2 pairs
+            // holds the k values' bf16 halves in order, the even k in the low half.
+            Kernel::Avx512Bf16 => unsafe {
+                let halves = std::slice::from_raw_parts_mut(row.as_mut_ptr().cast::<u16>(), k);
+                avx512::round_to_bf16(xr, halves);
+            },
+            _ => {
+                for (slot, pair) in row.iter_mut().zip(xr.chunks(2)) {
+                    let hi = pair.get(1).map_or(0, |&v| bf16_bits(v));
+                    *slot = bf16_bits(pair[0]) | (hi << 16);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// An element offset that puts `ptr + offset` on a 64-byte boundary.
@@ -221,22 +249,24 @@ impl PackedMatrix {
             return;
         }
         let kernel = Kernel::detect(self.precision);
-        // bf16: the activation rows as bf16 pairs along k, like the panels.
+        let amx = kernel == Kernel::Avx512Bf16 && self.amx_fits();
+        // bf16: the activation rows as bf16 pairs along k, like the panels (for AMX, zero rows
+        // up to a whole tile).
         let pairs: Vec<u32> = match self.panels {
             Panels::Bf16(_) => {
-                let k2 = k.div_ceil(2);
-                let mut out = vec![0u32; m * k2];
-                for (r, row) in out.chunks_mut(k2).enumerate() {
-                    let xr = &x[r * k..(r + 1) * k];
-                    for (slot, pair) in row.iter_mut().zip(xr.chunks(2)) {
-                        let hi = pair.get(1).map_or(0, |&v| bf16_bits(v));
-                        *slot = bf16_bits(pair[0]) | (hi << 16);
-                    }
-                }
-                out
+                let padded = if amx {
+                    m.next_multiple_of(crate::amx::ROWS)
+                } else {
+                    m
+                };
+                bf16_pairs(kernel, &x[..m * k], k, padded)
             }
             Panels::F32(_) => Vec::new(),
         };
+        #[cfg(target_arch = "x86_64")]
+        if let (true, Panels::Bf16(data)) = (amx, &self.panels) {
+            return self.matmul_amx(data, &pairs, m, y, threads);
+        }
         let panels = n.div_ceil(PANEL);
         let out = OutPtr(y.as_mut_ptr());
         let tiles = m.div_ceil(TILE_ROWS);
@@ -254,6 +284,75 @@ impl PackedMatrix {
                     // their storage (lengths checked above); the tile writes columns of panel p
                     // of rows r0.., inside y, and no other task writes panel p.
                     unsafe { self.tile(kernel, x, &pairs, p, r0, rows, out.get(), ahead) };
+                }
+            }
+        };
+        let threads = threads.clamp(1, panels);
+        if threads == 1 {
+            run(0, panels);
+        } else {
+            let per = panels.div_ceil(threads);
+            (0..threads).into_par_iter().for_each(|t| {
+                run((t * per).min(panels), ((t + 1) * per).min(panels));
+            });
+        }
+    }
+
+    /// Whether the AMX kernel takes these panels: AMX-BF16 runs here and K fills whole tile
+    /// steps (32 values).
+    fn amx_fits(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            self.k.div_ceil(2).is_multiple_of(crate::amx::K_PAIRS) && crate::amx::available()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
+    /// [`PackedMatrix::matmul`] through AMX tiles: `pairs` holds the rows padded with zero rows
+    /// to a multiple of 16. Whole 16-row blocks of full panels are stored straight into `y`;
+    /// the last partial block and the last narrow panel go through a scratch block.
+    #[cfg(target_arch = "x86_64")]
+    fn matmul_amx(&self, data: &[u32], pairs: &[u32], m: usize, y: &mut [f32], threads: usize) {
+        use crate::amx::{ROWS, Tiles};
+        let (n, k2) = (self.n, self.k.div_ceil(2));
+        let padded = m.next_multiple_of(ROWS);
+        let whole = m / ROWS * ROWS;
+        debug_assert!(pairs.len() >= padded * k2);
+        let panels = n.div_ceil(PANEL);
+        let out = OutPtr(y.as_mut_ptr());
+        let run = |p0: usize, p1: usize| {
+            // SAFETY: amx_fits checked that AMX is available.
+            let tiles = unsafe { Tiles::configure() };
+            let mut scratch = vec![0f32; padded * PANEL];
+            for p in p0..p1 {
+                let cols = PANEL.min(n - p * PANEL);
+                let panel = data[self.start + p * k2 * PANEL..][..k2 * PANEL].as_ptr();
+                let yp = out.get().wrapping_add(p * PANEL);
+                // The rows stored in place: whole blocks of full panels.
+                let direct = if cols == PANEL { whole } else { 0 };
+                // SAFETY: pairs holds `padded` rows of k2 pairs, the panel k2 × 32 pairs;
+                // rows < direct of a full panel lie inside y (row stride n), the rest inside
+                // the scratch block (padded × 32). No other task writes panel p's columns.
+                unsafe {
+                    if direct > 0 {
+                        tiles.panel(pairs.as_ptr(), direct, k2, panel, yp, n);
+                    }
+                    if direct < padded {
+                        let rest = pairs.as_ptr().add(direct * k2);
+                        tiles.panel(
+                            rest,
+                            padded - direct,
+                            k2,
+                            panel,
+                            scratch.as_mut_ptr(),
+                            PANEL,
+                        );
+                        for r in direct..m {
+                            let src = &scratch[(r - direct) * PANEL..][..cols];
+                            std::ptr::copy_nonoverlapping(src.as_ptr(), yp.add(r * n), cols);
+                        }
+                    }
                 }
             }
         };
@@ -526,6 +625,29 @@ mod avx512 {
         unsafe { store(&acc, y, n, cols) };
     }
 
+    /// `dst[i]` = `src[i]` rounded to bf16 (nearest even; `vcvtneps2bf16`, which reads
+    /// subnormal inputs as zero), as bits.
+    ///
+    /// # Safety
+    /// AVX-512F and AVX-512 BF16; `dst` at least as long as `src`.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub unsafe fn round_to_bf16(src: &[f32], dst: &mut [u16]) {
+        debug_assert!(dst.len() >= src.len());
+        let whole = src.len() / 16 * 16;
+        for i in (0..whole).step_by(16) {
+            // SAFETY: i + 16 <= src.len() <= dst.len(); __m256bh and __m256i are both 32 bytes
+            // of plain bits.
+            unsafe {
+                let v = _mm512_loadu_ps(src.as_ptr().add(i));
+                let b: __m256i = std::mem::transmute(_mm512_cvtneps_pbh(v));
+                _mm256_storeu_si256(dst.as_mut_ptr().add(i).cast(), b);
+            }
+        }
+        for i in whole..src.len() {
+            dst[i] = half::bf16::from_f32(src[i]).to_bits();
+        }
+    }
+
     /// bf16 tile of `rows` (≤ 8) rows of pairs; see [`super::PackedMatrix::matmul`].
     ///
     /// # Safety
@@ -747,6 +869,58 @@ mod tests {
                     .sum();
                 assert!((got[i] as f64 - exact[i]).abs() <= scale * 2.0 * 2f64.powi(-8) + 1e-6);
             }
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn amx_bf16_agrees_with_avx512_and_rows_stay_independent() {
+        if !(crate::amx::available() && DecodePrecision::Bf16.fast_on_this_cpu()) {
+            eprintln!("skipped: this CPU (or kernel) runs no AMX-BF16");
+            return;
+        }
+        let k = 576;
+        let k2 = k / 2;
+        for (m, n) in [(1, 32), (16, 70), (17, 64), (40, 96), (64, 33)] {
+            let (x, w) = (values(m * k, 13), values(n * k, 17));
+            let packed = PackedMatrix::pack(&w, n, k, DecodePrecision::Bf16);
+            assert!(packed.amx_fits());
+            let mut amx = vec![f32::NAN; m * n];
+            packed.matmul(&x, m, &mut amx, 2);
+            // The same sums through the AVX-512 BF16 tiles.
+            let pairs: Vec<u32> = x
+                .chunks(2)
+                .map(|p| bf16_bits(p[0]) | (bf16_bits(p[1]) << 16))
+                .collect();
+            let Panels::Bf16(data) = &packed.panels else {
+                panic!("bf16 panels expected")
+            };
+            let mut avx = vec![f32::NAN; m * n];
+            for p in 0..n.div_ceil(PANEL) {
+                let panel = &data[packed.start + p * k2 * PANEL..];
+                let cols = PANEL.min(n - p * PANEL);
+                for r0 in (0..m).step_by(TILE_ROWS) {
+                    let rows = TILE_ROWS.min(m - r0);
+                    // SAFETY: AVX-512 BF16 detected; the tile lies inside pairs, panel and avx.
+                    unsafe {
+                        let yt = avx.as_mut_ptr().add(r0 * n + p * PANEL);
+                        avx512::bf16_tile(&pairs[r0 * k2..], rows, k2, panel, yt, n, cols);
+                    }
+                }
+            }
+            for i in 0..m * n {
+                let tol = 1e-5 * (1.0 + avx[i].abs());
+                assert!(
+                    (amx[i] - avx[i]).abs() < tol,
+                    "{m}x{n} [{i}]: {} vs {}",
+                    amx[i],
+                    avx[i]
+                );
+            }
+            // The last row alone gives the same bits as in the batch.
+            let mut alone = vec![0f32; n];
+            packed.matmul(&x[(m - 1) * k..], 1, &mut alone, 1);
+            assert_eq!(&amx[(m - 1) * n..], alone.as_slice(), "{m}x{n}");
         }
     }
 

@@ -165,6 +165,7 @@ impl Model {
                     None => gh,
                 });
             }
+            let g = self.parameter_grads(g);
             match grads.as_mut() {
                 Some(all) => all.extend(g)?,
                 None => grads = Some(g),
@@ -177,7 +178,7 @@ impl Model {
                     drop(hidden);
                     self.checkpointed_backward(w, c, &gh)?
                 }
-                None => (hidden * gh)?.sum_all()?.backward()?,
+                None => self.parameter_grads((hidden * gh)?.sum_all()?.backward()?),
             };
             match grads.as_mut() {
                 Some(all) => all.extend(g)?,

@@ -167,5 +167,10 @@ fn activation_checkpointing_gives_the_full_backward_gradients() {
                 "{arch:?} {name}: gradients differ by {diff} (scale {scale})"
             );
         }
+        // Both stores hold the parameters' gradients and nothing else (no gradients for the
+        // constant attention mask or RoPE tables, which would be full-size and never read).
+        let params = full.parameters().len();
+        assert_eq!(a.grads.get_ids().count(), params, "{arch:?}: full backward");
+        assert_eq!(b.grads.get_ids().count(), params, "{arch:?}: checkpointed");
     }
 }
