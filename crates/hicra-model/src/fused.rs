@@ -24,14 +24,16 @@ pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(SoftmaxLast)
 }
 
-/// Softmax over the last dimension of `scores + mask`, for attention scores (B, H, T, S) and an
-/// additive mask (B, 1, T, S) shared by the heads; differentiable w.r.t. the scores only. Adding
-/// the mask inside the kernel keeps candle's backward from building a full-size (B, H, T, S)
-/// gradient for the constant mask (it does for any constant operand, and never frees it) and
-/// from holding the masked scores for the backward pass.
+/// Softmax over the last dimension of `scores + mask`, for attention scores (B, G, R, S) and an
+/// additive mask (B, 1, T, S) shared by the heads; differentiable w.r.t. the scores only. The
+/// scores are (B, H, T, S), or grouped-query (B, KV, rep·T, S): R rows per group, R a multiple
+/// of T, row `i` of a group being query `i % T`. Adding the mask inside the kernel keeps
+/// candle's backward from building a full-size gradient for the constant mask (it does for any
+/// constant operand, and never frees it) and from holding the masked scores for the backward.
 pub fn masked_softmax(scores: &Tensor, mask: &Tensor) -> Result<Tensor> {
-    let (b, h, t, s) = scores.dims4()?;
-    if mask.dims() != [b, 1, t, s] {
+    let (b, g, r, s) = scores.dims4()?;
+    let t = mask.dim(2).unwrap_or(0);
+    if mask.dims() != [b, 1, t, s] || t == 0 || r % t != 0 {
         candle_core::bail!(
             "masked softmax: mask {:?} for scores {:?}",
             mask.dims(),
@@ -41,7 +43,7 @@ pub fn masked_softmax(scores: &Tensor, mask: &Tensor) -> Result<Tensor> {
     scores.contiguous()?.apply_op2(
         &mask.contiguous()?,
         MaskedSoftmax {
-            heads: h,
+            rows_per_batch: g * r,
             queries: t,
         },
     )
@@ -182,17 +184,63 @@ impl CustomOp1 for SoftmaxLast {
         Ok((out, layout.shape().clone()))
     }
 
-    /// dx = y ⊙ (g − Σ g ⊙ y).
     fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let dot = (grad * res)?.sum_keepdim(D::Minus1)?;
-        Ok(Some((res * grad.broadcast_sub(&dot)?)?))
+        softmax_backward(res, grad).map(Some)
     }
 }
 
-/// [`masked_softmax`]'s op: score row `r` of (B, H, T, S) takes mask row
-/// `(r / (H·T))·T + r % T` of (B, 1, T, S).
+/// The softmax gradient dx = y ⊙ (g − Σ g ⊙ y) per row, from the output `y` and its gradient.
+fn softmax_backward(y: &Tensor, grad: &Tensor) -> Result<Tensor> {
+    y.contiguous()?
+        .apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBackward)
+}
+
+/// One pass per row for [`softmax_backward`] (instead of four full-size elementwise ops).
+struct SoftmaxBackward;
+
+impl FloatKernel for SoftmaxBackward {
+    /// args: y, g.
+    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
+        let (y, g, len) = (args[0], args[1], rows[0]);
+        let mut out = vec![T::zero(); y.len()];
+        out.par_chunks_mut(len)
+            .zip(y.par_chunks(len).zip(g.par_chunks(len)))
+            .for_each(|(d, (y, g))| {
+                let dot = y.iter().zip(g).fold(T::zero(), |acc, (&a, &b)| acc + a * b);
+                for ((d, &y), &g) in d.iter_mut().zip(y).zip(g) {
+                    *d = y * (g - dot);
+                }
+            });
+        out
+    }
+}
+
+impl CustomOp2 for SoftmaxBackward {
+    fn name(&self) -> &'static str {
+        "fused-softmax-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        if l1.shape() != l2.shape() {
+            candle_core::bail!("softmax backward: {:?} and {:?}", l1.dims(), l2.dims());
+        }
+        let out = run_kernel(self.name(), self, &[(s1, l1), (s2, l2)])?;
+        Ok((out, l1.shape().clone()))
+    }
+}
+
+/// [`masked_softmax`]'s op: score row `r` takes mask row `(r / rows_per_batch)·T + r % T` of
+/// (B, 1, T, S).
 struct MaskedSoftmax {
-    heads: usize,
+    /// Score rows per batch row (G·R).
+    rows_per_batch: usize,
+    /// Queries T.
     queries: usize,
 }
 
@@ -200,13 +248,13 @@ impl FloatKernel for MaskedSoftmax {
     /// args: scores, mask.
     fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
         let (scores, mask, len) = (args[0], args[1], rows[0]);
-        let (h, t) = (self.heads, self.queries);
+        let (per_batch, t) = (self.rows_per_batch, self.queries);
         let mut out = vec![T::zero(); scores.len()];
         out.par_chunks_mut(len)
             .zip(scores.par_chunks(len))
             .enumerate()
             .for_each(|(r, (o, x))| {
-                let m = (r / (h * t)) * t + r % t;
+                let m = (r / per_batch) * t + r % t;
                 let m = &mask[m * len..(m + 1) * len];
                 for ((o, &v), &mv) in o.iter_mut().zip(x).zip(m) {
                     *o = v + mv;
@@ -248,8 +296,7 @@ impl CustomOp2 for MaskedSoftmax {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let dot = (grad * res)?.sum_keepdim(D::Minus1)?;
-        Ok((Some((res * grad.broadcast_sub(&dot)?)?), None))
+        Ok((Some(softmax_backward(res, grad)?), None))
     }
 }
 
@@ -294,8 +341,9 @@ fn score_rows_backward<T: Float + Send + Sync>(
         .zip(logits.par_chunks(v))
         .enumerate()
         .for_each(|(r, (d, z))| {
-            let (lse, _) = lse_and_mean(z);
-            let lse = T::from(lse).unwrap_or(T::nan());
+            // log Σ exp z from the forward's log p[target] (saves a pass of exponentials).
+            let t = targets[r] as usize;
+            let lse = z[t] - scores[2 * r];
             let entropy = scores[2 * r + 1];
             let (g_lp, g_h) = (grads[2 * r], grads[2 * r + 1]);
             for (d, &zj) in d.iter_mut().zip(z) {
@@ -303,7 +351,6 @@ fn score_rows_backward<T: Float + Send + Sync>(
                 let p = logp.exp();
                 *d = -g_lp * p - g_h * p * (logp + entropy);
             }
-            let t = targets[r] as usize;
             d[t] = d[t] + g_lp;
         });
     out
@@ -860,7 +907,13 @@ mod tests {
         // does not: its store holds the scores' and the constant probe's only.
         assert_eq!(g_fused.get_ids().count(), 2, "scores and probe only");
         assert!(g_composed.get_ids().count() > 2);
-        assert!(masked_softmax(scores.as_tensor(), &mask.narrow(2, 0, 2)?).is_err());
+        assert!(masked_softmax(scores.as_tensor(), &mask.narrow(3, 0, 2)?).is_err());
+        // Grouped-query layout: heads (0, 1, 2) as one group of 3·T rows gives the same rows.
+        let grouped = scores.as_tensor().reshape((b, 1, h * t, s))?;
+        let fused_grouped = masked_softmax(&grouped, &mask)?.reshape((b, h, t, s))?;
+        assert!(max_diff(&fused_grouped, &masked_softmax(scores.as_tensor(), &mask)?) == 0.0);
+        // Rows per group must be whole sets of queries.
+        assert!(masked_softmax(&scores.as_tensor().reshape((b, 2, 6, s))?, &mask).is_err());
         Ok(())
     }
 

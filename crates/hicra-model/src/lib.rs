@@ -5,8 +5,11 @@
 #[cfg(target_arch = "x86_64")]
 pub mod amx;
 pub mod batch;
+#[cfg(target_arch = "x86_64")]
+pub mod bf16_matmul;
 pub mod chat;
 pub mod config;
+pub mod decode_attention;
 pub mod decode_matmul;
 pub mod decode_weights;
 pub mod device;

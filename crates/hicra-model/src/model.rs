@@ -34,6 +34,8 @@ pub struct Model {
     decode_precision: DecodePrecision,
     /// Whether the training backward recomputes each layer instead of keeping its activations.
     activation_checkpointing: bool,
+    /// The precision of the projections in full-batch passes (training, scoring).
+    matmul_precision: DecodePrecision,
 }
 
 /// Preallocated key/value cache: per layer (B, KV, capacity, head_dim).
@@ -152,6 +154,7 @@ impl Model {
             inv_freq,
             decode_precision: DecodePrecision::F32,
             activation_checkpointing: false,
+            matmul_precision: DecodePrecision::F32,
         }
     }
 
@@ -197,6 +200,36 @@ impl Model {
         self.activation_checkpointing
     }
 
+    /// The same model (sharing the parameters) whose full-batch passes (the training forward
+    /// and backward, and [`Model::score_tokens`]) run their projections and the LM head in
+    /// `precision`: bf16 rounds both operands of each product to bf16 and accumulates in f32
+    /// on AMX ([`crate::bf16_matmul`]), with the f32 weights as master copy, as autocast does.
+    /// f32 models on CPUs with AMX-BF16 only; elsewhere the products stay f32. Attention
+    /// products, norms and the softmax stay f32, and generation keeps its own precision.
+    pub fn with_matmul_precision(mut self, precision: DecodePrecision) -> Model {
+        self.matmul_precision = precision;
+        self
+    }
+
+    /// The precision asked for the full-batch products (see [`Model::with_matmul_precision`]).
+    pub fn matmul_precision(&self) -> DecodePrecision {
+        self.matmul_precision
+    }
+
+    /// Whether full-batch passes run their products in bf16 here: asked for, an f32 CPU
+    /// model, and the instructions present.
+    pub(crate) fn bf16_products(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            self.matmul_precision == DecodePrecision::Bf16
+                && self.dtype == DType::F32
+                && self.device.is_cpu()
+                && crate::bf16_matmul::available()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
     /// Trainable parameters by HF tensor name, sorted by name; tied weights appear once
     /// (as `model.embed_tokens.weight`).
     pub fn parameters(&self) -> Vec<(String, Var)> {
@@ -223,7 +256,8 @@ impl Model {
         Ok(
             Self::from_var_map(self.config.clone(), vars, self.device.clone(), self.dtype)
                 .with_decode_precision(self.decode_precision)
-                .with_activation_checkpointing(self.activation_checkpointing),
+                .with_activation_checkpointing(self.activation_checkpointing)
+                .with_matmul_precision(self.matmul_precision),
         )
     }
 
@@ -291,7 +325,13 @@ impl Model {
         let ids = batch.input_ids.flatten_all()?;
         let mut layer_inputs = Vec::with_capacity(w.layers.len());
         let (top, hidden) = {
-            let f = Forward::new(w, self.config.rms_norm_eps, &cos, &sin)?;
+            let f = Forward::new(
+                w,
+                self.config.rms_norm_eps,
+                &cos,
+                &sin,
+                self.bf16_products(),
+            )?;
             let mut x = w.embed.index_select(&ids, 0)?.detach();
             for (li, lw) in w.layers.iter().enumerate() {
                 // Detaching drops the layer's graph, and with it its activations.
@@ -329,7 +369,13 @@ impl Model {
         let mut g = grads
             .remove(trunk.top.as_tensor())
             .ok_or_else(|| lost("no gradient reached the last layer"))?;
-        let f = Forward::new(w, self.config.rms_norm_eps, &trunk.cos, &trunk.sin)?;
+        let f = Forward::new(
+            w,
+            self.config.rms_norm_eps,
+            &trunk.cos,
+            &trunk.sin,
+            self.bf16_products(),
+        )?;
         for (li, lw) in w.layers.iter().enumerate().rev() {
             let input = Var::from_tensor(&trunk.layer_inputs[li])?;
             let y = self.layer(
@@ -436,7 +482,9 @@ impl Model {
         let cfg = &self.config;
         let (b, t) = ids.dims2()?;
         let d = cfg.hidden_size;
-        let f = Forward::new(w, cfg.rms_norm_eps, cos, sin)?;
+        // Generation (with a cache) keeps its own precision.
+        let bf16 = cache.is_none() && self.bf16_products();
+        let f = Forward::new(w, cfg.rms_norm_eps, cos, sin, bf16)?;
         let mut x = w.embed.index_select(&ids.flatten_all()?, 0)?; // (B*T, D)
         for (li, lw) in w.layers.iter().enumerate() {
             let pl = packed.map(|p| &p.layers[li]);
@@ -500,10 +548,16 @@ impl Model {
         let s = k_all.dim(2)?;
         // GQA without copying K/V: fold the query heads of a group into the row dimension.
         let qg = q.contiguous()?.reshape((b, nkv, rep * t, hd))?;
-        let scores = f.batched_matmul(&qg, &k_all.t()?)?.reshape((b, nh, t, s))?;
-        let probs = f.masked_softmax(&scores, mask)?;
-        let probs = probs.reshape((b, nkv, rep * t, s))?;
-        let ctx = f.batched_matmul(&probs, &v_all)?; // (B, KV, rep*T, hd)
+        let ctx =
+            if f.inference && rep * t <= MAX_DECODE_ROWS && crate::decode_attention::supported(&qg)
+            {
+                // Decoding steps: one pass over the cache per (sequence, KV head).
+                crate::decode_attention::attend(&qg, &k_all, &v_all, mask)?
+            } else {
+                let scores = f.batched_matmul(&qg, &k_all.t()?)?; // (B, KV, rep*T, S)
+                let probs = f.masked_softmax(&scores, mask, (b, nh, t, s))?;
+                f.batched_matmul(&probs, &v_all)? // (B, KV, rep*T, hd)
+            };
         let ctx = ctx
             .reshape((b, nh, t, hd))?
             .transpose(1, 2)?
@@ -520,6 +574,15 @@ impl Model {
     /// Logits (N, V) of hidden rows (N, D) with the given weights.
     pub(crate) fn lm_head(&self, w: &Weights, hidden: &Tensor) -> Result<Tensor> {
         Ok(project(w.inference, hidden, &w.lm_head, None)?)
+    }
+
+    /// Logits (N, V) of a full-batch pass (scoring, training): in the products' precision.
+    pub(crate) fn score_head(&self, w: &Weights, hidden: &Tensor) -> Result<Tensor> {
+        #[cfg(target_arch = "x86_64")]
+        if self.bf16_products() {
+            return Ok(crate::bf16_matmul::linear(hidden, &w.lm_head)?);
+        }
+        self.lm_head(w, hidden)
     }
 
     /// Whether `name` is the (possibly tied) output projection.
@@ -568,10 +631,18 @@ struct Forward<'a> {
     sin: &'a Tensor,
     /// The first halves of the cos/sin tables, (B, T, hd/2), for the fused RoPE kernels.
     half_tables: Option<(Tensor, Tensor)>,
+    /// Projections in bf16 with f32 accumulation ([`crate::bf16_matmul`]).
+    bf16_products: bool,
 }
 
 impl<'a> Forward<'a> {
-    fn new(w: &Weights, eps: f64, cos: &'a Tensor, sin: &'a Tensor) -> Result<Forward<'a>> {
+    fn new(
+        w: &Weights,
+        eps: f64,
+        cos: &'a Tensor,
+        sin: &'a Tensor,
+        bf16_products: bool,
+    ) -> Result<Forward<'a>> {
         let dtype = w.embed.dtype();
         // candle's fused kernels cover f32/f16/bf16 (its RMSNorm has no f64).
         let kernels = if w.inference && dtype != DType::F64 {
@@ -595,6 +666,7 @@ impl<'a> Forward<'a> {
             cos,
             sin,
             half_tables,
+            bf16_products,
         })
     }
 
@@ -616,6 +688,14 @@ impl<'a> Forward<'a> {
         match packed {
             Some(p) if self.inference => {
                 let y = packed_linear(x, p)?;
+                match &l.b {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            _ if self.bf16_products => {
+                let y = crate::bf16_matmul::linear(x, &l.w)?;
                 match &l.b {
                     Some(b) => y.broadcast_add(b),
                     None => Ok(y),
@@ -649,14 +729,23 @@ impl<'a> Forward<'a> {
         }
     }
 
-    /// Softmax of attention scores (B, H, T, S) plus the additive mask (B, 1, T, S).
-    fn masked_softmax(&self, scores: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    /// Softmax of grouped attention scores (B, KV, rep·T, S) plus the additive mask
+    /// (B, 1, T, S), in the scores' layout; `heads` = (B, H, T, S) for the paths that
+    /// broadcast the mask.
+    fn masked_softmax(
+        &self,
+        scores: &Tensor,
+        mask: &Tensor,
+        heads: (usize, usize, usize, usize),
+    ) -> candle_core::Result<Tensor> {
+        let grouped = scores.shape().clone();
+        let by_head = |t: &Tensor| t.reshape(heads)?.broadcast_add(mask);
         match self.kernels {
             Kernels::Candle if !crate::fused::supported(scores) => {
-                candle_nn::ops::softmax_last_dim(&scores.broadcast_add(mask)?)
+                candle_nn::ops::softmax_last_dim(&by_head(scores)?)?.reshape(grouped)
             }
             Kernels::Candle | Kernels::Fused => crate::fused::masked_softmax(scores, mask),
-            Kernels::Composed => softmax_last(&scores.broadcast_add(mask)?),
+            Kernels::Composed => softmax_last(&by_head(scores)?)?.reshape(grouped),
         }
     }
 

@@ -142,6 +142,27 @@ fn bf16_pairs(kernel: Kernel, x: &[f32], k: usize, rows: usize) -> Vec<u32> {
     out
 }
 
+/// `dst[i]` = `src[i]` rounded to bf16 (nearest even), as bits.
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512 BF16; `dst` at least as long as `src`.
+#[cfg(target_arch = "x86_64")]
+pub(crate) unsafe fn round_to_bf16(src: &[f32], dst: &mut [u16]) {
+    // SAFETY: forwarded from the caller.
+    unsafe { avx512::round_to_bf16(src, dst) }
+}
+
+/// `out[i]` = the bf16 pair (`even[i]`, `odd[i]`), the even value in the low half; without
+/// `odd`, the high halves are zero.
+///
+/// # Safety
+/// As [`round_to_bf16`]; `even` (and `odd`) at least as long as `out`.
+#[cfg(target_arch = "x86_64")]
+pub(crate) unsafe fn interleave_bf16(even: &[f32], odd: Option<&[f32]>, out: &mut [u32]) {
+    // SAFETY: forwarded from the caller.
+    unsafe { avx512::interleave_bf16(even, odd, out) }
+}
+
 /// An element offset that puts `ptr + offset` on a 64-byte boundary.
 fn align_offset<T>(ptr: *const T) -> usize {
     let size = std::mem::size_of::<T>();
@@ -645,6 +666,35 @@ mod avx512 {
         }
         for i in whole..src.len() {
             dst[i] = half::bf16::from_f32(src[i]).to_bits();
+        }
+    }
+
+    /// See [`super::interleave_bf16`].
+    ///
+    /// # Safety
+    /// AVX-512F and AVX-512 BF16; `even` (and `odd`) at least as long as `out`.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub unsafe fn interleave_bf16(even: &[f32], odd: Option<&[f32]>, out: &mut [u32]) {
+        debug_assert!(even.len() >= out.len() && odd.is_none_or(|o| o.len() >= out.len()));
+        let whole = out.len() / 16 * 16;
+        // SAFETY: 16 values from i < whole lie inside even, odd and out.
+        let widen = |v: &[f32], i: usize| unsafe {
+            let b: __m256i =
+                std::mem::transmute(_mm512_cvtneps_pbh(_mm512_loadu_ps(v.as_ptr().add(i))));
+            _mm512_cvtepu16_epi32(b)
+        };
+        for i in (0..whole).step_by(16) {
+            let lo = widen(even, i);
+            let pair = match odd {
+                Some(o) => _mm512_or_si512(lo, _mm512_slli_epi32::<16>(widen(o, i))),
+                None => lo,
+            };
+            // SAFETY: i + 16 <= out.len().
+            unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(i).cast(), pair) };
+        }
+        for i in whole..out.len() {
+            let hi = odd.map_or(0, |o| super::bf16_bits(o[i]));
+            out[i] = super::bf16_bits(even[i]) | (hi << 16);
         }
     }
 

@@ -217,7 +217,7 @@ impl Model {
         let n = start + len - first; // positions with a predecessor
         let (mut lp, mut en) = if n > 0 {
             let h = hidden.narrow(1, first - 1, n)?.reshape((b * n, d))?;
-            let logits = self.lm_head(w, &h)?;
+            let logits = self.score_head(w, &h)?;
             let targets = batch
                 .input_ids
                 .narrow(1, first, n)?

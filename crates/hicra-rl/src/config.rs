@@ -217,6 +217,11 @@ pub struct AlgorithmSection {
     /// Recompute each layer's activations in the backward pass instead of keeping them (less
     /// memory, one more trunk forward per micro-batch).
     pub activation_checkpointing: bool,
+    /// Precision of the projections and LM head in the training forward/backward and the
+    /// policy's scoring: `f32`, or `bf16` (operands rounded to bf16, f32 accumulation, f32
+    /// master weights, on CPUs with AMX-BF16; f32 elsewhere). With `bf16` the old log-probs are
+    /// always rescored by the policy, so that the importance ratio compares like with like.
+    pub matmul_dtype: DecodePrecision,
 }
 
 impl Default for AlgorithmSection {
@@ -240,6 +245,7 @@ impl Default for AlgorithmSection {
             recompute_old_logprobs: false,
             chunk_positions: 64,
             activation_checkpointing: false,
+            matmul_dtype: DecodePrecision::F32,
         }
     }
 }
@@ -571,7 +577,9 @@ impl TrainConfig {
     /// Whether the old log-probs are rescored by the policy before training: asked for, or
     /// needed because rollouts were sampled in another precision than the policy's.
     pub fn rescores_old_logprobs(&self) -> bool {
-        self.algorithm.recompute_old_logprobs || self.rollout.decode_dtype != DecodePrecision::F32
+        self.algorithm.recompute_old_logprobs
+            || self.rollout.decode_dtype != DecodePrecision::F32
+            || self.algorithm.matmul_dtype != DecodePrecision::F32
     }
 
     /// Builds the config from defaults, an optional TOML text (`source` names it in errors),

@@ -297,14 +297,15 @@ impl Trainer {
         mut run: RunSetup,
     ) -> Result<Trainer> {
         config.validate()?;
-        // The policy generates in the rollout precision and trains with or without
-        // activation checkpointing; both settings share its parameters.
+        // The policy generates in the rollout precision, trains with or without activation
+        // checkpointing and in the products' precision; the settings share its parameters.
         let mut policy = policy;
         policy.model = policy
             .model
             .clone()
             .with_decode_precision(config.rollout.decode_dtype)
-            .with_activation_checkpointing(config.algorithm.activation_checkpointing);
+            .with_activation_checkpointing(config.algorithm.activation_checkpointing)
+            .with_matmul_precision(config.algorithm.matmul_dtype);
         let reference = match (config.algorithm.kl_coef > 0.0, reference) {
             (false, _) => None,
             (true, Some(r)) => Some(r),

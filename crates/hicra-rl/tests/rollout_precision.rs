@@ -100,6 +100,14 @@ fn bf16_rollouts_are_rescored_in_the_policy_precision() {
     // clipped, whatever the sampler reported.
     let rescored = clip_frac_of_one_step(d.path(), "bf16", &["rollout.decode_dtype=bf16"]);
     assert_eq!(rescored, 0.0, "bf16 rollouts were not rescored");
+    // bf16 training products: f32 rollouts, but the policy scores in bf16, so their old
+    // log-probs are rescored by it too.
+    let products =
+        clip_frac_of_one_step(d.path(), "bf16-products", &["algorithm.matmul_dtype=bf16"]);
+    assert_eq!(
+        products, 0.0,
+        "old log-probs were not rescored for bf16 products"
+    );
 }
 
 #[test]
@@ -118,6 +126,13 @@ fn the_policy_takes_the_decode_precision_and_checkpointing_of_the_config() {
         Trainer::create_with_task(cfg, Box::new(DigitTask::new()), &d.path().join("run")).unwrap();
     assert_eq!(t.policy().model.decode_precision(), DecodePrecision::Bf16);
     assert!(t.policy().model.activation_checkpointing());
+    assert_eq!(t.policy().model.matmul_precision(), DecodePrecision::F32);
+    // bf16 training products: the policy takes them, and the old log-probs are rescored.
+    let cfg = config(&model, &["algorithm.matmul_dtype=bf16"]);
+    assert!(cfg.rescores_old_logprobs());
+    let t = Trainer::create_with_task(cfg, Box::new(DigitTask::new()), &d.path().join("run-bf16"))
+        .unwrap();
+    assert_eq!(t.policy().model.matmul_precision(), DecodePrecision::Bf16);
     // A misspelt precision is a named config error.
     let bad = TrainConfig::resolve(
         None,

@@ -40,6 +40,11 @@ pub struct Args {
     /// accumulation; measured only where the CPU has AVX-512 BF16).
     #[arg(long, value_delimiter = ',', default_values = ["f32", "bf16"], value_parser = parse_precision)]
     pub decode_dtypes: Vec<DecodePrecision>,
+    /// Precisions of the training products to measure: `f32`, `bf16` (operands rounded to
+    /// bf16, f32 accumulation, on AMX; measured only where the CPU has AMX-BF16). With
+    /// `--torch`, PyTorch trains bf16 under `torch.autocast`.
+    #[arg(long, value_delimiter = ',', default_values = ["f32"], value_parser = parse_precision)]
+    pub train_matmul_dtypes: Vec<DecodePrecision>,
     /// Also run every measurement in PyTorch + transformers (f32, same threads, same prompts
     /// and shapes), right after hicra's, and print the ratios. Needs an HF directory model.
     #[arg(long)]
@@ -97,6 +102,23 @@ fn peak_rss_mb() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+/// One training measurement: hicra's rate and PyTorch's (same precision) beside it.
+struct TrainFigure {
+    precision: DecodePrecision,
+    tok_s: f64,
+    torch_tok_s: Option<f64>,
+}
+
+/// Whether bf16 training products run on this machine.
+fn bf16_products_here() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        hicra_model::bf16_matmul::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// One generation measurement.
@@ -164,8 +186,9 @@ fn bench_training(
     loaded: &LoadedModel,
     args: &Args,
     rows: &[Vec<u32>],
+    precision: DecodePrecision,
 ) -> anyhow::Result<(usize, f64)> {
-    let model = &loaded.model;
+    let model = &loaded.model.clone().with_matmul_precision(precision);
     let batch = TokenBatch::from_rows(rows, loaded.pad_token_id, Padding::Right, model.device())?;
     // The trainer's optimiser (AdamW with global-norm clipping), as `hicra train` runs it.
     let params = model.parameters();
@@ -337,31 +360,54 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             out.insert(format!("torch_gen_b{batch}_tok_s"), serde_json::json!(t));
         }
     }
-    let (train_tok_s, train_gflops, torch_train) = if args.train_steps == 0 {
-        (None, None, None)
-    } else {
+    let mut training: Vec<TrainFigure> = Vec::new();
+    if args.train_steps > 0 {
         let rows = training_rows(&loaded, &args);
-        let (train_tokens, train_s) = bench_training(&loaded, &args, &rows)?;
-        let tok_s = train_tokens as f64 / train_s;
-        let torch_train = match torch.as_mut() {
-            Some(side) => {
-                let fig = side.train(&rows, args.train_steps)?;
-                Some(fig.tokens as f64 / fig.seconds)
+        for &precision in &args.train_matmul_dtypes {
+            let bf16 = precision == DecodePrecision::Bf16;
+            if bf16 && !bf16_products_here() {
+                if !args.json {
+                    eprintln!("training bf16: this CPU runs no AMX-BF16; skipped");
+                }
+                continue;
             }
-            None => None,
-        };
-        (Some(tok_s), Some(6.0 * params * tok_s / 1e9), torch_train)
-    };
+            let (train_tokens, train_s) = bench_training(&loaded, &args, &rows, precision)?;
+            let torch_tok_s = match torch.as_mut() {
+                Some(side) => {
+                    let fig = side.train(&rows, args.train_steps, bf16)?;
+                    Some(fig.tokens as f64 / fig.seconds)
+                }
+                None => None,
+            };
+            training.push(TrainFigure {
+                precision,
+                tok_s: train_tokens as f64 / train_s,
+                torch_tok_s,
+            });
+        }
+    }
     let rss = peak_rss_mb();
     out.insert("model".into(), serde_json::json!(loaded.source));
     out.insert("parameters".into(), serde_json::json!(params as u64));
     out.insert("threads".into(), serde_json::json!(threads));
-    out.insert("train_tok_s".into(), serde_json::json!(train_tok_s));
-    out.insert("train_gflop_s".into(), serde_json::json!(train_gflops));
+    for fig in &training {
+        let key = match fig.precision {
+            DecodePrecision::F32 => "train".to_string(),
+            other => format!("train_{}", other.name()),
+        };
+        out.insert(format!("{key}_tok_s"), serde_json::json!(fig.tok_s));
+        out.insert(
+            format!("{key}_gflop_s"),
+            serde_json::json!(6.0 * params * fig.tok_s / 1e9),
+        );
+        if let Some(t) = fig.torch_tok_s {
+            out.insert(format!("torch_{key}_tok_s"), serde_json::json!(t));
+            out.insert(format!("{key}_vs_torch"), serde_json::json!(fig.tok_s / t));
+        }
+    }
     out.insert("peak_rss_mb".into(), serde_json::json!(rss));
     if let Some(side) = &torch {
         out.insert("torch_versions".into(), serde_json::json!(side.versions));
-        out.insert("torch_train_tok_s".into(), serde_json::json!(torch_train));
         out.insert(
             "torch_peak_rss_mb".into(),
             serde_json::json!(side.peak_rss_mb),
@@ -389,15 +435,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::Value::Object(out));
     } else {
-        if let (Some(tok_s), Some(gflops)) = (train_tok_s, train_gflops) {
+        // With bf16 products the PyTorch side runs under bf16 autocast; its f32 figure stays
+        // beside it for the ratio against the f32 baseline.
+        let torch_f32 = training
+            .iter()
+            .find(|f| f.precision == DecodePrecision::F32)
+            .and_then(|f| f.torch_tok_s);
+        for fig in &training {
+            let tok_s = fig.tok_s;
+            let versus = match (fig.torch_tok_s, fig.precision) {
+                (None, _) => String::new(),
+                (Some(t), DecodePrecision::F32) => {
+                    format!("  | PyTorch f32 {t:.1} tok/s, ratio {:.2}x", tok_s / t)
+                }
+                (Some(t), _) => format!(
+                    "  | PyTorch bf16 autocast {t:.1} tok/s, ratio {:.2}x{}",
+                    tok_s / t,
+                    torch_f32.map_or(String::new(), |f| format!(
+                        "; against PyTorch f32 {:.2}x",
+                        tok_s / f
+                    ))
+                ),
+            };
             eprintln!(
-                "training {}x{}: {tok_s:.1} tok/s ({gflops:.1} GFLOP/s){}",
+                "training {:>4} {}x{}: {tok_s:.1} tok/s ({:.1} GFLOP/s){versus}",
+                fig.precision.name(),
                 args.train_batch,
                 args.train_seq_len,
-                torch_train.map_or(String::new(), |t| format!(
-                    "  | PyTorch {t:.1} tok/s, ratio {:.2}x",
-                    tok_s / t
-                ))
+                6.0 * params * tok_s / 1e9,
             );
         }
         if let Some(side) = &torch {

@@ -4,7 +4,7 @@ Loads the same Hugging Face directory in f32 on the CPU, then answers one JSON r
 stdin line with one JSON reply per stdout line, so that hicra can interleave its own runs with
 these. Requests:
   {"op": "generate", "prompts": [[ids...]...], "new_tokens": N, "seed": S}
-  {"op": "train", "rows": [[ids...]...], "steps": N}
+  {"op": "train", "rows": [[ids...]...], "steps": N, "autocast_bf16": false}
   {"op": "quit"}
 Replies carry "tokens" and "seconds" (or "error"); every reply carries "peak_rss_mb".
 """
@@ -90,10 +90,15 @@ def train(torch, model, req, pad_id):
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-6, weight_decay=0.01)
 
+    # bf16 autocast: the matmuls of forward and backward in bf16 (oneDNN, AMX where the CPU
+    # has it), f32 weights and optimiser, as hicra's `--train-matmul-dtypes bf16`.
+    autocast = bool(req.get("autocast_bf16", False))
+
     def step():
-        logits = model(input_ids=ids).logits[:, :-1].float()
-        logp = torch.log_softmax(logits, dim=-1)
-        loss = -logp.gather(-1, ids[:, 1:, None]).sum()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            logits = model(input_ids=ids).logits[:, :-1].float()
+            logp = torch.log_softmax(logits, dim=-1)
+            loss = -logp.gather(-1, ids[:, 1:, None]).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -85,10 +85,18 @@ impl TorchSide {
         .with_context(|| format!("PyTorch generation at batch {}", prompts.len()))
     }
 
-    /// Times `steps` training steps (forward, backward, AdamW) on `rows` after a warm-up step.
-    pub fn train(&mut self, rows: &[Vec<u32>], steps: usize) -> anyhow::Result<TorchFigure> {
-        self.request(serde_json::json!({"op": "train", "rows": rows, "steps": steps}))
-            .context("PyTorch training")
+    /// Times `steps` training steps (forward, backward, AdamW) on `rows` after a warm-up step;
+    /// `autocast`: forward and loss under `torch.autocast("cpu", dtype=torch.bfloat16)`.
+    pub fn train(
+        &mut self,
+        rows: &[Vec<u32>],
+        steps: usize,
+        autocast: bool,
+    ) -> anyhow::Result<TorchFigure> {
+        self.request(serde_json::json!({
+            "op": "train", "rows": rows, "steps": steps, "autocast_bf16": autocast
+        }))
+        .context("PyTorch training")
     }
 
     fn request(&mut self, req: serde_json::Value) -> anyhow::Result<TorchFigure> {

@@ -1,0 +1,280 @@
+//! Attention of decoding steps in one pass over the KV cache: for each (sequence, KV head), the
+//! scores of its query rows against the cached keys, the mask, the softmax and the weighted sum
+//! of the cached values, without materialising the scores as tensors or calling a matrix
+//! kernel per head. A decoding step has one query per row (a few per KV head under
+//! grouped-query attention), so the products are too small for gemm to pay its set-up, and
+//! reading the cache is the work: here each cached key and value is read once per step.
+//!
+//! f32 on the CPU, no gradient (inference tensors only). Each output row is computed on its
+//! own, in a fixed order, so it does not depend on the rows decoded beside it.
+
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+/// Whether [`attend`] takes these queries (f32 on the CPU).
+pub fn supported(q: &Tensor) -> bool {
+    q.dtype() == DType::F32 && q.device().is_cpu()
+}
+
+/// `softmax(q · kᵀ + mask) · v` for queries `q` (B, KV, R, hd), with R = rep · T rows per KV
+/// head (row `i` being query `i % T`), keys and values `k`, `v` (B, KV, S, hd) with contiguous
+/// rows (a narrowed cache is read in place), and the additive mask (B, 1, T, S). Returns
+/// (B, KV, R, hd). `q` must already carry the 1/√hd scale.
+pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    let (b, g, r, hd) = q.dims4()?;
+    let (_, _, s, _) = k.dims4()?;
+    let t = mask.dim(2).unwrap_or(0);
+    if k.dims() != [b, g, s, hd] || v.dims() != [b, g, s, hd] {
+        candle_core::bail!(
+            "decode attention: keys {:?} and values {:?} for queries {:?}",
+            k.dims(),
+            v.dims(),
+            q.dims()
+        );
+    }
+    if mask.dims() != [b, 1, t, s] || t == 0 || r % t != 0 {
+        candle_core::bail!(
+            "decode attention: mask {:?} for queries {:?} over {s} keys",
+            mask.dims(),
+            q.dims()
+        );
+    }
+    let mask = mask.flatten_all()?.to_vec1::<f32>()?;
+    q.contiguous()?
+        .apply_op3_no_bwd(k, v, &Attend { mask, queries: t })
+}
+
+struct Attend {
+    /// The mask (B, 1, T, S), flattened.
+    mask: Vec<f32>,
+    queries: usize,
+}
+
+/// A (B, KV, S, hd) operand read in place: element offsets of (b, g) blocks and of rows.
+struct Cache<'a> {
+    data: &'a [f32],
+    strides: [usize; 3],
+}
+
+impl<'a> Cache<'a> {
+    fn new(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<Cache<'a>> {
+        let data = match storage {
+            CpuStorage::F32(d) => &d[layout.start_offset()..],
+            _ => candle_core::bail!("decode attention: f32 {what} expected"),
+        };
+        let st = layout.stride();
+        let dims = layout.shape().dims();
+        if st.len() != 4 || (st[3] != 1 && dims[3] > 1) {
+            candle_core::bail!("decode attention: {what} rows must be contiguous");
+        }
+        // The furthest element the strides reach must lie inside the storage.
+        let reach: usize = dims
+            .iter()
+            .zip(st)
+            .map(|(&n, &s)| n.saturating_sub(1) * s)
+            .sum();
+        if dims.iter().product::<usize>() > 0 && reach >= data.len() {
+            candle_core::bail!("decode attention: {what} layout exceeds its storage");
+        }
+        Ok(Cache {
+            data,
+            strides: [st[0], st[1], st[2]],
+        })
+    }
+
+    /// Row `j` of block (bi, gi), `hd` values.
+    fn row(&self, bi: usize, gi: usize, j: usize, hd: usize) -> &[f32] {
+        let at = bi * self.strides[0] + gi * self.strides[1] + j * self.strides[2];
+        &self.data[at..at + hd]
+    }
+}
+
+impl CustomOp3 for Attend {
+    fn name(&self) -> &'static str {
+        "decode-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let q = match (s1, l1.contiguous_offsets()) {
+            (CpuStorage::F32(q), Some((a, z))) => &q[a..z],
+            _ => candle_core::bail!("decode attention: contiguous f32 queries expected"),
+        };
+        let (b, g, r, hd) = l1.shape().dims4()?;
+        let s = l2.shape().dims4()?.2;
+        let (k, v) = (Cache::new(s2, l2, "keys")?, Cache::new(s3, l3, "values")?);
+        let job = Job {
+            q,
+            k,
+            v,
+            mask: &self.mask,
+            dims: (g, r, hd, s, self.queries),
+        };
+        let mut out = vec![0f32; b * g * r * hd];
+        let block = |(pair, o): (usize, &mut [f32])| job.block(pair, o);
+        // Inside a decoding row group (a pool worker) the blocks run on this thread.
+        if rayon::current_thread_index().is_some() {
+            out.chunks_mut(r * hd).enumerate().for_each(block);
+        } else {
+            out.par_chunks_mut(r * hd).enumerate().for_each(block);
+        }
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// One decoding step's attention: the operands and (KV heads, rows per head, head dim, keys,
+/// queries).
+struct Job<'a> {
+    q: &'a [f32],
+    k: Cache<'a>,
+    v: Cache<'a>,
+    mask: &'a [f32],
+    dims: (usize, usize, usize, usize, usize),
+}
+
+impl Job<'_> {
+    /// The rows of (sequence, KV head) `pair` into `o` (rows × hd), with fused multiply-adds
+    /// where the CPU has them (AVX-512, detected at run time).
+    fn block(&self, pair: usize, o: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F (with its FMA) is present.
+            return unsafe { self.block_avx512(pair, o) };
+        }
+        self.block_with::<false>(pair, o)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn block_avx512(&self, pair: usize, o: &mut [f32]) {
+        self.block_with::<true>(pair, o)
+    }
+
+    #[inline(always)]
+    fn block_with<const FMA: bool>(&self, pair: usize, o: &mut [f32]) {
+        let (g, r, hd, s, t) = self.dims;
+        let (bi, gi) = (pair / g, pair % g);
+        let qb = &self.q[pair * r * hd..(pair + 1) * r * hd];
+        let mut probs = vec![0f32; s];
+        for i in 0..r {
+            let qi = &qb[i * hd..(i + 1) * hd];
+            let row = bi * t + i % t;
+            let m = &self.mask[row * s..(row + 1) * s];
+            for (j, p) in probs.iter_mut().enumerate() {
+                *p = dot::<FMA>(qi, self.k.row(bi, gi, j, hd)) + m[j];
+            }
+            softmax_in_place(&mut probs);
+            let oi = &mut o[i * hd..(i + 1) * hd];
+            for (j, &p) in probs.iter().enumerate() {
+                axpy::<FMA>(p, self.v.row(bi, gi, j, hd), oi);
+            }
+        }
+    }
+}
+
+/// `a·b + c`, fused where asked (only where the CPU fuses it: the software fallback is slow).
+#[inline(always)]
+fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
+/// Σ a·b in 16 interleaved partial sums (vectorisable), combined in a fixed order.
+#[inline(always)]
+fn dot<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..16 {
+            acc[l] = madd::<FMA>(x[l], y[l], acc[l]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `y += a·x`.
+#[inline(always)]
+fn axpy<const FMA: bool>(a: f32, x: &[f32], y: &mut [f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = madd::<FMA>(a, x, *y);
+    }
+}
+
+#[inline(always)]
+fn softmax_in_place(v: &mut [f32]) {
+    let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for x in v.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    let inv = 1.0 / sum;
+    v.iter_mut().for_each(|x| *x *= inv);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::max_abs_diff;
+    use candle_core::Device;
+
+    /// The composition the model runs elsewhere: grouped scores, masked softmax, values.
+    fn reference(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let (b, g, r, _) = q.dims4()?;
+        let (t, s) = (mask.dim(2)?, k.dim(2)?);
+        let scores = q.matmul(&k.t()?)?.reshape((b, g * r / t, t, s))?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(mask)?)?;
+        probs.reshape((b, g, r, s))?.matmul(v)
+    }
+
+    #[test]
+    fn matches_the_composition_on_a_narrowed_cache() -> Result<()> {
+        let dev = Device::Cpu;
+        // 2 sequences, 2 KV heads of 3 query heads, 2 queries, 7 of 10 cached positions.
+        let (b, g, rep, t, hd, cap, s) = (2, 2, 3, 2, 20, 10, 7);
+        let q = Tensor::randn(0f32, 1.0, (b, g, rep * t, hd), &dev)?;
+        let k_cache = Tensor::randn(0f32, 1.0, (b, g, cap, hd), &dev)?;
+        let v_cache = Tensor::randn(0f32, 1.0, (b, g, cap, hd), &dev)?;
+        let (k, v) = (k_cache.narrow(2, 0, s)?, v_cache.narrow(2, 0, s)?);
+        let mut m = vec![0f32; b * t * s];
+        for i in 0..t {
+            // Query i sees keys up to s - t + i; sequence 1's first key is padding.
+            for j in 0..s {
+                if j > s - t + i || (j == 0 && i == 0) {
+                    m[i * s + j] = -1e9;
+                }
+                if j > s - t + i || j == 0 {
+                    m[(t + i) * s + j] = -1e9;
+                }
+            }
+        }
+        let mask = Tensor::from_vec(m, (b, 1, t, s), &dev)?;
+        let got = attend(&q, &k, &v, &mask)?;
+        let want = reference(&q, &k.contiguous()?, &v.contiguous()?, &mask)?;
+        assert!(max_abs_diff(&got, &want) < 1e-5);
+        // One sequence alone gives the same bits as in the batch.
+        let alone = attend(
+            &q.narrow(0, 1, 1)?,
+            &k.narrow(0, 1, 1)?,
+            &v.narrow(0, 1, 1)?,
+            &mask.narrow(0, 1, 1)?,
+        )?;
+        assert_eq!(max_abs_diff(&alone, &got.narrow(0, 1, 1)?), 0.0);
+        // Shapes that do not fit are errors.
+        assert!(attend(&q, &k.narrow(3, 0, 4)?, &v, &mask).is_err());
+        assert!(attend(&q.narrow(2, 0, 5)?, &k, &v, &mask).is_err());
+        Ok(())
+    }
+}
