@@ -131,6 +131,29 @@ fn bf16_decoding_log_probs_stay_near_the_f32_scores() {
     }
 }
 
+/// The sample rows as a left-padded batch, scored in chunks of 4 positions with entropies.
+fn sample_batch(loaded: &hicra_model::LoadedModel) -> (TokenBatch, ScoreOptions) {
+    let rows = sample_rows(loaded);
+    let batch =
+        TokenBatch::from_rows(&rows, loaded.pad_token_id, Padding::Left, &Device::Cpu).unwrap();
+    let opts = ScoreOptions {
+        chunk_positions: 4,
+        with_entropy: true,
+    };
+    (batch, opts)
+}
+
+/// `model`'s training backward of the gradient tests' loss on [`sample_batch`].
+fn sample_backward(
+    loaded: &hicra_model::LoadedModel,
+    model: &hicra_model::Model,
+) -> hicra_model::BackwardOutput {
+    let (batch, opts) = sample_batch(loaded);
+    model
+        .backward_token_loss(&batch, &opts, &mut chunk_loss)
+        .unwrap()
+}
+
 #[test]
 fn activation_checkpointing_gives_the_full_backward_gradients() {
     for arch in ARCHS {
@@ -138,19 +161,8 @@ fn activation_checkpointing_gives_the_full_backward_gradients() {
         let full = &loaded.model;
         let checkpointed = full.clone().with_activation_checkpointing(true);
         assert!(checkpointed.activation_checkpointing() && !full.activation_checkpointing());
-        let rows = sample_rows(&loaded);
-        let batch =
-            TokenBatch::from_rows(&rows, loaded.pad_token_id, Padding::Left, &Device::Cpu).unwrap();
-        let opts = ScoreOptions {
-            chunk_positions: 4,
-            with_entropy: true,
-        };
-        let a = full
-            .backward_token_loss(&batch, &opts, &mut chunk_loss)
-            .unwrap();
-        let b = checkpointed
-            .backward_token_loss(&batch, &opts, &mut chunk_loss)
-            .unwrap();
+        let a = sample_backward(&loaded, full);
+        let b = sample_backward(&loaded, &checkpointed);
         assert_eq!(
             a.loss, b.loss,
             "{arch:?}: the forward pass is recomputed exactly"
@@ -188,19 +200,8 @@ fn bf16_products_keep_training_and_scoring_near_f32_with_every_gradient() {
         let bf16 = f32_model
             .clone()
             .with_matmul_precision(DecodePrecision::Bf16);
-        let rows = sample_rows(&loaded);
-        let batch =
-            TokenBatch::from_rows(&rows, loaded.pad_token_id, Padding::Left, &Device::Cpu).unwrap();
-        let opts = ScoreOptions {
-            chunk_positions: 4,
-            with_entropy: true,
-        };
-        let a = f32_model
-            .backward_token_loss(&batch, &opts, &mut chunk_loss)
-            .unwrap();
-        let b = bf16
-            .backward_token_loss(&batch, &opts, &mut chunk_loss)
-            .unwrap();
+        let a = sample_backward(&loaded, f32_model);
+        let b = sample_backward(&loaded, &bf16);
         assert_ne!(a.loss, b.loss, "{arch:?}: the bf16 products ran");
         assert!(
             (a.loss - b.loss).abs() < 1e-2 * a.loss.abs(),
@@ -225,6 +226,7 @@ fn bf16_products_keep_training_and_scoring_near_f32_with_every_gradient() {
             );
         }
         // Scoring runs the same products: the policy's own log-probs for the ratio.
+        let (batch, opts) = sample_batch(&loaded);
         let sa = f32_model.score_tokens(&batch, &opts).unwrap();
         let sb = bf16.score_tokens(&batch, &opts).unwrap();
         let (mut sum, mut max, mut count) = (0f64, 0f64, 0usize);
