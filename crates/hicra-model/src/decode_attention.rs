@@ -215,12 +215,8 @@ fn axpy<const FMA: bool>(a: f32, x: &[f32], y: &mut [f32]) {
 #[inline(always)]
 fn softmax_in_place(v: &mut [f32]) {
     let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f32;
-    for x in v.iter_mut() {
-        *x = (*x - max).exp();
-        sum += *x;
-    }
-    let inv = 1.0 / sum;
+    crate::vexp::shifted_exps_in_place(v, max);
+    let inv = 1.0 / v.iter().sum::<f32>();
     v.iter_mut().for_each(|x| *x *= inv);
 }
 

@@ -31,6 +31,7 @@ pub mod skinny;
 pub mod tiny;
 pub(crate) mod token_picks;
 pub mod tokenizer;
+pub mod vexp;
 pub mod weights;
 
 #[cfg(test)]

@@ -263,9 +263,38 @@ impl PackedMatrix {
     /// # Panics
     /// If `x` or `y` is shorter than its shape requires.
     pub fn matmul(&self, x: &[f32], m: usize, y: &mut [f32], threads: usize) {
+        assert!(
+            y.len() >= m * self.n,
+            "y holds {} of {m}x{} values",
+            y.len(),
+            self.n
+        );
+        // SAFETY: y holds the m × n outputs.
+        unsafe { self.matmul_into(x, m, y.as_mut_ptr(), threads) }
+    }
+
+    /// [`PackedMatrix::matmul`] into a new vector (not zeroed first: every output is written).
+    ///
+    /// # Panics
+    /// If `x` is shorter than its shape requires.
+    pub fn matmul_to_vec(&self, x: &[f32], m: usize, threads: usize) -> Vec<f32> {
+        let mut y = Vec::with_capacity(m * self.n);
+        // SAFETY: the capacity holds the m × n outputs, and `matmul_into` writes every one of
+        // them before the length is set.
+        unsafe {
+            self.matmul_into(x, m, y.as_mut_ptr(), threads);
+            y.set_len(m * self.n);
+        }
+        y
+    }
+
+    /// The product into `y`, written through the pointer only (every output once).
+    ///
+    /// # Safety
+    /// `y` must point to m × n writable f32 values.
+    unsafe fn matmul_into(&self, x: &[f32], m: usize, y: *mut f32, threads: usize) {
         let (n, k) = (self.n, self.k);
         assert!(x.len() >= m * k, "x holds {} of {m}x{k} values", x.len());
-        assert!(y.len() >= m * n, "y holds {} of {m}x{n} values", y.len());
         if m == 0 || n == 0 {
             return;
         }
@@ -286,10 +315,11 @@ impl PackedMatrix {
         };
         #[cfg(target_arch = "x86_64")]
         if let (true, Panels::Bf16(data)) = (amx, &self.panels) {
-            return self.matmul_amx(data, &pairs, m, y, threads);
+            // SAFETY: forwarded from the caller.
+            return unsafe { self.matmul_amx(data, &pairs, m, y, threads) };
         }
         let panels = n.div_ceil(PANEL);
-        let out = OutPtr(y.as_mut_ptr());
+        let out = OutPtr(y);
         let tiles = m.div_ceil(TILE_ROWS);
         let run = |p0: usize, p1: usize| {
             for p in p0..p1 {
@@ -334,14 +364,24 @@ impl PackedMatrix {
     /// to a multiple of 16. Whole 16-row blocks of full panels are stored straight into `y`;
     /// the last partial block and the last narrow panel go through a scratch block.
     #[cfg(target_arch = "x86_64")]
-    fn matmul_amx(&self, data: &[u32], pairs: &[u32], m: usize, y: &mut [f32], threads: usize) {
+    ///
+    /// # Safety
+    /// `y` must point to m × n writable f32 values.
+    unsafe fn matmul_amx(
+        &self,
+        data: &[u32],
+        pairs: &[u32],
+        m: usize,
+        y: *mut f32,
+        threads: usize,
+    ) {
         use crate::amx::{ROWS, Tiles};
         let (n, k2) = (self.n, self.k.div_ceil(2));
         let padded = m.next_multiple_of(ROWS);
         let whole = m / ROWS * ROWS;
         debug_assert!(pairs.len() >= padded * k2);
         let panels = n.div_ceil(PANEL);
-        let out = OutPtr(y.as_mut_ptr());
+        let out = OutPtr(y);
         let run = |p0: usize, p1: usize| {
             // SAFETY: amx_fits checked that AMX is available.
             let tiles = unsafe { Tiles::configure() };
@@ -796,8 +836,7 @@ impl CustomOp1 for PackedLinear<'_> {
             Some(_) => 1,
             None => rayon::current_num_threads().max(1),
         };
-        let mut y = vec![0f32; m * w.n];
-        w.matmul(x, m, &mut y, threads);
+        let y = w.matmul_to_vec(x, m, threads);
         Ok((CpuStorage::F32(y), Shape::from((m, w.n))))
     }
 }
