@@ -9,7 +9,7 @@
 //! tile ([`crate::amx`]); every output is accumulated in the order of k, so results do not
 //! depend on the threads.
 
-use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::amx::{K_PAIRS, ROWS, Tiles};
@@ -281,15 +281,10 @@ unsafe impl Send for SendPtr {}
 // SAFETY: as above.
 unsafe impl Sync for SendPtr {}
 
-/// Whether `t` can take the bf16 product (f32 on the CPU, and the instructions present).
-pub fn supports(t: &Tensor) -> bool {
-    t.dtype() == DType::F32 && t.device().is_cpu() && available()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Var};
+    use candle_core::{DType, Device, Var};
 
     fn round(t: &Tensor) -> Tensor {
         t.to_dtype(DType::BF16)
