@@ -13,7 +13,7 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::amx::{K_PAIRS, ROWS, Tiles};
-use crate::packed::PANEL;
+use crate::packed::{OutPtr, PANEL, split_panels};
 
 /// Rows of the left operand per block: a block's pairs stay in L2 while the thread's panels
 /// pass over it.
@@ -226,14 +226,8 @@ fn multiply(left: &[u32], rows: usize, k2: usize, panels: &[u32], m: usize, n: u
     let width = count * PANEL;
     // Every element is written by a tile store before the length is set.
     let mut full: Vec<f32> = Vec::with_capacity(rows * width);
-    let threads = rayon::current_num_threads().clamp(1, count);
-    let per = count.div_ceil(threads);
-    let out = SendPtr(full.as_mut_ptr());
-    (0..threads).into_par_iter().for_each(|t| {
-        let (p0, p1) = ((t * per).min(count), ((t + 1) * per).min(count));
-        if p0 == p1 {
-            return;
-        }
+    let out = OutPtr(full.as_mut_ptr());
+    split_panels(count, rayon::current_num_threads(), |p0, p1| {
         // SAFETY: `available` was checked before any product runs.
         let tiles = unsafe { Tiles::configure() };
         for r0 in (0..rows).step_by(ROW_BLOCK) {
@@ -266,20 +260,6 @@ fn multiply(left: &[u32], rows: usize, k2: usize, panels: &[u32], m: usize, n: u
     }
     y
 }
-
-/// The output pointer shared by the tasks of one product (each writes its own panels).
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-// SAFETY: tasks write disjoint column ranges of the output.
-unsafe impl Send for SendPtr {}
-// SAFETY: as above.
-unsafe impl Sync for SendPtr {}
 
 #[cfg(test)]
 mod tests {

@@ -338,15 +338,7 @@ impl PackedMatrix {
                 }
             }
         };
-        let threads = threads.clamp(1, panels);
-        if threads == 1 {
-            run(0, panels);
-        } else {
-            let per = panels.div_ceil(threads);
-            (0..threads).into_par_iter().for_each(|t| {
-                run((t * per).min(panels), ((t + 1) * per).min(panels));
-            });
-        }
+        split_panels(panels, threads, run);
     }
 
     /// Whether the AMX kernel takes these panels: AMX-BF16 runs here and K fills whole tile
@@ -417,15 +409,7 @@ impl PackedMatrix {
                 }
             }
         };
-        let threads = threads.clamp(1, panels);
-        if threads == 1 {
-            run(0, panels);
-        } else {
-            let per = panels.div_ceil(threads);
-            (0..threads).into_par_iter().for_each(|t| {
-                run((t * per).min(panels), ((t + 1) * per).min(panels));
-            });
-        }
+        split_panels(panels, threads, run);
     }
 
     /// Share `t` of `tiles` of f32 panel `p`'s values, as the slice a tile prefetches while it
@@ -494,13 +478,30 @@ impl PackedMatrix {
     }
 }
 
+/// Runs `run(p0, p1)` over `panels` panels split into contiguous ranges, one per thread of
+/// the rayon pool up to `threads` (1: on this thread); empty ranges are skipped.
+pub(crate) fn split_panels(panels: usize, threads: usize, run: impl Fn(usize, usize) + Sync) {
+    let threads = threads.clamp(1, panels.max(1));
+    if threads == 1 {
+        run(0, panels);
+        return;
+    }
+    let per = panels.div_ceil(threads);
+    (0..threads).into_par_iter().for_each(|t| {
+        let (p0, p1) = ((t * per).min(panels), ((t + 1) * per).min(panels));
+        if p0 < p1 {
+            run(p0, p1);
+        }
+    });
+}
+
 /// The output pointer shared by the tasks of one product (each writes its own panels).
 #[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
+pub(crate) struct OutPtr(pub(crate) *mut f32);
 
 impl OutPtr {
     /// The pointer (a method, so closures capture the whole `Sync` wrapper).
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }
