@@ -92,8 +92,9 @@
 //! with a reason. A 400 ms wall clock is only a last-resort net: when it ever fires it is
 //! counted ([`wall_clock_cutoffs`]) and logged to stderr. `tests/fuzz.rs` (proptest, 400
 //! cases per property in CI, `HICRA_FUZZ_CASES` for long runs, plus the hostile
-//! inputs) checks no panic, no call over 50 ms, no wall-clock cut-off, and that every
-//! well-formed answer matches itself.
+//! inputs, [`hostile::hostile_pairs`]) checks no panic, no wall-clock cut-off, and that every
+//! well-formed answer matches itself. The 50 ms per-call bound is a timing, so it is measured
+//! by `hicra bench verify` (the slowest hostile call), not asserted in a test.
 //!
 //! # Agreement with Math-Verify
 //! `tests/math_verify.rs` grades 5,539 pairs built from the golds of `shared/data/math`
@@ -140,6 +141,7 @@ mod evaluate;
 mod expr;
 mod extract;
 mod gold;
+pub mod hostile;
 mod lexer;
 mod normalize;
 mod number;

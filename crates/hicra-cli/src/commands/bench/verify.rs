@@ -2,6 +2,7 @@
 //! answers embedded in ~500-token responses built deterministically from the real data.
 
 use anyhow::Context;
+use hicra_verify::hostile::hostile_pairs;
 use hicra_verify::{Config, ExtractMode, Gold, verify};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -142,5 +143,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "slowest pair: item {} (gold {:?})",
         slowest.1, pairs[slowest.1].gold
     );
+    report_hostile_calls();
     Ok(())
+}
+
+/// The per-call bound the verifier is built to (the operation budget ends every hostile
+/// input well before it).
+const CALL_BOUND: Duration = Duration::from_millis(50);
+
+/// Times every hostile pair in both extraction modes (best of three, so a descheduled run
+/// does not count) and prints the slowest against [`CALL_BOUND`].
+fn report_hostile_calls() {
+    let mut slowest = (Duration::ZERO, 0usize, ExtractMode::StrictBoxed);
+    let cases = hostile_pairs();
+    for (k, (gold, response)) in cases.iter().enumerate() {
+        for mode in [ExtractMode::StrictBoxed, ExtractMode::Flexible] {
+            let config = Config::with_mode(mode);
+            let gold = Gold::from(gold.as_str());
+            let best = (0..3)
+                .map(|_| {
+                    let t = Instant::now();
+                    std::hint::black_box(verify(&gold, response, &config));
+                    t.elapsed()
+                })
+                .min()
+                .unwrap_or_default();
+            if best > slowest.0 {
+                slowest = (best, k, mode);
+            }
+        }
+    }
+    let (took, case, mode) = slowest;
+    println!(
+        "hostile inputs: {} pairs x 2 modes, slowest call {took:?} (case {case}, {mode:?}); \
+         bound {CALL_BOUND:?}: {}",
+        cases.len(),
+        if took <= CALL_BOUND { "within" } else { "OVER" }
+    );
 }
