@@ -109,6 +109,11 @@ fn rows_of(layout: &Layout) -> Result<(usize, usize, usize)> {
 trait FloatKernel {
     /// `args`: the operands' elements; `rows`: the length of each operand's last dimension.
     fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T>;
+
+    /// The f32 case; kernels with a vector form in f32 override it.
+    fn apply_f32(&self, args: &[&[f32]], rows: &[usize]) -> Vec<f32> {
+        self.apply(args, rows)
+    }
 }
 
 /// Runs `kernel` on contiguous CPU operands that share one dtype, f32 or f64.
@@ -133,7 +138,7 @@ fn run_kernel<K: FloatKernel>(
         })
         .collect();
     if let Some(args) = f32s {
-        return Ok(CpuStorage::F32(kernel.apply(&args, &rows)));
+        return Ok(CpuStorage::F32(kernel.apply_f32(&args, &rows)));
     }
     let f64s: Option<Vec<&[f64]>> = operands
         .iter()
@@ -700,12 +705,63 @@ fn swiglu_backward<T: Float + Send + Sync>(gate: &[T], up: &[T], grad: &[T]) -> 
     out
 }
 
+/// σ(g) for every `g` into `s`: e^(−g) 16 at a time where the CPU has AVX-512 (`vexp`),
+/// then 1 / (1 + e^(−g)), the same formula as [`sigmoid`].
+fn sigmoids_f32(g: &[f32], s: &mut [f32]) {
+    for (s, &g) in s.iter_mut().zip(g) {
+        *s = -g;
+    }
+    crate::vexp::shifted_exps_in_place(s, 0.0);
+    for s in s.iter_mut() {
+        *s = 1.0 / (1.0 + *s);
+    }
+}
+
+/// [`swiglu_values`] in f32 with the vector exponentials.
+fn swiglu_values_f32(gate: &[f32], up: &[f32]) -> Vec<f32> {
+    let mut out = vec![0f32; gate.len()];
+    out.par_chunks_mut(BLOCK)
+        .zip(gate.par_chunks(BLOCK).zip(up.par_chunks(BLOCK)))
+        .for_each(|(o, (g, u))| {
+            sigmoids_f32(g, o);
+            for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
+                *o = g * *o * u;
+            }
+        });
+    out
+}
+
+/// [`swiglu_backward`] in f32 with the vector exponentials (the sigmoids are computed into
+/// the gate gradient's block first).
+fn swiglu_backward_f32(gate: &[f32], up: &[f32], grad: &[f32]) -> Vec<f32> {
+    let n = gate.len();
+    let mut out = vec![0f32; 2 * n];
+    let (dg, du) = out.split_at_mut(n);
+    dg.par_chunks_mut(BLOCK)
+        .zip(du.par_chunks_mut(BLOCK))
+        .zip(gate.par_chunks(BLOCK).zip(up.par_chunks(BLOCK)))
+        .zip(grad.par_chunks(BLOCK))
+        .for_each(|(((dg, du), (g, u)), d)| {
+            sigmoids_f32(g, dg);
+            for i in 0..g.len() {
+                let s = dg[i];
+                dg[i] = d[i] * u[i] * s * (1.0 + g[i] * (1.0 - s));
+                du[i] = d[i] * g[i] * s;
+            }
+        });
+    out
+}
+
 struct SwiGlu;
 
 impl FloatKernel for SwiGlu {
     /// args: gate, up.
     fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
         swiglu_values(args[0], args[1])
+    }
+
+    fn apply_f32(&self, args: &[&[f32]], _rows: &[usize]) -> Vec<f32> {
+        swiglu_values_f32(args[0], args[1])
     }
 }
 
@@ -747,6 +803,10 @@ impl FloatKernel for SwiGluBackward {
     /// args: gate, up, output grad.
     fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
         swiglu_backward(args[0], args[1], args[2])
+    }
+
+    fn apply_f32(&self, args: &[&[f32]], _rows: &[usize]) -> Vec<f32> {
+        swiglu_backward_f32(args[0], args[1], args[2])
     }
 }
 
@@ -914,6 +974,38 @@ mod tests {
         assert!(max_diff(&fused_grouped, &masked_softmax(scores.as_tensor(), &mask)?) == 0.0);
         // Rows per group must be whole sets of queries.
         assert!(masked_softmax(&scores.as_tensor().reshape((b, 2, 6, s))?, &mask).is_err());
+        Ok(())
+    }
+
+    /// The f32 kernels (vector exponentials) against the f64 composition, over a spread of
+    /// gates with saturated ones (±100, where e^(−g) overflows or underflows) among them.
+    #[test]
+    fn swiglu_in_f32_matches_the_f64_composition() -> Result<()> {
+        let dev = Device::Cpu;
+        let mut gates = Tensor::randn(0f64, 4.0, (2, 20_003), &dev)?
+            .flatten_all()?
+            .to_vec1::<f64>()?;
+        gates[5] = 100.0;
+        gates[20_010] = -100.0;
+        let g64 = Var::from_tensor(&Tensor::from_vec(gates, (2, 20_003), &dev)?)?;
+        let u64 = Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, 20_003), &dev)?)?;
+        let probe = Tensor::randn(0f64, 1.0, (2, 20_003), &dev)?;
+        let composed = (g64.as_tensor().silu()? * u64.as_tensor())?;
+        let grads64 = (&composed * &probe)?.sum_all()?.backward()?;
+        let g32 = Var::from_tensor(&g64.as_tensor().to_dtype(DType::F32)?)?;
+        let u32 = Var::from_tensor(&u64.as_tensor().to_dtype(DType::F32)?)?;
+        let fused = swiglu(g32.as_tensor(), u32.as_tensor())?;
+        let to64 = |t: &Tensor| t.to_dtype(DType::F64);
+        // f32 rounding of values up to |g·u| ≈ 40.
+        assert!(max_diff(&to64(&fused)?, &composed) < 2e-5);
+        let grads32 = (fused * probe.to_dtype(DType::F32)?)?
+            .sum_all()?
+            .backward()?;
+        for (v32, v64) in [(&g32, &g64), (&u32, &u64)] {
+            let a = to64(grads32.get(v32.as_tensor()).expect("grad"))?;
+            let b = grads64.get(v64.as_tensor()).expect("grad");
+            assert!(max_diff(&a, b) < 2e-4, "{}", max_diff(&a, b));
+        }
         Ok(())
     }
 
