@@ -673,36 +673,11 @@ fn sigmoid<T: Float>(x: T) -> T {
     (T::one() + (-x).exp()).recip()
 }
 
-fn swiglu_values<T: Float + Send + Sync>(gate: &[T], up: &[T]) -> Vec<T> {
-    let mut out = vec![T::zero(); gate.len()];
-    out.par_chunks_mut(BLOCK)
-        .zip(gate.par_chunks(BLOCK).zip(up.par_chunks(BLOCK)))
-        .for_each(|(o, (g, u))| {
-            for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
-                *o = g * sigmoid(g) * u;
-            }
-        });
-    out
-}
-
-/// d gate (first half) and d up (second half): with s = σ(g),
-/// d gate = δ·u·s·(1 + g·(1 − s)), d up = δ·g·s.
-fn swiglu_backward<T: Float + Send + Sync>(gate: &[T], up: &[T], grad: &[T]) -> Vec<T> {
-    let n = gate.len();
-    let mut out = vec![T::zero(); 2 * n];
-    let (dg, du) = out.split_at_mut(n);
-    dg.par_chunks_mut(BLOCK)
-        .zip(du.par_chunks_mut(BLOCK))
-        .zip(gate.par_chunks(BLOCK).zip(up.par_chunks(BLOCK)))
-        .zip(grad.par_chunks(BLOCK))
-        .for_each(|(((dg, du), (g, u)), d)| {
-            for i in 0..g.len() {
-                let s = sigmoid(g[i]);
-                dg[i] = d[i] * u[i] * s * (T::one() + g[i] * (T::one() - s));
-                du[i] = d[i] * g[i] * s;
-            }
-        });
-    out
+/// σ(g) for every `g` into `s`, one at a time.
+fn scalar_sigmoids<T: Float>(g: &[T], s: &mut [T]) {
+    for (s, &g) in s.iter_mut().zip(g) {
+        *s = sigmoid(g);
+    }
 }
 
 /// σ(g) for every `g` into `s`: e^(−g) 16 at a time where the CPU has AVX-512 (`vexp`),
@@ -717,13 +692,17 @@ fn sigmoids_f32(g: &[f32], s: &mut [f32]) {
     }
 }
 
-/// [`swiglu_values`] in f32 with the vector exponentials.
-fn swiglu_values_f32(gate: &[f32], up: &[f32]) -> Vec<f32> {
-    let mut out = vec![0f32; gate.len()];
+/// g·σ(g)·u, with the sigmoids of each block from `sigmoids` (computed into the output).
+fn swiglu_values<T: Float + Send + Sync>(
+    gate: &[T],
+    up: &[T],
+    sigmoids: fn(&[T], &mut [T]),
+) -> Vec<T> {
+    let mut out = vec![T::zero(); gate.len()];
     out.par_chunks_mut(BLOCK)
         .zip(gate.par_chunks(BLOCK).zip(up.par_chunks(BLOCK)))
         .for_each(|(o, (g, u))| {
-            sigmoids_f32(g, o);
+            sigmoids(g, o);
             for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
                 *o = g * *o * u;
             }
@@ -731,21 +710,27 @@ fn swiglu_values_f32(gate: &[f32], up: &[f32]) -> Vec<f32> {
     out
 }
 
-/// [`swiglu_backward`] in f32 with the vector exponentials (the sigmoids are computed into
-/// the gate gradient's block first).
-fn swiglu_backward_f32(gate: &[f32], up: &[f32], grad: &[f32]) -> Vec<f32> {
+/// d gate (first half) and d up (second half): with s = σ(g),
+/// d gate = δ·u·s·(1 + g·(1 − s)), d up = δ·g·s. The sigmoids of each block come from
+/// `sigmoids`, computed into the gate gradient's block first.
+fn swiglu_backward<T: Float + Send + Sync>(
+    gate: &[T],
+    up: &[T],
+    grad: &[T],
+    sigmoids: fn(&[T], &mut [T]),
+) -> Vec<T> {
     let n = gate.len();
-    let mut out = vec![0f32; 2 * n];
+    let mut out = vec![T::zero(); 2 * n];
     let (dg, du) = out.split_at_mut(n);
     dg.par_chunks_mut(BLOCK)
         .zip(du.par_chunks_mut(BLOCK))
         .zip(gate.par_chunks(BLOCK).zip(up.par_chunks(BLOCK)))
         .zip(grad.par_chunks(BLOCK))
         .for_each(|(((dg, du), (g, u)), d)| {
-            sigmoids_f32(g, dg);
+            sigmoids(g, dg);
             for i in 0..g.len() {
                 let s = dg[i];
-                dg[i] = d[i] * u[i] * s * (1.0 + g[i] * (1.0 - s));
+                dg[i] = d[i] * u[i] * s * (T::one() + g[i] * (T::one() - s));
                 du[i] = d[i] * g[i] * s;
             }
         });
@@ -757,11 +742,11 @@ struct SwiGlu;
 impl FloatKernel for SwiGlu {
     /// args: gate, up.
     fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
-        swiglu_values(args[0], args[1])
+        swiglu_values(args[0], args[1], scalar_sigmoids::<T>)
     }
 
     fn apply_f32(&self, args: &[&[f32]], _rows: &[usize]) -> Vec<f32> {
-        swiglu_values_f32(args[0], args[1])
+        swiglu_values(args[0], args[1], sigmoids_f32)
     }
 }
 
@@ -802,11 +787,11 @@ struct SwiGluBackward;
 impl FloatKernel for SwiGluBackward {
     /// args: gate, up, output grad.
     fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
-        swiglu_backward(args[0], args[1], args[2])
+        swiglu_backward(args[0], args[1], args[2], scalar_sigmoids::<T>)
     }
 
     fn apply_f32(&self, args: &[&[f32]], _rows: &[usize]) -> Vec<f32> {
-        swiglu_backward_f32(args[0], args[1], args[2])
+        swiglu_backward(args[0], args[1], args[2], sigmoids_f32)
     }
 }
 
