@@ -45,7 +45,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{spec}: {batch} rows x {tokens} tokens, AVX-512 BF16: {}",
         DecodePrecision::Bf16.fast_on_this_cpu()
     );
-    let mut f32_rows: Vec<Vec<u32>> = Vec::new();
+    // The f32 continuations and their f32 scores, kept for the bf16-product scoring below.
+    let mut f32_pass = None;
     for precision in [DecodePrecision::F32, DecodePrecision::Bf16] {
         let model = loaded.model.clone().with_decode_precision(precision);
         let gens = model.generate(&prompts, &params, None)?;
@@ -56,52 +57,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         let tb = TokenBatch::from_rows(&rows, loaded.pad_token_id, Padding::Right, model.device())?;
         let scores = loaded.model.score_tokens(&tb, &ScoreOptions::default())?;
-        let (mut sum, mut max, mut n) = (0f64, 0f64, 0usize);
-        for (i, (p, g)) in prompts.iter().zip(&gens).enumerate() {
-            for (k, lp) in g.logprobs.iter().enumerate() {
-                let d = (lp - scores.logprobs[i][p.len() + k]).abs() as f64;
-                sum += d;
-                max = max.max(d);
-                n += 1;
-            }
-        }
-        println!(
-            "{} decoding vs f32 scoring: mean |Δ| {:.3e}, max |Δ| {:.3e} over {n} tokens",
-            precision.name(),
-            sum / n as f64,
-            max
-        );
+        let pairs = prompts
+            .iter()
+            .zip(&gens)
+            .enumerate()
+            .flat_map(|(i, (p, g))| {
+                let scored = &scores.logprobs[i][p.len()..];
+                g.logprobs.iter().copied().zip(scored.iter().copied())
+            });
+        report(&format!("{} decoding", precision.name()), pairs);
         if precision == DecodePrecision::F32 {
-            f32_rows = rows;
+            f32_pass = Some((tb, rows, scores));
         }
     }
     // Scoring (the training forward) with bf16 products against f32 scoring, on the f32
     // continuations' generated tokens.
-    let tb = TokenBatch::from_rows(
-        &f32_rows,
-        loaded.pad_token_id,
-        Padding::Right,
-        loaded.model.device(),
-    )?;
-    let exact = loaded.model.score_tokens(&tb, &ScoreOptions::default())?;
+    let Some((tb, rows, exact)) = f32_pass else {
+        return Err("the f32 pass did not run".into());
+    };
     let bf16 = loaded
         .model
         .clone()
         .with_matmul_precision(DecodePrecision::Bf16)
         .score_tokens(&tb, &ScoreOptions::default())?;
+    let (exact, bf16) = (&exact.logprobs, &bf16.logprobs);
+    let pairs = prompts
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| (p.len()..rows[i].len()).map(move |k| (exact[i][k], bf16[i][k])));
+    report("bf16-product scoring", pairs);
+    Ok(())
+}
+
+/// Prints the mean and max |a − b| over the (tested, f32-scored) log-prob pairs.
+fn report(what: &str, pairs: impl Iterator<Item = (f32, f32)>) {
     let (mut sum, mut max, mut n) = (0f64, 0f64, 0usize);
-    for (i, p) in prompts.iter().enumerate() {
-        for k in p.len()..f32_rows[i].len() {
-            let d = (exact.logprobs[i][k] - bf16.logprobs[i][k]).abs() as f64;
-            sum += d;
-            max = max.max(d);
-            n += 1;
-        }
+    for (a, b) in pairs {
+        let d = (a - b).abs() as f64;
+        sum += d;
+        max = max.max(d);
+        n += 1;
     }
     println!(
-        "bf16-product scoring vs f32 scoring: mean |Δ| {:.3e}, max |Δ| {:.3e} over {n} tokens",
+        "{what} vs f32 scoring: mean |Δ| {:.3e}, max |Δ| {:.3e} over {n} tokens",
         sum / n as f64,
         max
     );
-    Ok(())
 }
