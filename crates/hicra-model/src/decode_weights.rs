@@ -6,9 +6,10 @@ use rayon::prelude::*;
 use crate::packed::{DecodePrecision, PackedMatrix};
 use crate::weights::Weights;
 
-/// f32 generation packs its weights from this many rows on (below, the unpacked
-/// [`crate::skinny`] kernel reads the weights as stored, and packing would not repay its copy).
-pub const PACK_MIN_ROWS_F32: usize = 16;
+/// f32 generation packs its weights from this many rows on: the packed kernel's 8-row tile is
+/// then full. Below, the unpacked [`crate::skinny`] kernel reads the weights as stored, and
+/// packing would not repay its copy.
+pub const PACK_MIN_ROWS_F32: usize = 8;
 
 /// One decoder layer's packed projections.
 pub(crate) struct PackedLayer {

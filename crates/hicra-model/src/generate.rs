@@ -98,6 +98,9 @@ impl Model {
     /// Batches of [`crate::decode_weights::PACK_MIN_ROWS_F32`] rows or more on AVX-512 CPUs, and
     /// every bf16 call (see [`Model::with_decode_precision`]), pack the projections once for the
     /// call and decode through [`crate::packed`]: one copy of the weights shared by the groups.
+    /// A packed call of fewer than [`PACKED_GROUP_MIN_ROWS`] rows is one group whose projections
+    /// split their panels across the threads, so each step reads the weights once instead of
+    /// once per group.
     pub fn generate_streaming(
         &self,
         prompts: &[Vec<u32>],
@@ -112,7 +115,7 @@ impl Model {
             None => None,
         };
         let packed = packed.as_ref();
-        let groups = row_groups(self, prompts.len());
+        let groups = row_groups(self, prompts.len(), packed.is_some());
         if groups.len() <= 1 {
             return self.generate_rows(&w, packed, prompts, 0, params, stop, on_token);
         }
@@ -274,9 +277,15 @@ impl Model {
     }
 }
 
-/// Contiguous row groups `(start, len)`: one per thread on the CPU, one in all elsewhere.
-fn row_groups(model: &Model, n: usize) -> Vec<(usize, usize)> {
-    let threads = if model.device().is_cpu() {
+/// Packed calls split their rows into groups from this many rows on. Below, reading the
+/// weights once per group costs more than the groups save: the steps are bound by memory
+/// bandwidth, not by the products.
+pub const PACKED_GROUP_MIN_ROWS: usize = 32;
+
+/// Contiguous row groups `(start, len)`: one per thread on the CPU (one in all for a packed call
+/// of fewer than [`PACKED_GROUP_MIN_ROWS`] rows), one in all elsewhere.
+fn row_groups(model: &Model, n: usize, packed: bool) -> Vec<(usize, usize)> {
+    let threads = if model.device().is_cpu() && !(packed && n < PACKED_GROUP_MIN_ROWS) {
         rayon::current_num_threads().clamp(1, n.max(1))
     } else {
         1

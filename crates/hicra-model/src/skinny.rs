@@ -4,13 +4,76 @@
 //! the weights once. gemm, built for large operands, packs the weight on every call and fills
 //! a 16-row tile with the one to eight real rows of a decoding step.
 //!
-//! On x86-64 with AVX2 and FMA (checked at run time) the inner products use 8-lane FMA; other
-//! machines get the portable loop.
+//! On x86-64 the inner products use 16-lane FMA where the CPU has AVX-512F, 8-lane FMA where it
+//! has AVX2 and FMA (checked at run time); other machines get the portable loop. Within one
+//! kernel every output is summed in the same order whatever tile it falls in, so a row's result
+//! does not depend on the other rows of the batch.
 
 /// Input rows per tile.
 const ROWS: usize = 4;
-/// Weight rows per tile.
+/// Weight rows per tile (AVX2).
 const COLS: usize = 2;
+/// Weight rows per tile (AVX-512: twice the lanes, the same 4-row tile, so twice the columns
+/// keep the loads per FMA down).
+#[cfg(target_arch = "x86_64")]
+const COLS_512: usize = 4;
+/// Weight rows per tile for a single input row: eight FMA chains and eight memory streams.
+const ONE_ROW_COLS: usize = 8;
+
+/// One tile of the walk over the output: rows `r..r + rows` of x against weight rows
+/// `j..j + cols`.
+#[derive(Debug, Clone, Copy)]
+struct Tile {
+    r: usize,
+    j: usize,
+    rows: usize,
+    cols: usize,
+}
+
+/// Walks the (m, n) output in tiles: [`ONE_ROW_COLS`] weight rows at a time for a single input
+/// row, else `cols` weight rows by [`ROWS`] input rows, with single rows and columns for the
+/// remainders.
+fn walk_tiles(m: usize, n: usize, cols: usize, mut visit: impl FnMut(Tile)) {
+    let mut j = 0;
+    while j < n {
+        let tile_cols = if m == 1 && n - j >= ONE_ROW_COLS {
+            ONE_ROW_COLS
+        } else if n - j >= cols {
+            cols
+        } else {
+            1
+        };
+        let mut r = 0;
+        while r < m {
+            let rows = if tile_cols != ONE_ROW_COLS && m - r >= ROWS {
+                ROWS
+            } else {
+                1
+            };
+            visit(Tile {
+                r,
+                j,
+                rows,
+                cols: tile_cols,
+            });
+            r += rows;
+        }
+        j += tile_cols;
+    }
+}
+
+/// Writes a tile's sums at rows r.., columns j.. of y (row stride n).
+fn store<const R: usize, const C: usize>(
+    y: &mut [f32],
+    n: usize,
+    r: usize,
+    j: usize,
+    sums: &[[f32; C]; R],
+) {
+    for (dr, row) in sums.iter().enumerate() {
+        y[(r + dr) * n + j..(r + dr) * n + j + C].copy_from_slice(row);
+    }
+}
 
 /// `y[r * y_stride + j] = Σ_i x[r * k + i] · w[j * k + i]` for `r < m`, `j < n`.
 ///
@@ -20,6 +83,13 @@ pub fn matmul_transposed(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, y: 
     assert!(x.len() >= m * k, "x holds {} of {m}x{k} elements", x.len());
     assert!(w.len() >= n * k, "w holds {} of {n}x{k} elements", w.len());
     assert!(y.len() >= m * n, "y holds {} of {m}x{n} elements", y.len());
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has the feature the function is compiled for; the lengths were
+        // checked above.
+        unsafe { avx512::matmul_transposed(x, m, k, w, n, y) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has the features the function is compiled for; the lengths were
@@ -57,7 +127,7 @@ fn portable(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, y: &mut [f32]) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{COLS, ROWS};
+    use super::{COLS, ONE_ROW_COLS, ROWS, store};
     use std::arch::x86_64::*;
 
     /// See [`super::matmul_transposed`].
@@ -77,54 +147,27 @@ mod avx2 {
         let wp = w.as_ptr();
         // The end of w: prefetches stop there.
         let w_end = n * k;
-        let mut j = 0;
-        while j < n {
-            // One input row (batch-1 decoding): eight weight rows at once keep eight FMA chains
-            // and eight memory streams busy.
-            let cols = if m == 1 && n - j >= 8 {
-                8
-            } else if n - j >= COLS {
-                COLS
-            } else {
-                1
-            };
-            let mut r = 0;
-            while r < m {
-                // Full tiles of ROWS input rows, then single rows.
-                let rows = if cols != 8 && m - r >= ROWS { ROWS } else { 1 };
-                let (xr, wj) = (r * k, j * k);
-                // SAFETY (all tiles): rows r..r+rows of x and j..j+cols of w lie inside the
-                // slices, whose lengths the caller checked; prefetch addresses are checked.
-                unsafe {
-                    let xt = xp.add(xr);
-                    let wt = wp.add(wj);
-                    let ahead = (wj + 2 * cols * k < w_end).then(|| 2 * cols * k);
-                    match (rows, cols) {
-                        (_, 8) => store(y, n, r, j, &tile::<1, 8>(xt, wt, k, ahead)),
-                        (ROWS, COLS) => store(y, n, r, j, &tile::<ROWS, COLS>(xt, wt, k, ahead)),
-                        (1, COLS) => store(y, n, r, j, &tile::<1, COLS>(xt, wt, k, ahead)),
-                        (ROWS, _) => store(y, n, r, j, &tile::<ROWS, 1>(xt, wt, k, None)),
-                        (1, _) => store(y, n, r, j, &tile::<1, 1>(xt, wt, k, None)),
-                        _ => unreachable!("tile rows are ROWS or 1"),
+        super::walk_tiles(m, n, COLS, |t| {
+            let (xr, wj) = (t.r * k, t.j * k);
+            // SAFETY (all tiles): rows r..r+rows of x and j..j+cols of w lie inside the slices,
+            // whose lengths the caller checked; prefetch addresses are checked.
+            unsafe {
+                let xt = xp.add(xr);
+                let wt = wp.add(wj);
+                let ahead = (wj + 2 * t.cols * k < w_end).then(|| 2 * t.cols * k);
+                let (r, j) = (t.r, t.j);
+                match (t.rows, t.cols) {
+                    (_, ONE_ROW_COLS) => {
+                        store(y, n, r, j, &tile::<1, ONE_ROW_COLS>(xt, wt, k, ahead))
                     }
+                    (ROWS, COLS) => store(y, n, r, j, &tile::<ROWS, COLS>(xt, wt, k, ahead)),
+                    (1, COLS) => store(y, n, r, j, &tile::<1, COLS>(xt, wt, k, ahead)),
+                    (ROWS, _) => store(y, n, r, j, &tile::<ROWS, 1>(xt, wt, k, None)),
+                    (1, _) => store(y, n, r, j, &tile::<1, 1>(xt, wt, k, None)),
+                    _ => unreachable!("tile rows are ROWS or 1"),
                 }
-                r += rows;
             }
-            j += cols;
-        }
-    }
-
-    /// Writes a tile's sums at rows r.., columns j.. of y (row stride n).
-    fn store<const R: usize, const C: usize>(
-        y: &mut [f32],
-        n: usize,
-        r: usize,
-        j: usize,
-        sums: &[[f32; C]; R],
-    ) {
-        for (dr, row) in sums.iter().enumerate() {
-            y[(r + dr) * n + j..(r + dr) * n + j + C].copy_from_slice(row);
-        }
+        });
     }
 
     /// Dot products of `R` consecutive rows of x (row stride k) with `C` consecutive rows of w,
@@ -187,6 +230,103 @@ mod avx2 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{COLS_512, ONE_ROW_COLS, ROWS, store};
+    use std::arch::x86_64::*;
+
+    /// See [`super::matmul_transposed`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; the slices must hold the shapes' elements.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn matmul_transposed(
+        x: &[f32],
+        m: usize,
+        k: usize,
+        w: &[f32],
+        n: usize,
+        y: &mut [f32],
+    ) {
+        let xp = x.as_ptr();
+        let wp = w.as_ptr();
+        let w_end = n * k;
+        super::walk_tiles(m, n, COLS_512, |t| {
+            let (xr, wj) = (t.r * k, t.j * k);
+            // SAFETY (all tiles): rows r..r+rows of x and j..j+cols of w lie inside the slices,
+            // whose lengths the caller checked; prefetch addresses are checked.
+            unsafe {
+                let xt = xp.add(xr);
+                let wt = wp.add(wj);
+                let ahead = (wj + 2 * t.cols * k < w_end).then(|| 2 * t.cols * k);
+                let (r, j) = (t.r, t.j);
+                match (t.rows, t.cols) {
+                    (_, ONE_ROW_COLS) => {
+                        store(y, n, r, j, &tile::<1, ONE_ROW_COLS>(xt, wt, k, ahead))
+                    }
+                    (ROWS, COLS_512) => {
+                        store(y, n, r, j, &tile::<ROWS, COLS_512>(xt, wt, k, ahead))
+                    }
+                    (1, COLS_512) => store(y, n, r, j, &tile::<1, COLS_512>(xt, wt, k, ahead)),
+                    (ROWS, _) => store(y, n, r, j, &tile::<ROWS, 1>(xt, wt, k, None)),
+                    (1, _) => store(y, n, r, j, &tile::<1, 1>(xt, wt, k, None)),
+                    _ => unreachable!("tile rows are ROWS or 1"),
+                }
+            }
+        });
+    }
+
+    /// Dot products of `R` consecutive rows of x (row stride k) with `C` consecutive rows of w,
+    /// 16 lanes at a time, prefetching the weight rows `ahead` elements further on. Every
+    /// output is summed the same way (16 lane sums, their reduction, then the tail in order),
+    /// whatever `R` and `C` are.
+    ///
+    /// # Safety
+    /// AVX-512F; `x` must hold R·k and `w` C·k readable elements (a prefetch never faults).
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tile<const R: usize, const C: usize>(
+        x: *const f32,
+        w: *const f32,
+        k: usize,
+        ahead: Option<usize>,
+    ) -> [[f32; C]; R] {
+        let mut acc = [[_mm512_setzero_ps(); C]; R];
+        let mut i = 0;
+        while i + 16 <= k {
+            let mut wv = [_mm512_setzero_ps(); C];
+            for (c, v) in wv.iter_mut().enumerate() {
+                // SAFETY: i + 16 <= k within row c of w.
+                *v = unsafe { _mm512_loadu_ps(w.add(c * k + i)) };
+                if let Some(d) = ahead {
+                    // SAFETY: the address lies inside w (checked by the caller); prefetching
+                    // has no other effect.
+                    unsafe { _mm_prefetch::<_MM_HINT_T0>(w.add(c * k + i + d) as *const i8) };
+                }
+            }
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                // SAFETY: i + 16 <= k within row r of x.
+                let xv = unsafe { _mm512_loadu_ps(x.add(r * k + i)) };
+                for (a, wc) in acc_r.iter_mut().zip(&wv) {
+                    *a = _mm512_fmadd_ps(xv, *wc, *a);
+                }
+            }
+            i += 16;
+        }
+        let mut out = [[0f32; C]; R];
+        for r in 0..R {
+            for c in 0..C {
+                let mut s = _mm512_reduce_add_ps(acc[r][c]);
+                for t in i..k {
+                    // SAFETY: t < k within row r of x and row c of w.
+                    s += unsafe { *x.add(r * k + t) * *w.add(c * k + t) };
+                }
+                out[r][c] = s;
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,14 +364,60 @@ mod tests {
             let x = values(m * k, 7);
             let w = values(n * k, 11);
             let expected = reference(&x, m, k, &w, n);
-            let mut fast = vec![f32::NAN; m * n];
-            matmul_transposed(&x, m, k, &w, n, &mut fast);
-            let mut slow = vec![f32::NAN; m * n];
-            portable(&x, m, k, &w, n, &mut slow);
-            for i in 0..m * n {
-                let tol = 1e-4 * (1.0 + expected[i].abs());
-                assert!((fast[i] - expected[i]).abs() < tol, "{m}x{k}x{n} [{i}]");
-                assert!((slow[i] - expected[i]).abs() < tol, "{m}x{k}x{n} [{i}]");
+            for (name, kernel) in kernels() {
+                let mut y = vec![f32::NAN; m * n];
+                kernel(&x, m, k, &w, n, &mut y);
+                for i in 0..m * n {
+                    let tol = 1e-4 * (1.0 + expected[i].abs());
+                    assert!((y[i] - expected[i]).abs() < tol, "{name} {m}x{k}x{n} [{i}]");
+                }
+            }
+        }
+    }
+
+    type Kernel = fn(&[f32], usize, usize, &[f32], usize, &mut [f32]);
+
+    /// The dispatcher, the portable loop and every SIMD kernel this CPU can run.
+    fn kernels() -> Vec<(&'static str, Kernel)> {
+        let mut all: Vec<(&'static str, Kernel)> =
+            vec![("dispatch", matmul_transposed), ("portable", portable)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: the CPU has the features; the test passes whole shapes.
+                all.push(("avx2", |x, m, k, w, n, y| unsafe {
+                    avx2::matmul_transposed(x, m, k, w, n, y)
+                }));
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: as above.
+                all.push(("avx512", |x, m, k, w, n, y| unsafe {
+                    avx512::matmul_transposed(x, m, k, w, n, y)
+                }));
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn a_row_gets_the_same_bits_alone_and_in_any_batch() {
+        // The batch sizes put row 0 in a one-row tile (m = 1), a full 4-row tile and a remainder.
+        let (k, n) = (83, 11);
+        let x = values(9 * k, 5);
+        let w = values(n * k, 9);
+        for (name, kernel) in kernels() {
+            let mut alone = vec![0f32; n];
+            kernel(&x[..k], 1, k, &w, n, &mut alone);
+            for m in [2, 4, 5, 9] {
+                let mut batch = vec![0f32; m * n];
+                kernel(&x[..m * k], m, k, &w, n, &mut batch);
+                let last = m - 1;
+                let mut last_alone = vec![0f32; n];
+                kernel(&x[last * k..m * k], 1, k, &w, n, &mut last_alone);
+                assert_eq!(alone, batch[..n], "{name}: row 0 in a batch of {m}");
+                assert_eq!(last_alone, batch[last * n..], "{name}: row {last} of {m}");
             }
         }
     }

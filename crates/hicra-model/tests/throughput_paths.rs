@@ -59,6 +59,24 @@ fn packed_f32_batches_decode_like_single_rows() {
     }
 }
 
+#[test]
+fn a_packed_row_decodes_the_same_in_one_group_and_in_row_groups() {
+    // Below PACKED_GROUP_MIN_ROWS a packed call is one group whose products split their panels
+    // across the threads; from it on the rows are decoded in groups side by side. A row's tokens
+    // and log-probs must not depend on which.
+    use hicra_model::generate::PACKED_GROUP_MIN_ROWS;
+    let (_d, loaded) = tiny_model(ARCHS[0], 23);
+    let prompts = many_prompts(&loaded, PACKED_GROUP_MIN_ROWS + 5);
+    let few = &prompts[..PACK_MIN_ROWS.max(PACKED_GROUP_MIN_ROWS / 2)];
+    let params = SamplingParams {
+        temperature: 1.0,
+        ..greedy(10)
+    };
+    let grouped = loaded.model.generate(&prompts, &params, None).unwrap();
+    let one_group = loaded.model.generate(few, &params, None).unwrap();
+    assert_eq!(one_group[..], grouped[..few.len()]);
+}
+
 /// Scores `gens` (continuations of `prompts`) with the model in f32: per-token log-probs.
 fn f32_logprobs(
     loaded: &hicra_model::LoadedModel,
