@@ -62,6 +62,40 @@ fn walk_tiles(m: usize, n: usize, cols: usize, mut visit: impl FnMut(Tile)) {
     }
 }
 
+/// The body of a SIMD kernel: walks the output in tiles ([`walk_tiles`]) and computes each with
+/// the calling module's `tile::<R, C>`, `cols` weight rows to a full tile. Expanded inside each
+/// kernel, so the tiles are called from code compiled for the same features.
+macro_rules! tiled {
+    ($x:expr, $m:expr, $k:expr, $w:expr, $n:expr, $y:expr, $cols:path) => {{
+        let (m, k, n, y) = ($m, $k, $n, $y);
+        let (xp, wp) = ($x.as_ptr(), $w.as_ptr());
+        // The end of w: prefetches stop there.
+        let w_end = n * k;
+        super::walk_tiles(m, n, $cols, |t| {
+            let (xr, wj) = (t.r * k, t.j * k);
+            // SAFETY (all tiles): rows r..r+rows of x and j..j+cols of w lie inside the slices,
+            // whose lengths the caller checked; prefetch addresses are checked.
+            unsafe {
+                let xt = xp.add(xr);
+                let wt = wp.add(wj);
+                let ahead = (wj + 2 * t.cols * k < w_end).then(|| 2 * t.cols * k);
+                let (r, j) = (t.r, t.j);
+                match (t.rows, t.cols) {
+                    (_, ONE_ROW_COLS) => {
+                        store(y, n, r, j, &tile::<1, ONE_ROW_COLS>(xt, wt, k, ahead))
+                    }
+                    (ROWS, $cols) => store(y, n, r, j, &tile::<ROWS, $cols>(xt, wt, k, ahead)),
+                    (1, $cols) => store(y, n, r, j, &tile::<1, $cols>(xt, wt, k, ahead)),
+                    (ROWS, _) => store(y, n, r, j, &tile::<ROWS, 1>(xt, wt, k, None)),
+                    (1, _) => store(y, n, r, j, &tile::<1, 1>(xt, wt, k, None)),
+                    _ => unreachable!("tile rows are ROWS or 1"),
+                }
+            }
+        });
+    }};
+}
+use tiled;
+
 /// Writes a tile's sums at rows r.., columns j.. of y (row stride n).
 fn store<const R: usize, const C: usize>(
     y: &mut [f32],
@@ -143,31 +177,7 @@ mod avx2 {
         n: usize,
         y: &mut [f32],
     ) {
-        let xp = x.as_ptr();
-        let wp = w.as_ptr();
-        // The end of w: prefetches stop there.
-        let w_end = n * k;
-        super::walk_tiles(m, n, COLS, |t| {
-            let (xr, wj) = (t.r * k, t.j * k);
-            // SAFETY (all tiles): rows r..r+rows of x and j..j+cols of w lie inside the slices,
-            // whose lengths the caller checked; prefetch addresses are checked.
-            unsafe {
-                let xt = xp.add(xr);
-                let wt = wp.add(wj);
-                let ahead = (wj + 2 * t.cols * k < w_end).then(|| 2 * t.cols * k);
-                let (r, j) = (t.r, t.j);
-                match (t.rows, t.cols) {
-                    (_, ONE_ROW_COLS) => {
-                        store(y, n, r, j, &tile::<1, ONE_ROW_COLS>(xt, wt, k, ahead))
-                    }
-                    (ROWS, COLS) => store(y, n, r, j, &tile::<ROWS, COLS>(xt, wt, k, ahead)),
-                    (1, COLS) => store(y, n, r, j, &tile::<1, COLS>(xt, wt, k, ahead)),
-                    (ROWS, _) => store(y, n, r, j, &tile::<ROWS, 1>(xt, wt, k, None)),
-                    (1, _) => store(y, n, r, j, &tile::<1, 1>(xt, wt, k, None)),
-                    _ => unreachable!("tile rows are ROWS or 1"),
-                }
-            }
-        });
+        super::tiled!(x, m, k, w, n, y, COLS);
     }
 
     /// Dot products of `R` consecutive rows of x (row stride k) with `C` consecutive rows of w,
@@ -248,32 +258,7 @@ mod avx512 {
         n: usize,
         y: &mut [f32],
     ) {
-        let xp = x.as_ptr();
-        let wp = w.as_ptr();
-        let w_end = n * k;
-        super::walk_tiles(m, n, COLS_512, |t| {
-            let (xr, wj) = (t.r * k, t.j * k);
-            // SAFETY (all tiles): rows r..r+rows of x and j..j+cols of w lie inside the slices,
-            // whose lengths the caller checked; prefetch addresses are checked.
-            unsafe {
-                let xt = xp.add(xr);
-                let wt = wp.add(wj);
-                let ahead = (wj + 2 * t.cols * k < w_end).then(|| 2 * t.cols * k);
-                let (r, j) = (t.r, t.j);
-                match (t.rows, t.cols) {
-                    (_, ONE_ROW_COLS) => {
-                        store(y, n, r, j, &tile::<1, ONE_ROW_COLS>(xt, wt, k, ahead))
-                    }
-                    (ROWS, COLS_512) => {
-                        store(y, n, r, j, &tile::<ROWS, COLS_512>(xt, wt, k, ahead))
-                    }
-                    (1, COLS_512) => store(y, n, r, j, &tile::<1, COLS_512>(xt, wt, k, ahead)),
-                    (ROWS, _) => store(y, n, r, j, &tile::<ROWS, 1>(xt, wt, k, None)),
-                    (1, _) => store(y, n, r, j, &tile::<1, 1>(xt, wt, k, None)),
-                    _ => unreachable!("tile rows are ROWS or 1"),
-                }
-            }
-        });
+        super::tiled!(x, m, k, w, n, y, COLS_512);
     }
 
     /// Dot products of `R` consecutive rows of x (row stride k) with `C` consecutive rows of w,
