@@ -18,10 +18,12 @@ const COLS: usize = 2;
 #[cfg(target_arch = "x86_64")]
 const COLS_512: usize = 4;
 /// Weight rows per tile for a single input row: eight FMA chains and eight memory streams.
+#[cfg(target_arch = "x86_64")]
 const ONE_ROW_COLS: usize = 8;
 
 /// One tile of the walk over the output: rows `r..r + rows` of x against weight rows
 /// `j..j + cols`.
+#[cfg(target_arch = "x86_64")]
 #[derive(Debug, Clone, Copy)]
 struct Tile {
     r: usize,
@@ -33,6 +35,7 @@ struct Tile {
 /// Walks the (m, n) output in tiles: [`ONE_ROW_COLS`] weight rows at a time for a single input
 /// row, else `cols` weight rows by [`ROWS`] input rows, with single rows and columns for the
 /// remainders.
+#[cfg(target_arch = "x86_64")]
 fn walk_tiles(m: usize, n: usize, cols: usize, mut visit: impl FnMut(Tile)) {
     let mut j = 0;
     while j < n {
@@ -62,41 +65,117 @@ fn walk_tiles(m: usize, n: usize, cols: usize, mut visit: impl FnMut(Tile)) {
     }
 }
 
-/// The body of a SIMD kernel: walks the output in tiles ([`walk_tiles`]) and computes each with
-/// the calling module's `tile::<R, C>`, `cols` weight rows to a full tile. Expanded inside each
-/// kernel, so the tiles are called from code compiled for the same features.
-macro_rules! tiled {
-    ($x:expr, $m:expr, $k:expr, $w:expr, $n:expr, $y:expr, $cols:path) => {{
-        let (m, k, n, y) = ($m, $k, $n, $y);
-        let (xp, wp) = ($x.as_ptr(), $w.as_ptr());
-        // The end of w: prefetches stop there.
-        let w_end = n * k;
-        super::walk_tiles(m, n, $cols, |t| {
-            let (xr, wj) = (t.r * k, t.j * k);
-            // SAFETY (all tiles): rows r..r+rows of x and j..j+cols of w lie inside the slices,
-            // whose lengths the caller checked; prefetch addresses are checked.
-            unsafe {
-                let xt = xp.add(xr);
-                let wt = wp.add(wj);
-                let ahead = (wj + 2 * t.cols * k < w_end).then(|| 2 * t.cols * k);
-                let (r, j) = (t.r, t.j);
-                match (t.rows, t.cols) {
-                    (_, ONE_ROW_COLS) => {
-                        store(y, n, r, j, &tile::<1, ONE_ROW_COLS>(xt, wt, k, ahead))
+/// Defines a SIMD kernel's `tile::<R, C>`: the dot products of `R` consecutive rows of x (row
+/// stride k) with `C` consecutive rows of w, `lanes` at a time, prefetching the weight rows
+/// `ahead` elements further on (one cache line per 16 elements). Every output is summed the
+/// same way whatever `R` and `C` are: lane sums, their reduction, then the tail in order.
+macro_rules! dot_tile {
+    ($features:literal, $vector:ty, $lanes:literal, $zero:ident, $load:ident, $fma:ident, $reduce:ident) => {
+        /// See the `dot_tile` macro.
+        ///
+        /// # Safety
+        /// The CPU must have the kernel's features; `x` must hold R·k and `w` C·k readable
+        /// elements (a prefetch never faults).
+        #[target_feature(enable = $features)]
+        unsafe fn tile<const R: usize, const C: usize>(
+            x: *const f32,
+            w: *const f32,
+            k: usize,
+            ahead: Option<usize>,
+        ) -> [[f32; C]; R] {
+            let mut acc: [[$vector; C]; R] = [[$zero(); C]; R];
+            let mut i = 0;
+            while i + $lanes <= k {
+                let mut wv: [$vector; C] = [$zero(); C];
+                for (c, v) in wv.iter_mut().enumerate() {
+                    // SAFETY: i + lanes <= k within row c of w.
+                    *v = unsafe { $load(w.add(c * k + i)) };
+                    if let Some(d) = ahead
+                        && i % 16 == 0
+                    {
+                        // SAFETY: the address lies inside w (checked by the caller); prefetching
+                        // has no other effect.
+                        unsafe { _mm_prefetch::<_MM_HINT_T0>(w.add(c * k + i + d) as *const i8) };
                     }
-                    (ROWS, $cols) => store(y, n, r, j, &tile::<ROWS, $cols>(xt, wt, k, ahead)),
-                    (1, $cols) => store(y, n, r, j, &tile::<1, $cols>(xt, wt, k, ahead)),
-                    (ROWS, _) => store(y, n, r, j, &tile::<ROWS, 1>(xt, wt, k, None)),
-                    (1, _) => store(y, n, r, j, &tile::<1, 1>(xt, wt, k, None)),
-                    _ => unreachable!("tile rows are ROWS or 1"),
+                }
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    // SAFETY: i + lanes <= k within row r of x.
+                    let xv = unsafe { $load(x.add(r * k + i)) };
+                    for (a, wc) in acc_r.iter_mut().zip(&wv) {
+                        *a = $fma(xv, *wc, *a);
+                    }
+                }
+                i += $lanes;
+            }
+            let mut out = [[0f32; C]; R];
+            for r in 0..R {
+                for c in 0..C {
+                    let mut s = $reduce(acc[r][c]);
+                    for t in i..k {
+                        // SAFETY: t < k within row r of x and row c of w.
+                        s += unsafe { *x.add(r * k + t) * *w.add(c * k + t) };
+                    }
+                    out[r][c] = s;
                 }
             }
-        });
-    }};
+            out
+        }
+    };
 }
-use tiled;
+#[cfg(target_arch = "x86_64")]
+use dot_tile;
+
+/// Defines a SIMD kernel's `matmul_transposed` (see [`matmul_transposed`]), compiled for
+/// `features`: it walks the output in tiles ([`walk_tiles`]) and computes each with the calling
+/// module's `tile::<R, C>`, `cols` weight rows to a full tile.
+#[cfg(target_arch = "x86_64")]
+macro_rules! tiled_kernel {
+    ($features:literal, $cols:path) => {
+        /// See the parent module's `matmul_transposed`.
+        ///
+        /// # Safety
+        /// The CPU must have the kernel's features; the slices must hold the shapes' elements.
+        #[target_feature(enable = $features)]
+        pub unsafe fn matmul_transposed(
+            x: &[f32],
+            m: usize,
+            k: usize,
+            w: &[f32],
+            n: usize,
+            y: &mut [f32],
+        ) {
+            let (xp, wp) = (x.as_ptr(), w.as_ptr());
+            // The end of w: prefetches stop there.
+            let w_end = n * k;
+            super::walk_tiles(m, n, $cols, |t| {
+                let (xr, wj) = (t.r * k, t.j * k);
+                // SAFETY (all tiles): rows r..r+rows of x and j..j+cols of w lie inside the slices,
+                // whose lengths the caller checked; prefetch addresses are checked.
+                unsafe {
+                    let xt = xp.add(xr);
+                    let wt = wp.add(wj);
+                    let ahead = (wj + 2 * t.cols * k < w_end).then(|| 2 * t.cols * k);
+                    let (r, j) = (t.r, t.j);
+                    match (t.rows, t.cols) {
+                        (_, ONE_ROW_COLS) => {
+                            store(y, n, r, j, &tile::<1, ONE_ROW_COLS>(xt, wt, k, ahead))
+                        }
+                        (ROWS, $cols) => store(y, n, r, j, &tile::<ROWS, $cols>(xt, wt, k, ahead)),
+                        (1, $cols) => store(y, n, r, j, &tile::<1, $cols>(xt, wt, k, ahead)),
+                        (ROWS, _) => store(y, n, r, j, &tile::<ROWS, 1>(xt, wt, k, None)),
+                        (1, _) => store(y, n, r, j, &tile::<1, 1>(xt, wt, k, None)),
+                        _ => unreachable!("tile rows are ROWS or 1"),
+                    }
+                }
+            });
+        }
+    };
+}
+#[cfg(target_arch = "x86_64")]
+use tiled_kernel;
 
 /// Writes a tile's sums at rows r.., columns j.. of y (row stride n).
+#[cfg(target_arch = "x86_64")]
 fn store<const R: usize, const C: usize>(
     y: &mut [f32],
     n: usize,
@@ -164,72 +243,17 @@ mod avx2 {
     use super::{COLS, ONE_ROW_COLS, ROWS, store};
     use std::arch::x86_64::*;
 
-    /// See [`super::matmul_transposed`].
-    ///
-    /// # Safety
-    /// The CPU must support AVX2 and FMA; the slices must hold the shapes' elements.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn matmul_transposed(
-        x: &[f32],
-        m: usize,
-        k: usize,
-        w: &[f32],
-        n: usize,
-        y: &mut [f32],
-    ) {
-        super::tiled!(x, m, k, w, n, y, COLS);
-    }
+    super::tiled_kernel!("avx2,fma", COLS);
 
-    /// Dot products of `R` consecutive rows of x (row stride k) with `C` consecutive rows of w,
-    /// prefetching the weight rows `ahead` elements further on.
-    ///
-    /// # Safety
-    /// AVX2 and FMA; `x` must hold R·k and `w` C·k readable elements (C·k + ahead with a
-    /// prefetch distance, though a prefetch never faults).
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile<const R: usize, const C: usize>(
-        x: *const f32,
-        w: *const f32,
-        k: usize,
-        ahead: Option<usize>,
-    ) -> [[f32; C]; R] {
-        let mut acc = [[_mm256_setzero_ps(); C]; R];
-        let mut i = 0;
-        while i + 8 <= k {
-            let mut wv = [_mm256_setzero_ps(); C];
-            for (c, v) in wv.iter_mut().enumerate() {
-                // SAFETY: i + 8 <= k within row c of w.
-                *v = unsafe { _mm256_loadu_ps(w.add(c * k + i)) };
-                if let Some(d) = ahead
-                    && i % 16 == 0
-                {
-                    // SAFETY: the address lies inside w (checked by the caller); prefetching
-                    // has no other effect.
-                    unsafe { _mm_prefetch::<_MM_HINT_T0>(w.add(c * k + i + d) as *const i8) };
-                }
-            }
-            for (r, acc_r) in acc.iter_mut().enumerate() {
-                // SAFETY: i + 8 <= k within row r of x.
-                let xv = unsafe { _mm256_loadu_ps(x.add(r * k + i)) };
-                for (a, wc) in acc_r.iter_mut().zip(&wv) {
-                    *a = _mm256_fmadd_ps(xv, *wc, *a);
-                }
-            }
-            i += 8;
-        }
-        let mut out = [[0f32; C]; R];
-        for r in 0..R {
-            for c in 0..C {
-                let mut s = hsum(acc[r][c]);
-                for t in i..k {
-                    // SAFETY: t < k within row r of x and row c of w.
-                    s += unsafe { *x.add(r * k + t) * *w.add(c * k + t) };
-                }
-                out[r][c] = s;
-            }
-        }
-        out
-    }
+    super::dot_tile!(
+        "avx2,fma",
+        __m256,
+        8,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_fmadd_ps,
+        hsum
+    );
 
     #[target_feature(enable = "avx2,fma")]
     fn hsum(v: __m256) -> f32 {
@@ -245,71 +269,17 @@ mod avx512 {
     use super::{COLS_512, ONE_ROW_COLS, ROWS, store};
     use std::arch::x86_64::*;
 
-    /// See [`super::matmul_transposed`].
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512F; the slices must hold the shapes' elements.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn matmul_transposed(
-        x: &[f32],
-        m: usize,
-        k: usize,
-        w: &[f32],
-        n: usize,
-        y: &mut [f32],
-    ) {
-        super::tiled!(x, m, k, w, n, y, COLS_512);
-    }
+    super::tiled_kernel!("avx512f", COLS_512);
 
-    /// Dot products of `R` consecutive rows of x (row stride k) with `C` consecutive rows of w,
-    /// 16 lanes at a time, prefetching the weight rows `ahead` elements further on. Every
-    /// output is summed the same way (16 lane sums, their reduction, then the tail in order),
-    /// whatever `R` and `C` are.
-    ///
-    /// # Safety
-    /// AVX-512F; `x` must hold R·k and `w` C·k readable elements (a prefetch never faults).
-    #[target_feature(enable = "avx512f")]
-    unsafe fn tile<const R: usize, const C: usize>(
-        x: *const f32,
-        w: *const f32,
-        k: usize,
-        ahead: Option<usize>,
-    ) -> [[f32; C]; R] {
-        let mut acc = [[_mm512_setzero_ps(); C]; R];
-        let mut i = 0;
-        while i + 16 <= k {
-            let mut wv = [_mm512_setzero_ps(); C];
-            for (c, v) in wv.iter_mut().enumerate() {
-                // SAFETY: i + 16 <= k within row c of w.
-                *v = unsafe { _mm512_loadu_ps(w.add(c * k + i)) };
-                if let Some(d) = ahead {
-                    // SAFETY: the address lies inside w (checked by the caller); prefetching
-                    // has no other effect.
-                    unsafe { _mm_prefetch::<_MM_HINT_T0>(w.add(c * k + i + d) as *const i8) };
-                }
-            }
-            for (r, acc_r) in acc.iter_mut().enumerate() {
-                // SAFETY: i + 16 <= k within row r of x.
-                let xv = unsafe { _mm512_loadu_ps(x.add(r * k + i)) };
-                for (a, wc) in acc_r.iter_mut().zip(&wv) {
-                    *a = _mm512_fmadd_ps(xv, *wc, *a);
-                }
-            }
-            i += 16;
-        }
-        let mut out = [[0f32; C]; R];
-        for r in 0..R {
-            for c in 0..C {
-                let mut s = _mm512_reduce_add_ps(acc[r][c]);
-                for t in i..k {
-                    // SAFETY: t < k within row r of x and row c of w.
-                    s += unsafe { *x.add(r * k + t) * *w.add(c * k + t) };
-                }
-                out[r][c] = s;
-            }
-        }
-        out
-    }
+    super::dot_tile!(
+        "avx512f",
+        __m512,
+        16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_fmadd_ps,
+        _mm512_reduce_add_ps
+    );
 }
 
 #[cfg(test)]
