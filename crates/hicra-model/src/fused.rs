@@ -973,20 +973,20 @@ mod tests {
         gates[5] = 100.0;
         gates[20_010] = -100.0;
         let g64 = Var::from_tensor(&Tensor::from_vec(gates, (2, 20_003), &dev)?)?;
-        let u64 = Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, 20_003), &dev)?)?;
+        let up64 = Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, 20_003), &dev)?)?;
         let probe = Tensor::randn(0f64, 1.0, (2, 20_003), &dev)?;
-        let composed = (g64.as_tensor().silu()? * u64.as_tensor())?;
+        let composed = (g64.as_tensor().silu()? * up64.as_tensor())?;
         let grads64 = (&composed * &probe)?.sum_all()?.backward()?;
         let g32 = Var::from_tensor(&g64.as_tensor().to_dtype(DType::F32)?)?;
-        let u32 = Var::from_tensor(&u64.as_tensor().to_dtype(DType::F32)?)?;
-        let fused = swiglu(g32.as_tensor(), u32.as_tensor())?;
+        let up32 = Var::from_tensor(&up64.as_tensor().to_dtype(DType::F32)?)?;
+        let fused = swiglu(g32.as_tensor(), up32.as_tensor())?;
         let to64 = |t: &Tensor| t.to_dtype(DType::F64);
         // f32 rounding of values up to |g·u| ≈ 40.
         assert!(max_diff(&to64(&fused)?, &composed) < 2e-5);
         let grads32 = (fused * probe.to_dtype(DType::F32)?)?
             .sum_all()?
             .backward()?;
-        for (v32, v64) in [(&g32, &g64), (&u32, &u64)] {
+        for (v32, v64) in [(&g32, &g64), (&up32, &up64)] {
             let a = to64(grads32.get(v32.as_tensor()).expect("grad"))?;
             let b = grads64.get(v64.as_tensor()).expect("grad");
             assert!(max_diff(&a, b) < 2e-4, "{}", max_diff(&a, b));

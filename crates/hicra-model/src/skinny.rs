@@ -69,6 +69,7 @@ fn walk_tiles(m: usize, n: usize, cols: usize, mut visit: impl FnMut(Tile)) {
 /// stride k) with `C` consecutive rows of w, `lanes` at a time, prefetching the weight rows
 /// `ahead` elements further on (one cache line per 16 elements). Every output is summed the
 /// same way whatever `R` and `C` are: lane sums, their reduction, then the tail in order.
+#[cfg(target_arch = "x86_64")]
 macro_rules! dot_tile {
     ($features:literal, $vector:ty, $lanes:literal, $zero:ident, $load:ident, $fma:ident, $reduce:ident) => {
         /// See the `dot_tile` macro.
