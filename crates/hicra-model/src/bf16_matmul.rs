@@ -31,6 +31,15 @@ pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
         .apply_op2(&w.contiguous()?, Product(Form::RowsTimesWeightT))
 }
 
+/// The gradients (dx = g · w, dw = gᵀ · x) of [`linear`] from its output gradient `grad`, each
+/// product in bf16 with f32 accumulation.
+pub(crate) fn linear_backward(x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+    let g = grad.contiguous()?;
+    let dx = g.apply_op2_no_bwd(&w.contiguous()?, &Product(Form::RowsTimesMatrix))?;
+    let dw = g.apply_op2_no_bwd(&x.contiguous()?, &Product(Form::TransposedTimesMatrix))?;
+    Ok((dx, dw))
+}
+
 /// Which product of two row-major matrices `a`, `b`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Form {
@@ -107,9 +116,7 @@ impl CustomOp2 for Product {
         if self.0 != Form::RowsTimesWeightT {
             candle_core::bail!("{}: no second derivative", self.name());
         }
-        let g = grad.contiguous()?;
-        let dx = g.apply_op2_no_bwd(w, &Product(Form::RowsTimesMatrix))?;
-        let dw = g.apply_op2_no_bwd(x, &Product(Form::TransposedTimesMatrix))?;
+        let (dx, dw) = linear_backward(x, w, grad)?;
         Ok((Some(dx), Some(dw)))
     }
 }

@@ -105,10 +105,29 @@ fn rows_of(layout: &Layout) -> Result<(usize, usize, usize)> {
     Ok((len, start, end))
 }
 
+/// The kernels' element types: f32 and f64, with their shifted exponentials.
+trait Element: Float + Send + Sync {
+    /// `v[i] = exp(v[i] - shift)` in place.
+    fn shifted_exps_in_place(v: &mut [Self], shift: Self);
+}
+
+impl Element for f32 {
+    /// 16 at a time where the CPU has AVX-512 ([`crate::vexp`]).
+    fn shifted_exps_in_place(v: &mut [f32], shift: f32) {
+        crate::vexp::shifted_exps_in_place(v, shift);
+    }
+}
+
+impl Element for f64 {
+    fn shifted_exps_in_place(v: &mut [f64], shift: f64) {
+        v.iter_mut().for_each(|x| *x = (*x - shift).exp());
+    }
+}
+
 /// A kernel over the contiguous slices of its operands, for either float element type.
 trait FloatKernel {
     /// `args`: the operands' elements; `rows`: the length of each operand's last dimension.
-    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T>;
+    fn apply<T: Element>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T>;
 
     /// The f32 case; kernels with a vector form in f32 override it.
     fn apply_f32(&self, args: &[&[f32]], rows: &[usize]) -> Vec<f32> {
@@ -154,17 +173,15 @@ fn run_kernel<K: FloatKernel>(
     }
 }
 
-fn softmax_rows<T: Float + Send + Sync>(src: &[T], len: usize) -> Vec<T> {
+fn softmax_rows<T: Element>(src: &[T], len: usize) -> Vec<T> {
     let mut out = vec![T::zero(); src.len()];
     out.par_chunks_mut(len)
         .zip(src.par_chunks(len))
         .for_each(|(o, x)| {
             let max = x.iter().copied().fold(T::neg_infinity(), T::max);
-            let mut sum = T::zero();
-            for (o, &v) in o.iter_mut().zip(x) {
-                *o = (v - max).exp();
-                sum = sum + *o;
-            }
+            o.copy_from_slice(x);
+            T::shifted_exps_in_place(o, max);
+            let sum = o.iter().fold(T::zero(), |acc, &v| acc + v);
             let inv = sum.recip();
             o.iter_mut().for_each(|v| *v = *v * inv);
         });
@@ -174,7 +191,7 @@ fn softmax_rows<T: Float + Send + Sync>(src: &[T], len: usize) -> Vec<T> {
 struct SoftmaxLast;
 
 impl FloatKernel for SoftmaxLast {
-    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
+    fn apply<T: Element>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
         softmax_rows(args[0], rows[0])
     }
 }
@@ -195,7 +212,7 @@ impl CustomOp1 for SoftmaxLast {
 }
 
 /// The softmax gradient dx = y ⊙ (g − Σ g ⊙ y) per row, from the output `y` and its gradient.
-fn softmax_backward(y: &Tensor, grad: &Tensor) -> Result<Tensor> {
+pub(crate) fn softmax_backward(y: &Tensor, grad: &Tensor) -> Result<Tensor> {
     y.contiguous()?
         .apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBackward)
 }
@@ -205,7 +222,7 @@ struct SoftmaxBackward;
 
 impl FloatKernel for SoftmaxBackward {
     /// args: y, g.
-    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
+    fn apply<T: Element>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
         let (y, g, len) = (args[0], args[1], rows[0]);
         let mut out = vec![T::zero(); y.len()];
         out.par_chunks_mut(len)
@@ -251,7 +268,7 @@ struct MaskedSoftmax {
 
 impl FloatKernel for MaskedSoftmax {
     /// args: scores, mask.
-    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
+    fn apply<T: Element>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
         let (scores, mask, len) = (args[0], args[1], rows[0]);
         let (per_batch, t) = (self.rows_per_batch, self.queries);
         let mut out = vec![T::zero(); scores.len()];
@@ -265,11 +282,8 @@ impl FloatKernel for MaskedSoftmax {
                     *o = v + mv;
                 }
                 let max = o.iter().copied().fold(T::neg_infinity(), T::max);
-                let mut sum = T::zero();
-                for v in o.iter_mut() {
-                    *v = (*v - max).exp();
-                    sum = sum + *v;
-                }
+                T::shifted_exps_in_place(o, max);
+                let sum = o.iter().fold(T::zero(), |acc, &v| acc + v);
                 let inv = sum.recip();
                 o.iter_mut().for_each(|v| *v = *v * inv);
             });
@@ -306,13 +320,13 @@ impl CustomOp2 for MaskedSoftmax {
 }
 
 /// Per row: (log p[target], entropy), accumulated in f64.
-fn score_rows<T: Float + Send + Sync>(logits: &[T], v: usize, targets: &[u32]) -> Vec<T> {
+fn score_rows<T: Element>(logits: &[T], v: usize, targets: &[u32]) -> Vec<T> {
     let mut out = vec![T::zero(); 2 * targets.len()];
     out.par_chunks_mut(2)
         .zip(logits.par_chunks(v))
         .zip(targets.par_iter())
-        .for_each(|((o, z), &t)| {
-            let (lse, mean_z) = lse_and_mean(z);
+        .for_each_init(Vec::new, |scratch, ((o, z), &t)| {
+            let (lse, mean_z) = lse_and_mean(z, scratch);
             let lp = z[t as usize].to_f64().unwrap_or(f64::NAN) - lse;
             o[0] = T::from(lp).unwrap_or(T::nan());
             o[1] = T::from(lse - mean_z).unwrap_or(T::nan());
@@ -320,12 +334,15 @@ fn score_rows<T: Float + Send + Sync>(logits: &[T], v: usize, targets: &[u32]) -
     out
 }
 
-/// log Σ exp z, and Σ p·z under p = softmax(z).
-fn lse_and_mean<T: Float>(z: &[T]) -> (f64, f64) {
+/// log Σ exp z, and Σ p·z under p = softmax(z); `scratch` holds the exponentials.
+fn lse_and_mean<T: Element>(z: &[T], scratch: &mut Vec<T>) -> (f64, f64) {
     let max = z.iter().copied().fold(T::neg_infinity(), T::max);
+    scratch.clear();
+    scratch.extend_from_slice(z);
+    T::shifted_exps_in_place(scratch, max);
     let (mut sum, mut weighted) = (0f64, 0f64);
-    for &v in z {
-        let e = (v - max).exp().to_f64().unwrap_or(f64::NAN);
+    for (&e, &v) in scratch.iter().zip(z) {
+        let e = e.to_f64().unwrap_or(f64::NAN);
         sum += e;
         weighted += e * v.to_f64().unwrap_or(f64::NAN);
     }
@@ -334,7 +351,7 @@ fn lse_and_mean<T: Float>(z: &[T]) -> (f64, f64) {
 }
 
 /// d logits = g_lp·(onehot − p) − g_H·p·(log p + H), per row.
-fn score_rows_backward<T: Float + Send + Sync>(
+fn score_rows_backward<T: Element>(
     logits: &[T],
     v: usize,
     targets: &[u32],
@@ -351,9 +368,10 @@ fn score_rows_backward<T: Float + Send + Sync>(
             let lse = z[t] - scores[2 * r];
             let entropy = scores[2 * r + 1];
             let (g_lp, g_h) = (grads[2 * r], grads[2 * r + 1]);
+            d.copy_from_slice(z);
+            T::shifted_exps_in_place(d, lse);
             for (d, &zj) in d.iter_mut().zip(z) {
-                let logp = zj - lse;
-                let p = logp.exp();
+                let (p, logp) = (*d, zj - lse);
                 *d = -g_lp * p - g_h * p * (logp + entropy);
             }
             d[t] = d[t] + g_lp;
@@ -381,7 +399,7 @@ impl TokenScores {
 }
 
 impl FloatKernel for TokenScores {
-    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
+    fn apply<T: Element>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
         score_rows(args[0], rows[0], &self.targets)
     }
 }
@@ -398,15 +416,57 @@ impl CustomOp1 for TokenScores {
     }
 
     fn bwd(&self, arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let backward = TokenScoresBackward {
-            targets: self.targets.clone(),
-        };
-        let g = arg.contiguous()?.apply_op3_no_bwd(
-            &res.contiguous()?,
-            &grad.contiguous()?,
-            &backward,
-        )?;
-        Ok(Some(g))
+        token_scores_backward(arg, &self.targets, res, grad).map(Some)
+    }
+}
+
+/// The gradient of [`token_logprob_entropy`] w.r.t. the logits (N, V), from its output `scores`
+/// (N, 2) and their gradient.
+fn token_scores_backward(
+    logits: &Tensor,
+    targets: &[u32],
+    scores: &Tensor,
+    grad: &Tensor,
+) -> Result<Tensor> {
+    let backward = TokenScoresBackward {
+        targets: targets.to_vec(),
+    };
+    logits
+        .contiguous()?
+        .apply_op3_no_bwd(&scores.contiguous()?, &grad.contiguous()?, &backward)
+}
+
+/// As [`token_logprob_entropy`], for the hand-written backward pass: no graph is recorded;
+/// the returned [`ScoresBackward`] gives the logits' gradient from the scores' gradient.
+pub(crate) fn token_scores_with_backward(
+    logits: &Tensor,
+    targets: &Tensor,
+) -> Result<(Tensor, ScoresBackward)> {
+    let logits = logits.detach().contiguous()?;
+    let targets = targets.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+    let scores = logits.apply_op1_no_bwd(&TokenScores {
+        targets: targets.clone(),
+    })?;
+    let backward = ScoresBackward {
+        logits,
+        targets,
+        scores: scores.clone(),
+    };
+    Ok((scores, backward))
+}
+
+/// What the gradient of [`token_scores_with_backward`]'s scores needs: its logits, targets and
+/// scores.
+pub(crate) struct ScoresBackward {
+    logits: Tensor,
+    targets: Vec<u32>,
+    scores: Tensor,
+}
+
+impl ScoresBackward {
+    /// The logits' gradient (N, V) from the scores' gradient (N, 2).
+    pub(crate) fn logits_grad(&self, grad: &Tensor) -> Result<Tensor> {
+        token_scores_backward(&self.logits, &self.targets, &self.scores, grad)
     }
 }
 
@@ -417,7 +477,7 @@ struct TokenScoresBackward {
 
 impl FloatKernel for TokenScoresBackward {
     /// args: logits, scores, score grads.
-    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
+    fn apply<T: Element>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
         score_rows_backward(args[0], rows[0], &self.targets, args[1], args[2])
     }
 }
@@ -516,7 +576,7 @@ fn rms_norm_backward_rows<T: Float + Send + Sync>(x: &[T], w: &[T], g: &[T], eps
 
 impl FloatKernel for RmsNorm {
     /// args: x, weight.
-    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
+    fn apply<T: Element>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
         rms_norm_rows(args[0], args[1], self.eps)
     }
 }
@@ -544,13 +604,28 @@ impl CustomOp2 for RmsNorm {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let d = w.dim(0)?;
-        let rows = x.elem_count() / d.max(1);
-        let both = x.apply_op3_no_bwd(w, &grad.contiguous()?, &RmsNormBackward(*self))?;
-        let dx = both.narrow(0, 0, rows * d)?.reshape(x.shape())?;
-        let dw = both.narrow(0, rows * d, d)?;
+        let (dx, dw) = rms_norm_backward(x, w, grad, self.eps)?;
         Ok((Some(dx), Some(dw)))
     }
+}
+
+/// The gradients (dx, d weight) of [`rms_norm`] at `x`, from its output gradient `grad`.
+pub(crate) fn rms_norm_backward(
+    x: &Tensor,
+    w: &Tensor,
+    grad: &Tensor,
+    eps: f64,
+) -> Result<(Tensor, Tensor)> {
+    let d = w.dim(0)?;
+    let rows = x.elem_count() / d.max(1);
+    let both = x.contiguous()?.apply_op3_no_bwd(
+        &w.contiguous()?,
+        &grad.contiguous()?,
+        &RmsNormBackward(RmsNorm { eps }),
+    )?;
+    let dx = both.narrow(0, 0, rows * d)?.reshape(x.shape())?;
+    let dw = both.narrow(0, rows * d, d)?;
+    Ok((dx, dw))
 }
 
 /// The gradients of [`RmsNorm`], from (x, weight, output grad), packed as a flat vector.
@@ -558,7 +633,7 @@ struct RmsNormBackward(RmsNorm);
 
 impl FloatKernel for RmsNormBackward {
     /// args: x, weight, output grad.
-    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
+    fn apply<T: Element>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
         rms_norm_backward_rows(args[0], args[1], args[2], self.0.eps)
     }
 }
@@ -621,7 +696,7 @@ struct Rope {
 
 impl FloatKernel for Rope {
     /// args: x, cos, sin (rows of hd/2).
-    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
+    fn apply<T: Element>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T> {
         let sign = if self.inverse { -T::one() } else { T::one() };
         rope_rows(args[0], args[1], args[2], rows[1], sign)
     }
@@ -664,6 +739,16 @@ impl CustomOp3 for Rope {
         let dx = grad.contiguous()?.apply_op3_no_bwd(cos, sin, &inverse)?;
         Ok((Some(dx), None, None))
     }
+}
+
+/// The gradient of [`rope_bthd`] w.r.t. its input, from its output gradient (B, T, H, hd): the
+/// inverse rotation.
+pub(crate) fn rope_bthd_backward(grad: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    grad.contiguous()?.apply_op3_no_bwd(
+        &cos.contiguous()?,
+        &sin.contiguous()?,
+        &Rope { inverse: true },
+    )
 }
 
 /// Elements per parallel block of the elementwise kernels.
@@ -713,7 +798,7 @@ fn swiglu_values<T: Float + Send + Sync>(
 /// d gate (first half) and d up (second half): with s = σ(g),
 /// d gate = δ·u·s·(1 + g·(1 − s)), d up = δ·g·s. The sigmoids of each block come from
 /// `sigmoids`, computed into the gate gradient's block first.
-fn swiglu_backward<T: Float + Send + Sync>(
+fn swiglu_backward_values<T: Float + Send + Sync>(
     gate: &[T],
     up: &[T],
     grad: &[T],
@@ -741,7 +826,7 @@ struct SwiGlu;
 
 impl FloatKernel for SwiGlu {
     /// args: gate, up.
-    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
+    fn apply<T: Element>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
         swiglu_values(args[0], args[1], scalar_sigmoids::<T>)
     }
 
@@ -773,12 +858,26 @@ impl CustomOp2 for SwiGlu {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let n = gate.elem_count();
-        let both = gate.apply_op3_no_bwd(up, &grad.contiguous()?, &SwiGluBackward)?;
-        let dg = both.narrow(0, 0, n)?.reshape(gate.shape())?;
-        let du = both.narrow(0, n, n)?.reshape(up.shape())?;
+        let (dg, du) = swiglu_backward(gate, up, grad)?;
         Ok((Some(dg), Some(du)))
     }
+}
+
+/// The gradients (d gate, d up) of [`swiglu`], from its output gradient `grad`.
+pub(crate) fn swiglu_backward(
+    gate: &Tensor,
+    up: &Tensor,
+    grad: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let n = gate.elem_count();
+    let both = gate.contiguous()?.apply_op3_no_bwd(
+        &up.contiguous()?,
+        &grad.contiguous()?,
+        &SwiGluBackward,
+    )?;
+    let dg = both.narrow(0, 0, n)?.reshape(gate.shape())?;
+    let du = both.narrow(0, n, n)?.reshape(up.shape())?;
+    Ok((dg, du))
 }
 
 /// The gradients of [`SwiGlu`] from (gate, up, output grad), packed as one flat vector.
@@ -786,12 +885,12 @@ struct SwiGluBackward;
 
 impl FloatKernel for SwiGluBackward {
     /// args: gate, up, output grad.
-    fn apply<T: Float + Send + Sync>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
-        swiglu_backward(args[0], args[1], args[2], scalar_sigmoids::<T>)
+    fn apply<T: Element>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
+        swiglu_backward_values(args[0], args[1], args[2], scalar_sigmoids::<T>)
     }
 
     fn apply_f32(&self, args: &[&[f32]], _rows: &[usize]) -> Vec<f32> {
-        swiglu_backward(args[0], args[1], args[2], sigmoids_f32)
+        swiglu_backward_values(args[0], args[1], args[2], sigmoids_f32)
     }
 }
 

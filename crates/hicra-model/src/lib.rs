@@ -20,6 +20,7 @@ pub mod fused;
 pub mod generate;
 pub mod gguf;
 pub mod hf_files;
+pub(crate) mod layer_backward;
 pub mod loader;
 pub mod model;
 pub mod ops;

@@ -11,6 +11,7 @@ use crate::config::{ModelConfig, rope_inv_freq};
 use crate::decode_matmul::{MAX_DECODE_ROWS, decode_linear, decode_matmul};
 use crate::decode_weights::{DecodeWeights, PackedLayer};
 use crate::error::{ModelError, Result};
+use crate::layer_backward::Activations;
 use crate::loader::LoadOptions;
 use crate::ops::{linear, rms_norm, rope, softmax_last};
 use crate::packed::{DecodePrecision, PackedMatrix, packed_linear};
@@ -292,7 +293,7 @@ impl Model {
     }
 
     /// The RoPE tables and attention mask of a padded batch (no cache).
-    fn batch_tables(&self, batch: &TokenBatch) -> Result<(Tensor, Tensor, Tensor)> {
+    pub(crate) fn batch_tables(&self, batch: &TokenBatch) -> Result<(Tensor, Tensor, Tensor)> {
         let (b, t) = batch.input_ids.dims2()?;
         if b == 0 || t == 0 {
             return Err(ModelError::InvalidInput("empty token batch".into()));
@@ -335,9 +336,8 @@ impl Model {
             let mut x = w.embed.index_select(&ids, 0)?.detach();
             for (li, lw) in w.layers.iter().enumerate() {
                 // Detaching drops the layer's graph, and with it its activations.
-                let y = self
-                    .layer(&f, lw, None, li, &x, (b, t), &mask, None)?
-                    .detach();
+                let (y, _) = self.layer(&f, lw, None, li, &x, (b, t), &mask, None, false)?;
+                let y = y.detach();
                 layer_inputs.push(std::mem::replace(&mut x, y));
             }
             let top = Var::from_tensor(&x)?;
@@ -378,7 +378,7 @@ impl Model {
         )?;
         for (li, lw) in w.layers.iter().enumerate().rev() {
             let input = Var::from_tensor(&trunk.layer_inputs[li])?;
-            let y = self.layer(
+            let (y, _) = self.layer(
                 &f,
                 lw,
                 None,
@@ -387,6 +387,7 @@ impl Model {
                 trunk.dims,
                 &trunk.mask,
                 None,
+                false,
             )?;
             let mut layer_grads = (y * &g)?.sum_all()?.backward()?;
             g = layer_grads
@@ -488,7 +489,17 @@ impl Model {
         let mut x = w.embed.index_select(&ids.flatten_all()?, 0)?; // (B*T, D)
         for (li, lw) in w.layers.iter().enumerate() {
             let pl = packed.map(|p| &p.layers[li]);
-            x = self.layer(&f, lw, pl, li, &x, (b, t), mask, cache.as_deref_mut())?;
+            (x, _) = self.layer(
+                &f,
+                lw,
+                pl,
+                li,
+                &x,
+                (b, t),
+                mask,
+                cache.as_deref_mut(),
+                false,
+            )?;
         }
         if let Some(c) = cache {
             c.len += t;
@@ -498,9 +509,10 @@ impl Model {
     }
 
     /// One decoder layer on `x` (B*T, D): attention (writing this step's keys and values into
-    /// `cache` at `cache.len`, if given) and the MLP, each with its residual.
+    /// `cache` at `cache.len`, if given) and the MLP, each with its residual. With `record`
+    /// (full-batch passes, no cache), also the activations [`crate::layer_backward`] reads.
     #[allow(clippy::too_many_arguments)]
-    fn layer(
+    pub(crate) fn layer(
         &self,
         f: &Forward,
         lw: &LayerWeights,
@@ -510,7 +522,8 @@ impl Model {
         (b, t): (usize, usize),
         mask: &Tensor,
         cache: Option<&mut KvCache>,
-    ) -> Result<Tensor> {
+        record: bool,
+    ) -> Result<(Tensor, Option<Activations>)> {
         let cfg = &self.config;
         let (nh, nkv, hd) = (
             cfg.num_attention_heads,
@@ -520,18 +533,18 @@ impl Model {
         let rep = nh / nkv;
         let scale = 1.0 / (hd as f64).sqrt();
         let xn = f.norm(x, &lw.input_norm)?;
-        let q = f
+        let q_lin = f
             .linear(&xn, &lw.q, pl.map(|p| &p.q))?
             .reshape((b, t, nh, hd))?;
-        let k = f
+        let k_lin = f
             .linear(&xn, &lw.k, pl.map(|p| &p.k))?
             .reshape((b, t, nkv, hd))?;
         let v = f
             .linear(&xn, &lw.v, pl.map(|p| &p.v))?
             .reshape((b, t, nkv, hd))?;
         let (q, k) = match (&lw.q_norm, &lw.k_norm) {
-            (Some(qn), Some(kn)) => (f.norm(&q, qn)?, f.norm(&k, kn)?),
-            _ => (q, k),
+            (Some(qn), Some(kn)) => (f.norm(&q_lin, qn)?, f.norm(&k_lin, kn)?),
+            _ => (q_lin.clone(), k_lin.clone()),
         };
         let q = f.rope(&q)?.affine(scale, 0.0)?; // (B, H, T, hd)
         let k = f.rope(&k)?; // (B, KV, T, hd)
@@ -548,6 +561,7 @@ impl Model {
         let s = k_all.dim(2)?;
         // GQA without copying K/V: fold the query heads of a group into the row dimension.
         let qg = q.contiguous()?.reshape((b, nkv, rep * t, hd))?;
+        let mut probs_kept = None;
         let ctx =
             if f.inference && rep * t <= MAX_DECODE_ROWS && crate::decode_attention::supported(&qg)
             {
@@ -556,19 +570,52 @@ impl Model {
             } else {
                 let scores = f.batched_matmul(&qg, &k_all.t()?)?; // (B, KV, rep*T, S)
                 let probs = f.masked_softmax(&scores, mask, (b, nh, t, s))?;
-                f.batched_matmul(&probs, &v_all)? // (B, KV, rep*T, hd)
+                let ctx = f.batched_matmul(&probs, &v_all)?; // (B, KV, rep*T, hd)
+                if record {
+                    probs_kept = Some(probs);
+                }
+                ctx
             };
         let ctx = ctx
             .reshape((b, nh, t, hd))?
             .transpose(1, 2)?
             .reshape((b * t, nh * hd))?;
         let attn = f.linear(&ctx, &lw.o, pl.map(|p| &p.o))?;
-        let x = (x + attn)?;
-        let xn = f.norm(&x, &lw.post_norm)?;
-        let gate = f.linear(&xn, &lw.gate, pl.map(|p| &p.gate))?;
-        let up = f.linear(&xn, &lw.up, pl.map(|p| &p.up))?;
-        let mlp = f.linear(&f.swiglu(&gate, &up)?, &lw.down, pl.map(|p| &p.down))?;
-        Ok((x + mlp)?)
+        let x2 = (x + attn)?;
+        let xn2 = f.norm(&x2, &lw.post_norm)?;
+        let gate = f.linear(&xn2, &lw.gate, pl.map(|p| &p.gate))?;
+        let up = f.linear(&xn2, &lw.up, pl.map(|p| &p.up))?;
+        let act = f.swiglu(&gate, &up)?;
+        let mlp = f.linear(&act, &lw.down, pl.map(|p| &p.down))?;
+        let y = (&x2 + mlp)?;
+        let kept = match (record, probs_kept) {
+            (false, _) => None,
+            (true, Some(probs)) => {
+                let normed = lw.q_norm.is_some();
+                Some(Activations {
+                    x: x.clone(),
+                    xn1: xn,
+                    q_lin: normed.then_some(q_lin),
+                    k_lin: normed.then_some(k_lin),
+                    qg,
+                    k: k_all,
+                    v: v_all,
+                    probs,
+                    ctx,
+                    x2,
+                    xn2,
+                    gate,
+                    up,
+                    act,
+                })
+            }
+            (true, None) => {
+                return Err(ModelError::InvalidInput(
+                    "a layer's activations are recorded for full-batch passes only".into(),
+                ));
+            }
+        };
+        Ok((y, kept))
     }
 
     /// Logits (N, V) of hidden rows (N, D) with the given weights.
@@ -610,7 +657,7 @@ pub(crate) struct CheckpointedTrunk {
 
 /// Which implementation of the non-matmul building blocks a forward pass uses.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kernels {
+pub(crate) enum Kernels {
     /// candle's fused kernels: no backward, so only for detached inference weights.
     Candle,
     /// Our fused CPU kernels with a backward (f32/f64 on the CPU).
@@ -623,20 +670,20 @@ enum Kernels {
 /// decoding matmuls for detached inference weights, where no backward is needed; for tracked
 /// (training) weights our fused kernels with a backward where they apply, else compositions of
 /// basic ops.
-struct Forward<'a> {
-    inference: bool,
-    kernels: Kernels,
-    eps: f64,
+pub(crate) struct Forward<'a> {
+    pub(crate) inference: bool,
+    pub(crate) kernels: Kernels,
+    pub(crate) eps: f64,
     cos: &'a Tensor,
     sin: &'a Tensor,
     /// The first halves of the cos/sin tables, (B, T, hd/2), for the fused RoPE kernels.
-    half_tables: Option<(Tensor, Tensor)>,
+    pub(crate) half_tables: Option<(Tensor, Tensor)>,
     /// Projections in bf16 with f32 accumulation ([`crate::bf16_matmul`]).
-    bf16_products: bool,
+    pub(crate) bf16_products: bool,
 }
 
 impl<'a> Forward<'a> {
-    fn new(
+    pub(crate) fn new(
         w: &Weights,
         eps: f64,
         cos: &'a Tensor,
@@ -670,7 +717,7 @@ impl<'a> Forward<'a> {
         })
     }
 
-    fn norm(&self, x: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
+    pub(crate) fn norm(&self, x: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
         match self.kernels {
             Kernels::Candle => candle_nn::ops::rms_norm(&x.contiguous()?, weight, self.eps as f32),
             Kernels::Fused => crate::fused::rms_norm(x, weight, self.eps),

@@ -7,7 +7,8 @@ use candle_core::{D, DType, Tensor, Var};
 
 use crate::batch::TokenBatch;
 use crate::error::{ModelError, Result};
-use crate::model::Model;
+use crate::layer_backward::RecordedTrunk;
+use crate::model::{CheckpointedTrunk, Model};
 use crate::ops::log_softmax_last;
 use crate::weights::Weights;
 
@@ -58,6 +59,27 @@ pub struct BackwardOutput {
     pub grads: GradStore,
     /// The total loss (sum of the chunk contributions).
     pub loss: f64,
+}
+
+/// The training trunk's forward pass, as its backward pass will need it.
+enum Trunk {
+    /// Recorded for the hand-written backward ([`crate::layer_backward`]).
+    Recorded(RecordedTrunk),
+    /// candle's graph of the last layer, the layers' inputs kept (activation checkpointing).
+    Checkpointed(CheckpointedTrunk),
+    /// candle's graph of the whole trunk.
+    Graph(Tensor),
+}
+
+impl Trunk {
+    /// The final normed hidden states (B, T, D).
+    fn hidden(&self) -> &Tensor {
+        match self {
+            Trunk::Recorded(r) => &r.hidden,
+            Trunk::Checkpointed(c) => &c.hidden,
+            Trunk::Graph(h) => h,
+        }
+    }
 }
 
 /// Which target positions are scored: t > 0 with tokens t and t-1 both real.
@@ -122,33 +144,48 @@ impl Model {
     ) -> Result<BackwardOutput> {
         let w = self.training_weights();
         let (_, t) = batch.dims()?;
-        let checkpointed = if self.activation_checkpointing() {
-            Some(self.checkpointed_hidden(w, batch)?)
+        let trunk = if self.hand_backward_applies(w) {
+            Trunk::Recorded(self.trunk_forward(batch)?)
+        } else if self.activation_checkpointing() {
+            Trunk::Checkpointed(self.checkpointed_hidden(w, batch)?)
         } else {
-            None
+            Trunk::Graph(self.batch_hidden(w, batch)?)
         };
-        let hidden = match &checkpointed {
-            Some(c) => c.hidden.clone(),
-            None => self.batch_hidden(w, batch)?,
-        };
-        let hidden_var = Var::from_tensor(&hidden.detach())?;
+        let hidden_var = Var::from_tensor(&trunk.hidden().detach())?;
+        // The hand-written backward's untracked weights.
+        let by_hand = matches!(trunk, Trunk::Recorded(_)).then(|| self.untracked_weights());
         let scored = scored_positions(&batch.mask_rows()?);
         let mut grads: Option<GradStore> = None;
         let mut grad_hidden: Option<Tensor> = None;
+        let mut head = HeadGrads::default();
         // Chunk losses stay on the device; they are read once, after the last chunk. They are
         // kept detached: a tracked loss would hold its chunk's graph (the logits and the
         // log-softmax state, B × chunk × vocabulary each) alive until the end.
         let mut chunk_losses: Vec<(Tensor, usize, usize)> = Vec::new();
         for (start, len) in chunks(t, opts.chunk_positions)? {
-            let chunk = self.score_chunk(
-                w,
-                hidden_var.as_tensor(),
-                batch,
-                &scored,
-                start,
-                len,
-                opts.with_entropy,
-            )?;
+            let (chunk, hand) = match &by_hand {
+                Some(uw) => self.score_chunk_by_hand(
+                    uw,
+                    trunk.hidden(),
+                    batch,
+                    &scored,
+                    start,
+                    len,
+                    opts.with_entropy,
+                )?,
+                None => {
+                    let chunk = self.score_chunk(
+                        w,
+                        hidden_var.as_tensor(),
+                        batch,
+                        &scored,
+                        start,
+                        len,
+                        opts.with_entropy,
+                    )?;
+                    (chunk, None)
+                }
+            };
             let loss = loss_fn(&chunk)?;
             if loss.elem_count() != 1 {
                 return Err(ModelError::InvalidInput(format!(
@@ -159,6 +196,13 @@ impl Model {
             let loss = loss.flatten_all()?.sum_all()?;
             chunk_losses.push((loss.detach().to_dtype(DType::F64)?, start, len));
             let mut g = loss.backward()?;
+            if let (Some(hand), Some(uw)) = (hand, &by_hand) {
+                let first_hidden = hand.rows.first - 1;
+                if let Some((d_hidden, d_head)) = hand.backward(&g, uw)? {
+                    head.add(first_hidden, d_hidden, d_head)?;
+                }
+                continue;
+            }
             if let Some(gh) = g.remove(hidden_var.as_tensor()) {
                 grad_hidden = Some(match grad_hidden {
                     Some(acc) => (acc + gh)?,
@@ -172,13 +216,17 @@ impl Model {
             }
         }
         let total = sum_finite_losses(&chunk_losses)?;
+        if let Some(d_head) = head.head.take() {
+            grad_hidden = Some(head.grad_hidden(trunk.hidden().dims3()?, &d_head)?);
+            let mut g = GradStore::default();
+            g.insert(&w.lm_head, d_head);
+            grads = Some(g);
+        }
         if let Some(gh) = grad_hidden {
-            let g = match checkpointed {
-                Some(c) => {
-                    drop(hidden);
-                    self.checkpointed_backward(w, c, &gh)?
-                }
-                None => self.parameter_grads((hidden * gh)?.sum_all()?.backward()?),
+            let g = match trunk {
+                Trunk::Recorded(r) => self.trunk_backward(r, &gh)?,
+                Trunk::Checkpointed(c) => self.checkpointed_backward(w, c, &gh)?,
+                Trunk::Graph(hidden) => self.parameter_grads((hidden * gh)?.sum_all()?.backward()?),
             };
             match grads.as_mut() {
                 Some(all) => all.extend(g)?,
@@ -204,72 +252,120 @@ impl Model {
         len: usize,
         with_entropy: bool,
     ) -> Result<TokenChunk> {
-        let (b, _) = batch.dims()?;
-        let d = self.config().hidden_size;
-        let device = self.device();
-        // f32 scores, except that an f64 model keeps f64 (for gradient checks).
-        let out_dtype = if self.dtype() == DType::F64 {
+        let Some(rows) = ChunkRows::new(hidden, batch, start, len)? else {
+            return self.empty_chunk(batch, start, len);
+        };
+        let (b, n) = (rows.batch, rows.n);
+        let out_dtype = self.score_dtype();
+        let logits = self.score_head(w, &rows.hidden)?;
+        let (lp, en) = if crate::fused::supported(&logits) {
+            let scores = crate::fused::token_logprob_entropy(&logits, &rows.targets)?;
+            score_columns(&scores, b, n, out_dtype)?
+        } else {
+            // bf16/f16 logits (CUDA) are scored in f32, like the fused CPU kernel.
+            let lsm = log_softmax_last(&logits.to_dtype(out_dtype)?)?;
+            let lp = lsm
+                .gather(&rows.targets.reshape((b * n, 1))?, D::Minus1)?
+                .reshape((b, n))?
+                .to_dtype(out_dtype)?;
+            let en = if with_entropy {
+                (lsm.exp()? * &lsm)?
+                    .sum(D::Minus1)?
+                    .neg()?
+                    .reshape((b, n))?
+                    .to_dtype(out_dtype)?
+            } else {
+                lp.zeros_like()?
+            };
+            (lp, en)
+        };
+        self.chunk_of(lp, en, &rows, scored, start, len, with_entropy)
+    }
+
+    /// As [`Model::score_chunk`] for the hand-written backward pass, with the untracked
+    /// weights `w` and the detached `hidden`: the chunk's scores are a leaf of the loss's graph,
+    /// and [`HandChunk::backward`] carries their gradient through the head. `None` for a chunk
+    /// without positions to score.
+    #[allow(clippy::too_many_arguments)]
+    fn score_chunk_by_hand(
+        &self,
+        w: &Weights,
+        hidden: &Tensor,
+        batch: &TokenBatch,
+        scored: &[Vec<bool>],
+        start: usize,
+        len: usize,
+        with_entropy: bool,
+    ) -> Result<(TokenChunk, Option<HandChunk>)> {
+        let Some(rows) = ChunkRows::new(hidden, batch, start, len)? else {
+            return Ok((self.empty_chunk(batch, start, len)?, None));
+        };
+        let logits = self.score_head(w, &rows.hidden)?;
+        let (scores, logits_grad) =
+            crate::fused::token_scores_with_backward(&logits, &rows.targets)?;
+        drop(logits);
+        let scores = Var::from_tensor(&scores)?;
+        let (lp, en) = score_columns(scores.as_tensor(), rows.batch, rows.n, self.score_dtype())?;
+        let chunk = self.chunk_of(lp, en, &rows, scored, start, len, with_entropy)?;
+        let hand = HandChunk {
+            scores,
+            logits_grad,
+            rows,
+            bf16_products: self.bf16_products(),
+        };
+        Ok((chunk, Some(hand)))
+    }
+
+    /// f32 scores, except that an f64 model keeps f64 (for gradient checks).
+    fn score_dtype(&self) -> DType {
+        if self.dtype() == DType::F64 {
             DType::F64
         } else {
             DType::F32
-        };
-        let first = start.max(1);
-        let n = start + len - first; // positions with a predecessor
-        let (mut lp, mut en) = if n > 0 {
-            let h = hidden.narrow(1, first - 1, n)?.reshape((b * n, d))?;
-            let logits = self.score_head(w, &h)?;
-            let targets = batch
-                .input_ids
-                .narrow(1, first, n)?
-                .contiguous()?
-                .reshape(b * n)?;
-            let (lp, en) = if crate::fused::supported(&logits) {
-                let scores = crate::fused::token_logprob_entropy(&logits, &targets)?;
-                let column = |c: usize| -> candle_core::Result<Tensor> {
-                    scores.narrow(1, c, 1)?.reshape((b, n))?.to_dtype(out_dtype)
-                };
-                let en = if with_entropy {
-                    column(1)?
-                } else {
-                    Tensor::zeros((b, n), out_dtype, device)?
-                };
-                (column(0)?, en)
-            } else {
-                // bf16/f16 logits (CUDA) are scored in f32, like the fused CPU kernel.
-                let lsm = log_softmax_last(&logits.to_dtype(out_dtype)?)?;
-                let lp = lsm
-                    .gather(&targets.reshape((b * n, 1))?, D::Minus1)?
-                    .reshape((b, n))?
-                    .to_dtype(out_dtype)?;
-                let en = if with_entropy {
-                    (lsm.exp()? * &lsm)?
-                        .sum(D::Minus1)?
-                        .neg()?
-                        .reshape((b, n))?
-                        .to_dtype(out_dtype)?
-                } else {
-                    Tensor::zeros((b, n), out_dtype, device)?
-                };
-                (lp, en)
-            };
-            let mask: Vec<f32> = scored
-                .iter()
-                .flat_map(|r| {
-                    r[first..first + n]
-                        .iter()
-                        .map(|&s| if s { 1f32 } else { 0f32 })
-                })
-                .collect();
-            let mask = Tensor::from_vec(mask, (b, n), device)?.to_dtype(out_dtype)?;
-            ((lp * &mask)?, (en * mask)?)
+        }
+    }
+
+    /// A chunk of zeros (no position in it has a predecessor).
+    fn empty_chunk(&self, batch: &TokenBatch, start: usize, len: usize) -> Result<TokenChunk> {
+        let (b, _) = batch.dims()?;
+        let zeros = Tensor::zeros((b, len), self.score_dtype(), self.device())?;
+        Ok(TokenChunk {
+            start,
+            len,
+            logprobs: zeros.clone(),
+            entropy: zeros,
+        })
+    }
+
+    /// The chunk of per-row scores (B, n) of `rows`: positions not scored (and entropies not
+    /// asked for) zeroed, and a zero column first where the chunk starts at position 0.
+    #[allow(clippy::too_many_arguments)]
+    fn chunk_of(
+        &self,
+        lp: Tensor,
+        en: Tensor,
+        rows: &ChunkRows,
+        scored: &[Vec<bool>],
+        start: usize,
+        len: usize,
+        with_entropy: bool,
+    ) -> Result<TokenChunk> {
+        let (b, n, first) = (rows.batch, rows.n, rows.first);
+        let (out_dtype, device) = (self.score_dtype(), self.device());
+        let mask: Vec<f32> = scored
+            .iter()
+            .flat_map(|r| {
+                r[first..first + n]
+                    .iter()
+                    .map(|&s| if s { 1f32 } else { 0f32 })
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, (b, n), device)?.to_dtype(out_dtype)?;
+        let mut lp = (lp * &mask)?;
+        let mut en = if with_entropy {
+            (en * mask)?
         } else {
-            let zeros = Tensor::zeros((b, len), out_dtype, device)?;
-            return Ok(TokenChunk {
-                start,
-                len,
-                logprobs: zeros.clone(),
-                entropy: zeros,
-            });
+            Tensor::zeros((b, n), out_dtype, device)?
         };
         if first > start {
             let zero = Tensor::zeros((b, 1), out_dtype, device)?;
@@ -282,6 +378,125 @@ impl Model {
             logprobs: lp,
             entropy: en,
         })
+    }
+}
+
+/// The hidden rows of one chunk and the targets they predict.
+struct ChunkRows {
+    /// B.
+    batch: usize,
+    /// First target position with a predecessor (the chunk's start, or 1).
+    first: usize,
+    /// Target positions `first..first + n`.
+    n: usize,
+    /// Hidden states of positions `first - 1..first - 1 + n`, (B·n, D).
+    hidden: Tensor,
+    /// Their target ids (B·n).
+    targets: Tensor,
+}
+
+impl ChunkRows {
+    /// The rows for target positions `start..start + len`; `None` if none has a predecessor.
+    fn new(hidden: &Tensor, batch: &TokenBatch, start: usize, len: usize) -> Result<Option<Self>> {
+        let (b, _, d) = hidden.dims3()?;
+        let first = start.max(1);
+        let n = (start + len).saturating_sub(first);
+        if n == 0 {
+            return Ok(None);
+        }
+        let targets = batch
+            .input_ids
+            .narrow(1, first, n)?
+            .contiguous()?
+            .reshape(b * n)?;
+        Ok(Some(ChunkRows {
+            batch: b,
+            first,
+            n,
+            hidden: hidden.narrow(1, first - 1, n)?.reshape((b * n, d))?,
+            targets,
+        }))
+    }
+}
+
+/// (log-probs, entropies), each (B, n), from fused scores (B·n, 2).
+fn score_columns(
+    scores: &Tensor,
+    b: usize,
+    n: usize,
+    dtype: DType,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let column = |c: usize| scores.narrow(1, c, 1)?.reshape((b, n))?.to_dtype(dtype);
+    Ok((column(0)?, column(1)?))
+}
+
+/// A chunk scored by [`Model::score_chunk_by_hand`], waiting for its loss's gradient.
+struct HandChunk {
+    /// The fused scores (B·n, 2), a leaf of the loss's graph.
+    scores: Var,
+    /// The logits' gradient from the scores' gradient.
+    logits_grad: crate::fused::ScoresBackward,
+    rows: ChunkRows,
+    bf16_products: bool,
+}
+
+impl HandChunk {
+    /// From the loss's gradients: the gradients of the hidden rows (B, n, D) and of the output
+    /// projection, or `None` where the loss does not depend on the chunk.
+    fn backward(self, grads: &GradStore, w: &Weights) -> Result<Option<(Tensor, Tensor)>> {
+        let Some(d_scores) = grads.get(self.scores.as_tensor()) else {
+            return Ok(None);
+        };
+        let d_logits = self.logits_grad.logits_grad(d_scores)?;
+        let (d_hidden, d_head) = crate::layer_backward::linear_backward(
+            self.bf16_products,
+            &self.rows.hidden,
+            &w.lm_head,
+            &d_logits,
+        )?;
+        let d = d_hidden.dim(1)?;
+        Ok(Some((
+            d_hidden.reshape((self.rows.batch, self.rows.n, d))?,
+            d_head,
+        )))
+    }
+}
+
+/// The head's gradients gathered over the chunks of a hand-written backward pass.
+#[derive(Default)]
+struct HeadGrads {
+    /// Per chunk: its first hidden position and the gradient of its rows (B, n, D).
+    hidden: Vec<(usize, Tensor)>,
+    /// The output projection's gradient, summed.
+    head: Option<Tensor>,
+}
+
+impl HeadGrads {
+    fn add(&mut self, first_hidden: usize, d_hidden: Tensor, d_head: Tensor) -> Result<()> {
+        self.hidden.push((first_hidden, d_hidden));
+        self.head = Some(match self.head.take() {
+            Some(acc) => (acc + d_head)?,
+            None => d_head,
+        });
+        Ok(())
+    }
+
+    /// The hidden states' gradient (B, T, D): the chunks' rows in order, zeros between.
+    fn grad_hidden(&self, (b, t, d): (usize, usize, usize), like: &Tensor) -> Result<Tensor> {
+        let zeros = |n: usize| Tensor::zeros((b, n, d), like.dtype(), like.device());
+        let mut parts = Vec::with_capacity(2 * self.hidden.len() + 1);
+        let mut next = 0;
+        for (first, g) in &self.hidden {
+            if *first > next {
+                parts.push(zeros(first - next)?);
+            }
+            next = first + g.dim(1)?;
+            parts.push(g.clone());
+        }
+        if next < t {
+            parts.push(zeros(t - next)?);
+        }
+        Ok(Tensor::cat(&parts, 1)?)
     }
 }
 

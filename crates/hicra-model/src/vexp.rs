@@ -31,13 +31,15 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     /// e^x = 2^n · e^r with n = round(x / ln 2) and |r| ≤ ln 2 / 2 (ln 2 split in two parts),
-    /// e^r by its Taylor series to r^7; 0 below e^-87 (under f32's smallest normal).
+    /// e^r by its Taylor series to r^7; 0 below e^-87 (under f32's smallest normal); NaN for
+    /// NaN.
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn exp16(x: __m512) -> __m512 {
         let floor = _mm512_set1_ps(-87.0);
         let small = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, floor);
-        let x = _mm512_max_ps(x, floor);
+        // `max_ps` returns its second operand where either is NaN: a NaN stays NaN.
+        let x = _mm512_max_ps(floor, x);
         let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
             _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
         );
@@ -115,6 +117,19 @@ mod tests {
                 f32::NEG_INFINITY,
             ])
             .collect()
+    }
+
+    #[test]
+    fn a_nan_stays_nan() {
+        let mut xs = vec![1.0f32; 40];
+        xs[3] = f32::NAN;
+        xs[37] = f32::NAN;
+        let wide = shifted_exps_f64(&xs, 0.5);
+        shifted_exps_in_place(&mut xs, 0.5);
+        for i in [3, 37] {
+            assert!(xs[i].is_nan() && wide[i].is_nan(), "position {i}");
+        }
+        assert!(xs[0].is_finite() && wide[0].is_finite());
     }
 
     #[test]

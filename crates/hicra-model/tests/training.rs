@@ -132,28 +132,7 @@ fn every_parameter_gets_a_gradient_and_chunked_equals_full_backward() {
         assert!(out.loss.is_finite() && out.loss > 0.0);
 
         // The same loss from full logits, differentiated in one go.
-        let logits = model.forward_logits(&batch).unwrap();
-        let lsm = candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1).unwrap();
-        let (b, t) = batch.dims().unwrap();
-        let ids = batch.input_ids.to_vec2::<u32>().unwrap();
-        let mask = batch.mask_rows().unwrap();
-        let mut terms = Vec::new();
-        for r in 0..b {
-            for p in 1..t {
-                if mask[r][p] && mask[r][p - 1] {
-                    let row = lsm.get(r).unwrap().get(p - 1).unwrap();
-                    let lp = row.get(ids[r][p] as usize).unwrap();
-                    let ent = (row.exp().unwrap() * &row)
-                        .unwrap()
-                        .sum_all()
-                        .unwrap()
-                        .neg()
-                        .unwrap();
-                    terms.push((lp.neg().unwrap() - (ent * 0.1).unwrap()).unwrap());
-                }
-            }
-        }
-        let total = Tensor::stack(&terms, 0).unwrap().sum_all().unwrap();
+        let total = full_logits_loss(model, &batch);
         let full_loss = total.to_scalar::<f32>().unwrap() as f64;
         assert!(
             (full_loss - out.loss).abs() < 1e-3 * full_loss.abs(),
@@ -189,6 +168,90 @@ fn every_parameter_gets_a_gradient_and_chunked_equals_full_backward() {
                 diff <= 1e-3 * norm.max(1e-3),
                 "{arch:?} {name}: chunked vs full gradient differ by {diff} (norm {norm})"
             );
+        }
+    }
+}
+
+/// `-Σ log p - 0.1 Σ entropy` over the scored positions of `batch`, from the full logits
+/// (candle's autograd through the whole model), in the model's dtype.
+fn full_logits_loss(model: &hicra_model::Model, batch: &TokenBatch) -> Tensor {
+    let logits = model.forward_logits(batch).unwrap();
+    let lsm = candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1).unwrap();
+    let (b, t) = batch.dims().unwrap();
+    let ids = batch.input_ids.to_vec2::<u32>().unwrap();
+    let mask = batch.mask_rows().unwrap();
+    let mut terms = Vec::new();
+    for r in 0..b {
+        for p in 1..t {
+            if mask[r][p] && mask[r][p - 1] {
+                let row = lsm.get(r).unwrap().get(p - 1).unwrap();
+                let lp = row.get(ids[r][p] as usize).unwrap();
+                let ent = (row.exp().unwrap() * &row)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .neg()
+                    .unwrap();
+                terms.push((lp.neg().unwrap() - (ent * 0.1).unwrap()).unwrap());
+            }
+        }
+    }
+    Tensor::stack(&terms, 0).unwrap().sum_all().unwrap()
+}
+
+/// The hand-written trunk backward that `backward_token_loss` runs on the CPU, against
+/// candle's autograd of the same loss from full logits, in f64: every parameter of each
+/// architecture (biases on the MLP too), with and without activation checkpointing.
+#[test]
+fn the_hand_written_backward_gives_autograds_gradients_in_f64() {
+    let opts = LoadOptions {
+        dtype: DType::F64,
+        ..LoadOptions::default()
+    };
+    for arch in ARCHS {
+        let mut cfg = tiny_config(arch, test_tokenizer().vocab_size());
+        cfg.mlp_bias = true;
+        let (_d, loaded) = tiny_model_with(cfg, 5, &opts);
+        let rows = sample_rows(&loaded);
+        let batch =
+            TokenBatch::from_rows(&rows, loaded.pad_token_id, Padding::Left, &Device::Cpu).unwrap();
+        let total = full_logits_loss(&loaded.model, &batch);
+        let reference_loss = total.to_scalar::<f64>().unwrap();
+        let reference = total.backward().unwrap();
+        for checkpointing in [false, true] {
+            let model = loaded
+                .model
+                .clone()
+                .with_activation_checkpointing(checkpointing);
+            let mut loss_fn = |c: &TokenChunk| -> candle_core::Result<Tensor> {
+                c.logprobs.sum_all()?.neg()? - (c.entropy.sum_all()? * 0.1)?
+            };
+            let opts = ScoreOptions {
+                chunk_positions: 4,
+                with_entropy: true,
+            };
+            let out = model
+                .backward_token_loss(&batch, &opts, &mut loss_fn)
+                .unwrap();
+            assert!((out.loss - reference_loss).abs() < 1e-9 * reference_loss.abs());
+            for (name, var) in model.parameters() {
+                let ours = out.grads.get(var.as_tensor()).unwrap_or_else(|| {
+                    panic!("{arch:?} checkpointing {checkpointing}: no gradient for {name}")
+                });
+                let theirs = reference.get(var.as_tensor()).unwrap();
+                let a = ours.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+                let b = theirs.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+                assert_eq!(a.len(), b.len(), "{name}");
+                let scale = b.iter().fold(0f64, |m, x| m.max(x.abs()));
+                let diff = a
+                    .iter()
+                    .zip(&b)
+                    .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+                assert!(
+                    scale > 0.0 && diff <= 1e-10 * scale,
+                    "{arch:?} checkpointing {checkpointing} {name}: max |Δ| {diff} (max |g| {scale})"
+                );
+            }
         }
     }
 }
