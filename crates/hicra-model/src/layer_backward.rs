@@ -18,7 +18,7 @@ use candle_core::backprop::GradStore;
 
 use crate::batch::TokenBatch;
 use crate::error::{ModelError, Result};
-use crate::model::{Forward, Kernels, Model};
+use crate::model::{Forward, Kernels, Model, TrunkInputs};
 use crate::weights::{LayerWeights, Linear, Weights};
 
 /// What a layer's backward pass reads, recorded by its forward pass ([`Model::layer`]).
@@ -114,13 +114,7 @@ pub(crate) struct RecordedTrunk {
     top: Tensor,
     /// Final normed hidden states (B, T, D), detached.
     pub hidden: Tensor,
-    /// The flattened input ids.
-    ids: Tensor,
-    cos: Tensor,
-    sin: Tensor,
-    mask: Tensor,
-    /// (B, T).
-    dims: (usize, usize),
+    inputs: TrunkInputs,
 }
 
 /// The gradients (dx = g · w, dw = gᵀ · x) of `x · wᵀ` from its output gradient `grad`, the
@@ -189,15 +183,24 @@ impl Model {
     /// [`Model::trunk_backward`].
     pub(crate) fn trunk_forward(&self, batch: &TokenBatch) -> Result<RecordedTrunk> {
         let w = self.untracked_weights();
-        let (b, t) = batch.dims()?;
-        let (cos, sin, mask) = self.batch_tables(batch)?;
-        let ids = batch.input_ids.flatten_all()?;
-        let f = self.training_forward(&w, &cos, &sin)?;
+        let inputs = self.trunk_inputs(batch)?;
+        let (b, t) = inputs.dims;
+        let f = self.training_forward(&w, &inputs.cos, &inputs.sin)?;
         let checkpointed = self.activation_checkpointing();
         let mut layers = Vec::with_capacity(w.layers.len());
-        let mut x = w.embed.index_select(&ids, 0)?;
+        let mut x = w.embed.index_select(&inputs.ids, 0)?;
         for (li, lw) in w.layers.iter().enumerate() {
-            let (y, acts) = self.layer(&f, lw, None, li, &x, (b, t), &mask, None, !checkpointed)?;
+            let (y, acts) = self.layer(
+                &f,
+                lw,
+                None,
+                li,
+                &x,
+                (b, t),
+                &inputs.mask,
+                None,
+                !checkpointed,
+            )?;
             layers.push(match acts {
                 Some(a) => Kept::Activations(a),
                 None => Kept::Input(x),
@@ -211,11 +214,7 @@ impl Model {
             layers,
             top: x,
             hidden,
-            ids,
-            cos,
-            sin,
-            mask,
-            dims: (b, t),
+            inputs,
         })
     }
 
@@ -232,13 +231,16 @@ impl Model {
         let RecordedTrunk {
             layers,
             top,
+            inputs,
+            ..
+        } = trunk;
+        let TrunkInputs {
             ids,
             cos,
             sin,
             mask,
             dims,
-            ..
-        } = trunk;
+        } = inputs;
         let f = self.training_forward(&w, &cos, &sin)?;
         let d = self.config().hidden_size;
         let mut grads = GradStore::default();

@@ -293,7 +293,7 @@ impl Model {
     }
 
     /// The RoPE tables and attention mask of a padded batch (no cache).
-    pub(crate) fn batch_tables(&self, batch: &TokenBatch) -> Result<(Tensor, Tensor, Tensor)> {
+    fn batch_tables(&self, batch: &TokenBatch) -> Result<(Tensor, Tensor, Tensor)> {
         let (b, t) = batch.input_ids.dims2()?;
         if b == 0 || t == 0 {
             return Err(ModelError::InvalidInput("empty token batch".into()));
@@ -313,6 +313,18 @@ impl Model {
         Ok((cos, sin, mask))
     }
 
+    /// The ids, RoPE tables and mask of a padded batch for the training trunk.
+    pub(crate) fn trunk_inputs(&self, batch: &TokenBatch) -> Result<TrunkInputs> {
+        let (cos, sin, mask) = self.batch_tables(batch)?;
+        Ok(TrunkInputs {
+            ids: batch.input_ids.flatten_all()?,
+            cos,
+            sin,
+            mask,
+            dims: batch.input_ids.dims2()?,
+        })
+    }
+
     /// The training trunk with activation checkpointing: runs the layers keeping only their
     /// (detached) inputs; the returned hidden states are tracked from the last layer's output
     /// and the final norm only. [`Model::checkpointed_backward`] completes the backward pass.
@@ -321,22 +333,21 @@ impl Model {
         w: &Weights,
         batch: &TokenBatch,
     ) -> Result<CheckpointedTrunk> {
-        let (b, t) = batch.input_ids.dims2()?;
-        let (cos, sin, mask) = self.batch_tables(batch)?;
-        let ids = batch.input_ids.flatten_all()?;
+        let inputs = self.trunk_inputs(batch)?;
+        let (b, t) = inputs.dims;
         let mut layer_inputs = Vec::with_capacity(w.layers.len());
         let (top, hidden) = {
             let f = Forward::new(
                 w,
                 self.config.rms_norm_eps,
-                &cos,
-                &sin,
+                &inputs.cos,
+                &inputs.sin,
                 self.bf16_products(),
             )?;
-            let mut x = w.embed.index_select(&ids, 0)?.detach();
+            let mut x = w.embed.index_select(&inputs.ids, 0)?.detach();
             for (li, lw) in w.layers.iter().enumerate() {
                 // Detaching drops the layer's graph, and with it its activations.
-                let (y, _) = self.layer(&f, lw, None, li, &x, (b, t), &mask, None, false)?;
+                let (y, _) = self.layer(&f, lw, None, li, &x, (b, t), &inputs.mask, None, false)?;
                 let y = y.detach();
                 layer_inputs.push(std::mem::replace(&mut x, y));
             }
@@ -348,11 +359,7 @@ impl Model {
             layer_inputs,
             top,
             hidden,
-            ids,
-            cos,
-            sin,
-            mask,
-            dims: (b, t),
+            inputs,
         })
     }
 
@@ -372,8 +379,8 @@ impl Model {
         let f = Forward::new(
             w,
             self.config.rms_norm_eps,
-            &trunk.cos,
-            &trunk.sin,
+            &trunk.inputs.cos,
+            &trunk.inputs.sin,
             self.bf16_products(),
         )?;
         for (li, lw) in w.layers.iter().enumerate().rev() {
@@ -384,8 +391,8 @@ impl Model {
                 None,
                 li,
                 input.as_tensor(),
-                trunk.dims,
-                &trunk.mask,
+                trunk.inputs.dims,
+                &trunk.inputs.mask,
                 None,
                 false,
             )?;
@@ -395,7 +402,7 @@ impl Model {
                 .ok_or_else(|| lost("no gradient reached a layer's input"))?;
             grads.extend(self.parameter_grads(layer_grads))?;
         }
-        let embedded = w.embed.index_select(&trunk.ids, 0)?;
+        let embedded = w.embed.index_select(&trunk.inputs.ids, 0)?;
         grads.extend((embedded * g)?.sum_all()?.backward()?)?;
         Ok(self.parameter_grads(grads))
     }
@@ -646,13 +653,20 @@ pub(crate) struct CheckpointedTrunk {
     top: Var,
     /// Final normed hidden states (B, T, D).
     pub hidden: Tensor,
-    /// The flattened input ids.
-    ids: Tensor,
-    cos: Tensor,
-    sin: Tensor,
-    mask: Tensor,
+    inputs: TrunkInputs,
+}
+
+/// A padded batch as the training trunk's passes read it.
+pub(crate) struct TrunkInputs {
+    /// The flattened input ids (B·T).
+    pub ids: Tensor,
+    /// RoPE tables (B, 1, T, hd).
+    pub cos: Tensor,
+    pub sin: Tensor,
+    /// Additive attention mask (B, 1, T, T).
+    pub mask: Tensor,
     /// (B, T).
-    dims: (usize, usize),
+    pub dims: (usize, usize),
 }
 
 /// Which implementation of the non-matmul building blocks a forward pass uses.

@@ -122,7 +122,7 @@ impl Model {
         let mut entropy = vec![vec![0f32; t]; b];
         for (start, len) in chunks(t, opts.chunk_positions)? {
             let chunk =
-                self.score_chunk(&w, &hidden, batch, &scored, start, len, opts.with_entropy)?;
+                self.score_chunk(&w, &hidden, &Chunk::new(batch, &scored, start, len, opts))?;
             let lp = chunk.logprobs.to_dtype(DType::F32)?.to_vec2::<f32>()?;
             let en = chunk.entropy.to_dtype(DType::F32)?.to_vec2::<f32>()?;
             for r in 0..b {
@@ -163,28 +163,10 @@ impl Model {
         // log-softmax state, B × chunk × vocabulary each) alive until the end.
         let mut chunk_losses: Vec<(Tensor, usize, usize)> = Vec::new();
         for (start, len) in chunks(t, opts.chunk_positions)? {
+            let spec = Chunk::new(batch, &scored, start, len, opts);
             let (chunk, hand) = match &by_hand {
-                Some(uw) => self.score_chunk_by_hand(
-                    uw,
-                    trunk.hidden(),
-                    batch,
-                    &scored,
-                    start,
-                    len,
-                    opts.with_entropy,
-                )?,
-                None => {
-                    let chunk = self.score_chunk(
-                        w,
-                        hidden_var.as_tensor(),
-                        batch,
-                        &scored,
-                        start,
-                        len,
-                        opts.with_entropy,
-                    )?;
-                    (chunk, None)
-                }
+                Some(uw) => self.score_chunk_by_hand(uw, trunk.hidden(), &spec)?,
+                None => (self.score_chunk(w, hidden_var.as_tensor(), &spec)?, None),
             };
             let loss = loss_fn(&chunk)?;
             if loss.elem_count() != 1 {
@@ -241,19 +223,9 @@ impl Model {
     }
 
     /// Log-probs/entropies for target positions `start..start+len` from `hidden` (B, T, D).
-    #[allow(clippy::too_many_arguments)]
-    fn score_chunk(
-        &self,
-        w: &Weights,
-        hidden: &Tensor,
-        batch: &TokenBatch,
-        scored: &[Vec<bool>],
-        start: usize,
-        len: usize,
-        with_entropy: bool,
-    ) -> Result<TokenChunk> {
-        let Some(rows) = ChunkRows::new(hidden, batch, start, len)? else {
-            return self.empty_chunk(batch, start, len);
+    fn score_chunk(&self, w: &Weights, hidden: &Tensor, c: &Chunk) -> Result<TokenChunk> {
+        let Some(rows) = ChunkRows::new(hidden, c)? else {
+            return self.empty_chunk(c);
         };
         let (b, n) = (rows.batch, rows.n);
         let out_dtype = self.score_dtype();
@@ -268,7 +240,7 @@ impl Model {
                 .gather(&rows.targets.reshape((b * n, 1))?, D::Minus1)?
                 .reshape((b, n))?
                 .to_dtype(out_dtype)?;
-            let en = if with_entropy {
+            let en = if c.with_entropy {
                 (lsm.exp()? * &lsm)?
                     .sum(D::Minus1)?
                     .neg()?
@@ -279,26 +251,21 @@ impl Model {
             };
             (lp, en)
         };
-        self.chunk_of(lp, en, &rows, scored, start, len, with_entropy)
+        self.chunk_of(lp, en, &rows, c)
     }
 
     /// As [`Model::score_chunk`] for the hand-written backward pass, with the untracked
     /// weights `w` and the detached `hidden`: the chunk's scores are a leaf of the loss's graph,
     /// and [`HandChunk::backward`] carries their gradient through the head. `None` for a chunk
     /// without positions to score.
-    #[allow(clippy::too_many_arguments)]
     fn score_chunk_by_hand(
         &self,
         w: &Weights,
         hidden: &Tensor,
-        batch: &TokenBatch,
-        scored: &[Vec<bool>],
-        start: usize,
-        len: usize,
-        with_entropy: bool,
+        c: &Chunk,
     ) -> Result<(TokenChunk, Option<HandChunk>)> {
-        let Some(rows) = ChunkRows::new(hidden, batch, start, len)? else {
-            return Ok((self.empty_chunk(batch, start, len)?, None));
+        let Some(rows) = ChunkRows::new(hidden, c)? else {
+            return Ok((self.empty_chunk(c)?, None));
         };
         let logits = self.score_head(w, &rows.hidden)?;
         let (scores, logits_grad) =
@@ -306,7 +273,7 @@ impl Model {
         drop(logits);
         let scores = Var::from_tensor(&scores)?;
         let (lp, en) = score_columns(scores.as_tensor(), rows.batch, rows.n, self.score_dtype())?;
-        let chunk = self.chunk_of(lp, en, &rows, scored, start, len, with_entropy)?;
+        let chunk = self.chunk_of(lp, en, &rows, c)?;
         let hand = HandChunk {
             scores,
             logits_grad,
@@ -326,12 +293,12 @@ impl Model {
     }
 
     /// A chunk of zeros (no position in it has a predecessor).
-    fn empty_chunk(&self, batch: &TokenBatch, start: usize, len: usize) -> Result<TokenChunk> {
-        let (b, _) = batch.dims()?;
-        let zeros = Tensor::zeros((b, len), self.score_dtype(), self.device())?;
+    fn empty_chunk(&self, c: &Chunk) -> Result<TokenChunk> {
+        let (b, _) = c.batch.dims()?;
+        let zeros = Tensor::zeros((b, c.len), self.score_dtype(), self.device())?;
         Ok(TokenChunk {
-            start,
-            len,
+            start: c.start,
+            len: c.len,
             logprobs: zeros.clone(),
             entropy: zeros,
         })
@@ -339,20 +306,11 @@ impl Model {
 
     /// The chunk of per-row scores (B, n) of `rows`: positions not scored (and entropies not
     /// asked for) zeroed, and a zero column first where the chunk starts at position 0.
-    #[allow(clippy::too_many_arguments)]
-    fn chunk_of(
-        &self,
-        lp: Tensor,
-        en: Tensor,
-        rows: &ChunkRows,
-        scored: &[Vec<bool>],
-        start: usize,
-        len: usize,
-        with_entropy: bool,
-    ) -> Result<TokenChunk> {
+    fn chunk_of(&self, lp: Tensor, en: Tensor, rows: &ChunkRows, c: &Chunk) -> Result<TokenChunk> {
         let (b, n, first) = (rows.batch, rows.n, rows.first);
         let (out_dtype, device) = (self.score_dtype(), self.device());
-        let mask: Vec<f32> = scored
+        let mask: Vec<f32> = c
+            .scored
             .iter()
             .flat_map(|r| {
                 r[first..first + n]
@@ -362,22 +320,50 @@ impl Model {
             .collect();
         let mask = Tensor::from_vec(mask, (b, n), device)?.to_dtype(out_dtype)?;
         let mut lp = (lp * &mask)?;
-        let mut en = if with_entropy {
+        let mut en = if c.with_entropy {
             (en * mask)?
         } else {
             Tensor::zeros((b, n), out_dtype, device)?
         };
-        if first > start {
+        if first > c.start {
             let zero = Tensor::zeros((b, 1), out_dtype, device)?;
             lp = Tensor::cat(&[&zero, &lp], 1)?;
             en = Tensor::cat(&[&zero, &en], 1)?;
         }
         Ok(TokenChunk {
-            start,
-            len,
+            start: c.start,
+            len: c.len,
             logprobs: lp,
             entropy: en,
         })
+    }
+}
+
+/// One chunk of target positions, `start..start + len`, of a batch.
+struct Chunk<'a> {
+    batch: &'a TokenBatch,
+    /// Which positions are scored ([`scored_positions`]).
+    scored: &'a [Vec<bool>],
+    start: usize,
+    len: usize,
+    with_entropy: bool,
+}
+
+impl<'a> Chunk<'a> {
+    fn new(
+        batch: &'a TokenBatch,
+        scored: &'a [Vec<bool>],
+        start: usize,
+        len: usize,
+        opts: &ScoreOptions,
+    ) -> Chunk<'a> {
+        Chunk {
+            batch,
+            scored,
+            start,
+            len,
+            with_entropy: opts.with_entropy,
+        }
     }
 }
 
@@ -396,15 +382,16 @@ struct ChunkRows {
 }
 
 impl ChunkRows {
-    /// The rows for target positions `start..start + len`; `None` if none has a predecessor.
-    fn new(hidden: &Tensor, batch: &TokenBatch, start: usize, len: usize) -> Result<Option<Self>> {
+    /// The rows of chunk `c`; `None` if none of its positions has a predecessor.
+    fn new(hidden: &Tensor, c: &Chunk) -> Result<Option<Self>> {
         let (b, _, d) = hidden.dims3()?;
-        let first = start.max(1);
-        let n = (start + len).saturating_sub(first);
+        let first = c.start.max(1);
+        let n = (c.start + c.len).saturating_sub(first);
         if n == 0 {
             return Ok(None);
         }
-        let targets = batch
+        let targets = c
+            .batch
             .input_ids
             .narrow(1, first, n)?
             .contiguous()?
