@@ -1,6 +1,8 @@
 //! The training path: teacher-forced log-probabilities and entropies of target tokens, computed
 //! chunk by chunk over positions so full-vocabulary logits are never held for the whole batch,
 //! without gradients (`score_tokens`) or with a chunked backward pass (`backward_token_loss`).
+//! On the CPU (f32/f64) that backward pass runs by hand, the head's chunks here and the trunk
+//! in [`crate::layer_backward`]; elsewhere through candle's autograd.
 
 use candle_core::backprop::GradStore;
 use candle_core::{D, DType, Tensor, Var};
@@ -142,21 +144,66 @@ impl Model {
         opts: &ScoreOptions,
         loss_fn: &mut dyn FnMut(&TokenChunk) -> candle_core::Result<Tensor>,
     ) -> Result<BackwardOutput> {
+        let trunk = self.training_trunk(batch)?;
+        let head = self.head_backward(&trunk, batch, opts, loss_fn)?;
+        let mut grads = head.grads;
+        if let Some(gh) = head.grad_hidden {
+            let trunk_grads = self.trunk_grads(trunk, &gh)?;
+            match grads.as_mut() {
+                Some(all) => all.extend(trunk_grads)?,
+                None => grads = Some(trunk_grads),
+            }
+        }
+        let grads = match grads {
+            Some(g) => g,
+            None => Tensor::zeros((), DType::F32, self.device())?.backward()?,
+        };
+        Ok(BackwardOutput {
+            grads,
+            loss: head.loss,
+        })
+    }
+
+    /// The training trunk's forward pass, kept the way its backward pass reads it.
+    fn training_trunk(&self, batch: &TokenBatch) -> Result<Trunk> {
         let w = self.training_weights();
-        let (_, t) = batch.dims()?;
-        let trunk = if self.hand_backward_applies(w) {
+        Ok(if self.hand_backward_applies(w) {
             Trunk::Recorded(self.trunk_forward(batch)?)
         } else if self.activation_checkpointing() {
             Trunk::Checkpointed(self.checkpointed_hidden(w, batch)?)
         } else {
             Trunk::Graph(self.batch_hidden(w, batch)?)
-        };
+        })
+    }
+
+    /// The trunk's parameter gradients from the gradient of its hidden states.
+    fn trunk_grads(&self, trunk: Trunk, grad_hidden: &Tensor) -> Result<GradStore> {
+        let w = self.training_weights();
+        Ok(match trunk {
+            Trunk::Recorded(r) => self.trunk_backward(r, grad_hidden)?,
+            Trunk::Checkpointed(c) => self.checkpointed_backward(w, c, grad_hidden)?,
+            Trunk::Graph(hidden) => {
+                self.parameter_grads((hidden * grad_hidden)?.sum_all()?.backward()?)
+            }
+        })
+    }
+
+    /// The head's part of the backward pass, chunk by chunk: each chunk's loss, its gradients
+    /// for the head's parameters, and the hidden states' gradient they add up to.
+    fn head_backward(
+        &self,
+        trunk: &Trunk,
+        batch: &TokenBatch,
+        opts: &ScoreOptions,
+        loss_fn: &mut dyn FnMut(&TokenChunk) -> candle_core::Result<Tensor>,
+    ) -> Result<HeadBackward> {
+        let w = self.training_weights();
+        let (_, t) = batch.dims()?;
         let hidden_var = Var::from_tensor(&trunk.hidden().detach())?;
         // The hand-written backward's untracked weights.
         let by_hand = matches!(trunk, Trunk::Recorded(_)).then(|| self.untracked_weights());
         let scored = scored_positions(&batch.mask_rows()?);
-        let mut grads: Option<GradStore> = None;
-        let mut grad_hidden: Option<Tensor> = None;
+        let mut out = HeadBackward::default();
         let mut head = HeadGrads::default();
         // Chunk losses stay on the device; they are read once, after the last chunk. They are
         // kept detached: a tracked loss would hold its chunk's graph (the logits and the
@@ -168,58 +215,32 @@ impl Model {
                 Some(uw) => self.score_chunk_by_hand(uw, trunk.hidden(), &spec)?,
                 None => (self.score_chunk(w, hidden_var.as_tensor(), &spec)?, None),
             };
-            let loss = loss_fn(&chunk)?;
-            if loss.elem_count() != 1 {
-                return Err(ModelError::InvalidInput(format!(
-                    "loss function returned shape {:?} for chunk at {start}; expected a scalar",
-                    loss.dims()
-                )));
-            }
-            let loss = loss.flatten_all()?.sum_all()?;
+            let loss = scalar_loss(loss_fn(&chunk)?, start)?;
             chunk_losses.push((loss.detach().to_dtype(DType::F64)?, start, len));
             let mut g = loss.backward()?;
-            if let (Some(hand), Some(uw)) = (hand, &by_hand) {
-                let first_hidden = hand.rows.first - 1;
-                if let Some((d_hidden, d_head)) = hand.backward(&g, uw)? {
-                    head.add(first_hidden, d_hidden, d_head)?;
+            match (hand, &by_hand) {
+                (Some(hand), Some(uw)) => {
+                    let first_hidden = hand.rows.first - 1;
+                    if let Some((d_hidden, d_head)) = hand.backward(&g, uw)? {
+                        head.add(first_hidden, d_hidden, d_head)?;
+                    }
                 }
-                continue;
-            }
-            if let Some(gh) = g.remove(hidden_var.as_tensor()) {
-                grad_hidden = Some(match grad_hidden {
-                    Some(acc) => (acc + gh)?,
-                    None => gh,
-                });
-            }
-            let g = self.parameter_grads(g);
-            match grads.as_mut() {
-                Some(all) => all.extend(g)?,
-                None => grads = Some(g),
+                _ => {
+                    if let Some(gh) = g.remove(hidden_var.as_tensor()) {
+                        out.add_grad_hidden(gh)?;
+                    }
+                    out.add_grads(self.parameter_grads(g))?;
+                }
             }
         }
-        let total = sum_finite_losses(&chunk_losses)?;
+        out.loss = sum_finite_losses(&chunk_losses)?;
         if let Some(d_head) = head.head.take() {
-            grad_hidden = Some(head.grad_hidden(trunk.hidden().dims3()?, &d_head)?);
+            out.grad_hidden = Some(head.grad_hidden(trunk.hidden().dims3()?, &d_head)?);
             let mut g = GradStore::default();
             g.insert(&w.lm_head, d_head);
-            grads = Some(g);
+            out.grads = Some(g);
         }
-        if let Some(gh) = grad_hidden {
-            let g = match trunk {
-                Trunk::Recorded(r) => self.trunk_backward(r, &gh)?,
-                Trunk::Checkpointed(c) => self.checkpointed_backward(w, c, &gh)?,
-                Trunk::Graph(hidden) => self.parameter_grads((hidden * gh)?.sum_all()?.backward()?),
-            };
-            match grads.as_mut() {
-                Some(all) => all.extend(g)?,
-                None => grads = Some(g),
-            }
-        }
-        let grads = match grads {
-            Some(g) => g,
-            None => Tensor::zeros((), DType::F32, self.device())?.backward()?,
-        };
-        Ok(BackwardOutput { grads, loss: total })
+        Ok(out)
     }
 
     /// Log-probs/entropies for target positions `start..start+len` from `hidden` (B, T, D).
@@ -447,6 +468,46 @@ impl HandChunk {
             d_head,
         )))
     }
+}
+
+/// What the head's part of the backward pass gives the trunk's.
+#[derive(Default)]
+struct HeadBackward {
+    /// The head's parameter gradients.
+    grads: Option<GradStore>,
+    /// The gradient of the trunk's hidden states (B, T, D); `None` if no loss reached them.
+    grad_hidden: Option<Tensor>,
+    /// The total loss.
+    loss: f64,
+}
+
+impl HeadBackward {
+    fn add_grad_hidden(&mut self, g: Tensor) -> Result<()> {
+        self.grad_hidden = Some(match self.grad_hidden.take() {
+            Some(acc) => (acc + g)?,
+            None => g,
+        });
+        Ok(())
+    }
+
+    fn add_grads(&mut self, g: GradStore) -> Result<()> {
+        match self.grads.as_mut() {
+            Some(all) => all.extend(g)?,
+            None => self.grads = Some(g),
+        }
+        Ok(())
+    }
+}
+
+/// A chunk's loss as a scalar; any other shape is an error naming the chunk.
+fn scalar_loss(loss: Tensor, start: usize) -> Result<Tensor> {
+    if loss.elem_count() != 1 {
+        return Err(ModelError::InvalidInput(format!(
+            "loss function returned shape {:?} for chunk at {start}; expected a scalar",
+            loss.dims()
+        )));
+    }
+    Ok(loss.flatten_all()?.sum_all()?)
 }
 
 /// The head's gradients gathered over the chunks of a hand-written backward pass.
