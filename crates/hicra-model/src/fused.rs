@@ -105,14 +105,25 @@ fn rows_of(layout: &Layout) -> Result<(usize, usize, usize)> {
     Ok((len, start, end))
 }
 
-/// The kernels' element types: f32 and f64, with their shifted exponentials.
+/// The kernels' element types, f32 and f64, with the exponentials they take in bulk: 16 at a
+/// time in f32 where the CPU has AVX-512 ([`crate::vexp`]), one at a time in f64.
 trait Element: Float + Send + Sync {
     /// `v[i] = exp(v[i] - shift)` in place.
     fn shifted_exps_in_place(v: &mut [Self], shift: Self);
+
+    /// σ(g) for every `g` into `s`, as 1 / (1 + e^(−g)).
+    fn sigmoids(g: &[Self], s: &mut [Self]) {
+        for (s, &g) in s.iter_mut().zip(g) {
+            *s = -g;
+        }
+        Self::shifted_exps_in_place(s, Self::zero());
+        for s in s.iter_mut() {
+            *s = (Self::one() + *s).recip();
+        }
+    }
 }
 
 impl Element for f32 {
-    /// 16 at a time where the CPU has AVX-512 ([`crate::vexp`]).
     fn shifted_exps_in_place(v: &mut [f32], shift: f32) {
         crate::vexp::shifted_exps_in_place(v, shift);
     }
@@ -122,17 +133,18 @@ impl Element for f64 {
     fn shifted_exps_in_place(v: &mut [f64], shift: f64) {
         v.iter_mut().for_each(|x| *x = (*x - shift).exp());
     }
+
+    fn sigmoids(g: &[f64], s: &mut [f64]) {
+        for (s, &g) in s.iter_mut().zip(g) {
+            *s = (1.0 + (-g).exp()).recip();
+        }
+    }
 }
 
 /// A kernel over the contiguous slices of its operands, for either float element type.
 trait FloatKernel {
     /// `args`: the operands' elements; `rows`: the length of each operand's last dimension.
     fn apply<T: Element>(&self, args: &[&[T]], rows: &[usize]) -> Vec<T>;
-
-    /// The f32 case; kernels with a vector form in f32 override it.
-    fn apply_f32(&self, args: &[&[f32]], rows: &[usize]) -> Vec<f32> {
-        self.apply(args, rows)
-    }
 }
 
 /// Runs `kernel` on contiguous CPU operands that share one dtype, f32 or f64.
@@ -157,7 +169,7 @@ fn run_kernel<K: FloatKernel>(
         })
         .collect();
     if let Some(args) = f32s {
-        return Ok(CpuStorage::F32(kernel.apply_f32(&args, &rows)));
+        return Ok(CpuStorage::F32(kernel.apply(&args, &rows)));
     }
     let f64s: Option<Vec<&[f64]>> = operands
         .iter()
@@ -754,40 +766,13 @@ pub(crate) fn rope_bthd_backward(grad: &Tensor, cos: &Tensor, sin: &Tensor) -> R
 /// Elements per parallel block of the elementwise kernels.
 const BLOCK: usize = 1 << 14;
 
-fn sigmoid<T: Float>(x: T) -> T {
-    (T::one() + (-x).exp()).recip()
-}
-
-/// σ(g) for every `g` into `s`, one at a time.
-fn scalar_sigmoids<T: Float>(g: &[T], s: &mut [T]) {
-    for (s, &g) in s.iter_mut().zip(g) {
-        *s = sigmoid(g);
-    }
-}
-
-/// σ(g) for every `g` into `s`: e^(−g) 16 at a time where the CPU has AVX-512 (`vexp`),
-/// then 1 / (1 + e^(−g)), the same formula as [`sigmoid`].
-fn sigmoids_f32(g: &[f32], s: &mut [f32]) {
-    for (s, &g) in s.iter_mut().zip(g) {
-        *s = -g;
-    }
-    crate::vexp::shifted_exps_in_place(s, 0.0);
-    for s in s.iter_mut() {
-        *s = 1.0 / (1.0 + *s);
-    }
-}
-
-/// g·σ(g)·u, with the sigmoids of each block from `sigmoids` (computed into the output).
-fn swiglu_values<T: Float + Send + Sync>(
-    gate: &[T],
-    up: &[T],
-    sigmoids: fn(&[T], &mut [T]),
-) -> Vec<T> {
+/// g·σ(g)·u, with the sigmoids of each block computed into the output first.
+fn swiglu_values<T: Element>(gate: &[T], up: &[T]) -> Vec<T> {
     let mut out = vec![T::zero(); gate.len()];
     out.par_chunks_mut(BLOCK)
         .zip(gate.par_chunks(BLOCK).zip(up.par_chunks(BLOCK)))
         .for_each(|(o, (g, u))| {
-            sigmoids(g, o);
+            T::sigmoids(g, o);
             for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
                 *o = g * *o * u;
             }
@@ -796,14 +781,9 @@ fn swiglu_values<T: Float + Send + Sync>(
 }
 
 /// d gate (first half) and d up (second half): with s = σ(g),
-/// d gate = δ·u·s·(1 + g·(1 − s)), d up = δ·g·s. The sigmoids of each block come from
-/// `sigmoids`, computed into the gate gradient's block first.
-fn swiglu_backward_values<T: Float + Send + Sync>(
-    gate: &[T],
-    up: &[T],
-    grad: &[T],
-    sigmoids: fn(&[T], &mut [T]),
-) -> Vec<T> {
+/// d gate = δ·u·s·(1 + g·(1 − s)), d up = δ·g·s. The sigmoids of each block are computed into
+/// the gate gradient's block first.
+fn swiglu_backward_values<T: Element>(gate: &[T], up: &[T], grad: &[T]) -> Vec<T> {
     let n = gate.len();
     let mut out = vec![T::zero(); 2 * n];
     let (dg, du) = out.split_at_mut(n);
@@ -812,7 +792,7 @@ fn swiglu_backward_values<T: Float + Send + Sync>(
         .zip(gate.par_chunks(BLOCK).zip(up.par_chunks(BLOCK)))
         .zip(grad.par_chunks(BLOCK))
         .for_each(|(((dg, du), (g, u)), d)| {
-            sigmoids(g, dg);
+            T::sigmoids(g, dg);
             for i in 0..g.len() {
                 let s = dg[i];
                 dg[i] = d[i] * u[i] * s * (T::one() + g[i] * (T::one() - s));
@@ -827,11 +807,7 @@ struct SwiGlu;
 impl FloatKernel for SwiGlu {
     /// args: gate, up.
     fn apply<T: Element>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
-        swiglu_values(args[0], args[1], scalar_sigmoids::<T>)
-    }
-
-    fn apply_f32(&self, args: &[&[f32]], _rows: &[usize]) -> Vec<f32> {
-        swiglu_values(args[0], args[1], sigmoids_f32)
+        swiglu_values(args[0], args[1])
     }
 }
 
@@ -886,11 +862,7 @@ struct SwiGluBackward;
 impl FloatKernel for SwiGluBackward {
     /// args: gate, up, output grad.
     fn apply<T: Element>(&self, args: &[&[T]], _rows: &[usize]) -> Vec<T> {
-        swiglu_backward_values(args[0], args[1], args[2], scalar_sigmoids::<T>)
-    }
-
-    fn apply_f32(&self, args: &[&[f32]], _rows: &[usize]) -> Vec<f32> {
-        swiglu_backward_values(args[0], args[1], args[2], sigmoids_f32)
+        swiglu_backward_values(args[0], args[1], args[2])
     }
 }
 
