@@ -109,6 +109,8 @@ enum Kept {
 
 /// The training trunk's forward pass, kept for [`Model::trunk_backward`].
 pub(crate) struct RecordedTrunk {
+    /// The detached weights both passes (and the head's chunks) compute with.
+    pub weights: Weights,
     layers: Vec<Kept>,
     /// The last layer's output (B·T, D), the final norm's input.
     top: Tensor,
@@ -211,6 +213,7 @@ impl Model {
             .norm(&x, &w.norm)?
             .reshape((b, t, self.config().hidden_size))?;
         Ok(RecordedTrunk {
+            weights: w,
             layers,
             top: x,
             hidden,
@@ -226,9 +229,9 @@ impl Model {
         trunk: RecordedTrunk,
         grad_hidden: &Tensor,
     ) -> Result<GradStore> {
-        let w = self.untracked_weights();
         let tracked = self.training_weights();
         let RecordedTrunk {
+            weights: w,
             layers,
             top,
             inputs,
@@ -269,7 +272,7 @@ impl Model {
 
     /// The weights' detached views for the hand-written passes: no graph is recorded, and the
     /// forward still takes the training kernels.
-    pub(crate) fn untracked_weights(&self) -> Weights {
+    fn untracked_weights(&self) -> Weights {
         let mut w = self.inference_weights();
         w.inference = false;
         w

@@ -685,7 +685,7 @@ pub(crate) enum Kernels {
 /// (training) weights our fused kernels with a backward where they apply, else compositions of
 /// basic ops.
 pub(crate) struct Forward<'a> {
-    pub(crate) inference: bool,
+    inference: bool,
     pub(crate) kernels: Kernels,
     pub(crate) eps: f64,
     cos: &'a Tensor,

@@ -199,9 +199,10 @@ impl Model {
     ) -> Result<HeadBackward> {
         let w = self.training_weights();
         let (_, t) = batch.dims()?;
-        let hidden_var = Var::from_tensor(&trunk.hidden().detach())?;
-        // The hand-written backward's untracked weights.
-        let by_hand = matches!(trunk, Trunk::Recorded(_)).then(|| self.untracked_weights());
+        let path = match trunk {
+            Trunk::Recorded(r) => HeadPath::ByHand(&r.weights),
+            _ => HeadPath::Graph(Var::from_tensor(&trunk.hidden().detach())?),
+        };
         let scored = scored_positions(&batch.mask_rows()?);
         let mut out = HeadBackward::default();
         let mut head = HeadGrads::default();
@@ -211,23 +212,27 @@ impl Model {
         let mut chunk_losses: Vec<(Tensor, usize, usize)> = Vec::new();
         for (start, len) in chunks(t, opts.chunk_positions)? {
             let spec = Chunk::new(batch, &scored, start, len, opts);
-            let (chunk, hand) = match &by_hand {
-                Some(uw) => self.score_chunk_by_hand(uw, trunk.hidden(), &spec)?,
-                None => (self.score_chunk(w, hidden_var.as_tensor(), &spec)?, None),
+            let (chunk, hand) = match &path {
+                HeadPath::ByHand(uw) => self.score_chunk_by_hand(uw, trunk.hidden(), &spec)?,
+                HeadPath::Graph(h) => (self.score_chunk(w, h.as_tensor(), &spec)?, None),
             };
             let loss = scalar_loss(loss_fn(&chunk)?, start)?;
             chunk_losses.push((loss.detach().to_dtype(DType::F64)?, start, len));
             let mut g = loss.backward()?;
-            match (hand, &by_hand) {
-                (Some(hand), Some(uw)) => {
-                    let first_hidden = hand.rows.first - 1;
-                    if let Some((d_hidden, d_head)) = hand.backward(&g, uw)? {
-                        head.add(first_hidden, d_hidden, d_head)?;
+            match &path {
+                // A chunk without positions to score has nothing to carry back.
+                HeadPath::ByHand(uw) => {
+                    if let Some(hand) = hand {
+                        let first_hidden = hand.rows.first - 1;
+                        let bf16 = self.bf16_products();
+                        if let Some((d_hidden, d_head)) = hand.backward(&g, &uw.lm_head, bf16)? {
+                            head.add(first_hidden, d_hidden, d_head)?;
+                        }
                     }
                 }
-                _ => {
-                    if let Some(gh) = g.remove(hidden_var.as_tensor()) {
-                        out.add_grad_hidden(gh)?;
+                HeadPath::Graph(h) => {
+                    if let Some(gh) = g.remove(h.as_tensor()) {
+                        add_into(&mut out.grad_hidden, gh)?;
                     }
                     out.add_grads(self.parameter_grads(g))?;
                 }
@@ -299,7 +304,6 @@ impl Model {
             scores,
             logits_grad,
             rows,
-            bf16_products: self.bf16_products(),
         };
         Ok((chunk, Some(hand)))
     }
@@ -445,21 +449,26 @@ struct HandChunk {
     /// The logits' gradient from the scores' gradient.
     logits_grad: crate::fused::ScoresBackward,
     rows: ChunkRows,
-    bf16_products: bool,
 }
 
 impl HandChunk {
     /// From the loss's gradients: the gradients of the hidden rows (B, n, D) and of the output
-    /// projection, or `None` where the loss does not depend on the chunk.
-    fn backward(self, grads: &GradStore, w: &Weights) -> Result<Option<(Tensor, Tensor)>> {
+    /// projection `lm_head` (its products in bf16 with `bf16_products`), or `None` where the
+    /// loss does not depend on the chunk.
+    fn backward(
+        self,
+        grads: &GradStore,
+        lm_head: &Tensor,
+        bf16_products: bool,
+    ) -> Result<Option<(Tensor, Tensor)>> {
         let Some(d_scores) = grads.get(self.scores.as_tensor()) else {
             return Ok(None);
         };
         let d_logits = self.logits_grad.logits_grad(d_scores)?;
         let (d_hidden, d_head) = crate::layer_backward::linear_backward(
-            self.bf16_products,
+            bf16_products,
             &self.rows.hidden,
-            &w.lm_head,
+            lm_head,
             &d_logits,
         )?;
         let d = d_hidden.dim(1)?;
@@ -481,15 +490,24 @@ struct HeadBackward {
     loss: f64,
 }
 
-impl HeadBackward {
-    fn add_grad_hidden(&mut self, g: Tensor) -> Result<()> {
-        self.grad_hidden = Some(match self.grad_hidden.take() {
-            Some(acc) => (acc + g)?,
-            None => g,
-        });
-        Ok(())
-    }
+/// How the head's chunks carry their gradients back.
+enum HeadPath<'a> {
+    /// By hand, with the recorded trunk's detached weights.
+    ByHand(&'a Weights),
+    /// Through candle's graph, from a leaf copy of the hidden states.
+    Graph(Var),
+}
 
+/// `slot += g`, starting from `g`.
+fn add_into(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
+    *slot = Some(match slot.take() {
+        Some(acc) => (acc + g)?,
+        None => g,
+    });
+    Ok(())
+}
+
+impl HeadBackward {
     fn add_grads(&mut self, g: GradStore) -> Result<()> {
         match self.grads.as_mut() {
             Some(all) => all.extend(g)?,
@@ -522,11 +540,7 @@ struct HeadGrads {
 impl HeadGrads {
     fn add(&mut self, first_hidden: usize, d_hidden: Tensor, d_head: Tensor) -> Result<()> {
         self.hidden.push((first_hidden, d_hidden));
-        self.head = Some(match self.head.take() {
-            Some(acc) => (acc + d_head)?,
-            None => d_head,
-        });
-        Ok(())
+        add_into(&mut self.head, d_head)
     }
 
     /// The hidden states' gradient (B, T, D): the chunks' rows in order, zeros between.
