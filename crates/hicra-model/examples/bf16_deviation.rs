@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..SamplingParams::default()
     };
     println!(
-        "{spec}: {batch} rows x {tokens} tokens, AVX-512 BF16: {}",
+        "{spec}: {batch} rows x {tokens} tokens, packed bf16 kernel: {}",
         DecodePrecision::Bf16.fast_on_this_cpu()
     );
     // The f32 continuations and their f32 scores, kept for the bf16-product scoring below.

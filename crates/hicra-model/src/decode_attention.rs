@@ -141,22 +141,91 @@ struct Job<'a> {
 
 impl Job<'_> {
     /// The rows of (sequence, KV head) `pair` into `o` (rows × hd), with fused multiply-adds
-    /// where the CPU has them (AVX-512, detected at run time): register-blocked vector kernels
-    /// for head dims 64 and 128, the vectorisable loops elsewhere.
+    /// where the CPU has them (AVX-512, or AVX2 and FMA, detected at run time):
+    /// register-blocked vector kernels for head dims 64 and 128, the vectorisable loops
+    /// elsewhere.
     fn block(&self, pair: usize, o: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        {
+            use std::arch::is_x86_feature_detected as has;
             let hd = self.dims.2;
-            // SAFETY: AVX-512F (with its FMA) is present.
-            return unsafe {
-                match hd {
-                    64 => self.block_avx512_vectors::<4>(pair, o),
-                    128 => self.block_avx512_vectors::<8>(pair, o),
-                    _ => self.block_avx512(pair, o),
-                }
-            };
+            if has!("avx512f") {
+                // SAFETY: AVX-512F (with its FMA) is present.
+                return unsafe {
+                    match hd {
+                        64 => self.block_avx512_vectors::<4>(pair, o),
+                        128 => self.block_avx512_vectors::<8>(pair, o),
+                        _ => self.block_avx512(pair, o),
+                    }
+                };
+            }
+            if has!("avx2") && has!("fma") {
+                // SAFETY: AVX2 and FMA are present.
+                return unsafe {
+                    match hd {
+                        64 => self.block_avx2_vectors::<8>(pair, o),
+                        128 => self.block_avx2_vectors::<16>(pair, o),
+                        _ => self.block_avx2(pair, o),
+                    }
+                };
+            }
         }
         self.block_with::<false>(pair, o)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block_avx2(&self, pair: usize, o: &mut [f32]) {
+        self.block_with::<true>(pair, o)
+    }
+
+    /// [`Job::block`] for head dim `8 · C` on AVX2: as [`Job::block_avx512_vectors`] with
+    /// 8-lane vectors, each key loaded once for all the rows of the KV head, and one set of
+    /// value accumulators (sixteen registers hold no more).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block_avx2_vectors<const C: usize>(&self, pair: usize, o: &mut [f32]) {
+        use std::arch::x86_64::*;
+        // SAFETY: every pointer comes from a bounds-checked row slice of hd = 8·C values (the
+        // queries, a cached key or value, an output row), and lane group c reads or writes
+        // values 8c..8c + 8 of it.
+        unsafe {
+            let (g, r, hd, s, t) = self.dims;
+            debug_assert_eq!(hd, 8 * C);
+            let (bi, gi) = (pair / g, pair % g);
+            let qb = &self.q[pair * r * hd..(pair + 1) * r * hd];
+            let mut scores = vec![0f32; r * s];
+            for j in 0..s {
+                let key = self.k.row(bi, gi, j, hd).as_ptr();
+                for i in 0..r {
+                    let qi = qb[i * hd..(i + 1) * hd].as_ptr();
+                    let mut acc = [_mm256_setzero_ps(); 2];
+                    for c in 0..C {
+                        let prod = _mm256_loadu_ps(qi.add(8 * c));
+                        acc[c % 2] =
+                            _mm256_fmadd_ps(prod, _mm256_loadu_ps(key.add(8 * c)), acc[c % 2]);
+                    }
+                    let row = bi * t + i % t;
+                    scores[i * s + j] =
+                        hsum256(_mm256_add_ps(acc[0], acc[1])) + self.mask[row * s + j];
+                }
+            }
+            for (i, probs) in scores.chunks_exact_mut(s).enumerate() {
+                softmax_in_place(probs);
+                let mut acc = [_mm256_setzero_ps(); C];
+                for (j, &p) in probs.iter().enumerate() {
+                    let vj = self.v.row(bi, gi, j, hd).as_ptr();
+                    let p = _mm256_set1_ps(p);
+                    for (c, a) in acc.iter_mut().enumerate() {
+                        *a = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj.add(8 * c)), *a);
+                    }
+                }
+                let oi = o[i * hd..(i + 1) * hd].as_mut_ptr();
+                for (c, a) in acc.iter().enumerate() {
+                    _mm256_storeu_ps(oi.add(8 * c), *a);
+                }
+            }
+        }
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -250,6 +319,17 @@ impl Job<'_> {
             }
         }
     }
+}
+
+/// The sum of the eight lanes (a fixed order).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hsum256(v: std::arch::x86_64::__m256) -> f32 {
+    use std::arch::x86_64::*;
+    let quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
+    _mm_cvtss_f32(_mm_add_ss(pair, _mm_movehdup_ps(pair)))
 }
 
 /// `a·b + c`, fused where asked (only where the CPU fuses it: the software fallback is slow).

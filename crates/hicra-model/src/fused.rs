@@ -106,7 +106,7 @@ fn rows_of(layout: &Layout) -> Result<(usize, usize, usize)> {
 }
 
 /// The kernels' element types, f32 and f64, with the exponentials they take in bulk: 16 at a
-/// time in f32 where the CPU has AVX-512 ([`crate::vexp`]), one at a time in f64.
+/// time in f32 where the CPU has AVX-512, 8 with AVX2 ([`crate::vexp`]), one at a time in f64.
 trait Element: Float + Send + Sync {
     /// `v[i] = exp(v[i] - shift)` in place.
     fn shifted_exps_in_place(v: &mut [Self], shift: Self);

@@ -95,9 +95,10 @@ impl Model {
     /// gain. Every row draws from its own random stream, so the output does not depend on the
     /// grouping.
     ///
-    /// Batches of [`crate::decode_weights::PACK_MIN_ROWS_F32`] rows or more on AVX-512 CPUs, and
-    /// every bf16 call (see [`Model::with_decode_precision`]), pack the projections once for the
-    /// call and decode through [`crate::packed`]: one copy of the weights shared by the groups.
+    /// Batches of [`crate::decode_weights::PACK_MIN_ROWS_F32`] rows or more on AVX-512 or AVX2
+    /// CPUs, and every bf16 call (see [`Model::with_decode_precision`]), pack the projections
+    /// once for the call and decode through [`crate::packed`]: one copy of the weights shared
+    /// by the groups.
     /// A packed call of fewer than [`PACKED_GROUP_MIN_ROWS`] rows is one group whose projections
     /// split their panels across the threads, so each step reads the weights once instead of
     /// once per group.

@@ -8,13 +8,18 @@
 //! generate call; decoding then reads each panel once per step from the cache for all rows.
 //!
 //! Two precisions:
-//! - f32: AVX-512F FMA (`vfmadd231ps`), accumulated in f32 in the order of k;
+//! - f32: AVX-512F FMA (`vfmadd231ps`), accumulated in f32 in the order of k; on CPUs with
+//!   AVX2 and FMA only, the same sums with 8-lane FMA ([`avx2`], tiles of six rows);
 //! - bf16: weights and activation rows rounded to bf16 (round to nearest even), pairs along k
 //!   multiplied and accumulated in f32 by AVX-512 BF16 (`vdpbf16ps`). Half the bytes of the
 //!   f32 panels and twice the multiply rate. Where the CPU has AMX-BF16 and K is a multiple of
 //!   32, the same panels feed AMX tiles instead ([`crate::amx`], `tdpbf16ps`), which multiply
 //!   eight times as much per instruction. The two differ in the last bits (their sums group
 //!   the products differently); which one a weight takes depends only on the CPU and its shape.
+//!
+//! bf16 panels have no AVX2 kernel: without `vdpbf16ps` the bf16 values must be widened to f32
+//! in registers, and on an AVX2 CPU (Zen 3) that kernel decoded SmolLM2 a quarter slower than
+//! the f32 one at batch 8 and 32 and no faster at batch 1 (docs/PERFORMANCE.md).
 //!
 //! The instructions are detected at run time; elsewhere a portable loop computes the same sums
 //! (slowly), and callers ask [`DecodePrecision::fast_on_this_cpu`] before choosing packing.
@@ -26,7 +31,7 @@ use rayon::prelude::*;
 
 /// Output columns per panel (two 16-lane vectors).
 pub const PANEL: usize = 32;
-/// Input rows per register tile.
+/// Input rows per register tile (AVX-512 and portable kernels).
 const TILE_ROWS: usize = 8;
 /// Elements of padding in front of the panels, so that they start on a 64-byte line.
 const ALIGN_ELEMS: usize = 16;
@@ -76,23 +81,34 @@ enum Kernel {
     Portable,
     Avx512F32,
     Avx512Bf16,
+    Avx2F32,
 }
 
 impl Kernel {
     fn detect(precision: DecodePrecision) -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
-            let f = std::arch::is_x86_feature_detected!("avx512f");
+            use std::arch::is_x86_feature_detected as has;
+            let f = has!("avx512f");
+            let avx2 = has!("avx2") && has!("fma");
             match precision {
                 DecodePrecision::F32 if f => return Kernel::Avx512F32,
-                DecodePrecision::Bf16 if f && std::arch::is_x86_feature_detected!("avx512bf16") => {
-                    return Kernel::Avx512Bf16;
-                }
+                DecodePrecision::Bf16 if f && has!("avx512bf16") => return Kernel::Avx512Bf16,
+                DecodePrecision::F32 if avx2 => return Kernel::Avx2F32,
                 _ => {}
             }
         }
         let _ = precision;
         Kernel::Portable
+    }
+
+    /// Input rows per register tile.
+    fn tile_rows(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2F32 => avx2::F32_ROWS,
+            _ => TILE_ROWS,
+        }
     }
 }
 
@@ -320,11 +336,12 @@ impl PackedMatrix {
         }
         let panels = n.div_ceil(PANEL);
         let out = OutPtr(y);
-        let tiles = m.div_ceil(TILE_ROWS);
+        let tile_rows = kernel.tile_rows();
+        let tiles = m.div_ceil(tile_rows);
         let run = |p0: usize, p1: usize| {
             for p in p0..p1 {
-                for (t, r0) in (0..m).step_by(TILE_ROWS).enumerate() {
-                    let rows = TILE_ROWS.min(m - r0);
+                for (t, r0) in (0..m).step_by(tile_rows).enumerate() {
+                    let rows = tile_rows.min(m - r0);
                     // Tile t of panel p fetches its share of panel p + 1 ahead.
                     let ahead = if p + 1 < p1 {
                         self.panel_share(p + 1, t, tiles)
@@ -458,6 +475,11 @@ impl PackedMatrix {
                     Kernel::Avx512F32 => unsafe {
                         avx512::f32_tile(xt, rows, k, panel, yt, n, cols, ahead)
                     },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the CPU has AVX2 and FMA (detected); slices hold the tile.
+                    Kernel::Avx2F32 => unsafe {
+                        avx2::f32_tile(xt, rows, k, panel, yt, n, cols, ahead)
+                    },
                     _ => portable_f32(xt, rows, k, panel, yt, n, cols),
                 }
             }
@@ -563,6 +585,9 @@ fn portable_bf16(
         }
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
@@ -959,6 +984,93 @@ mod tests {
                     .sum();
                 assert!((got[i] as f64 - exact[i]).abs() <= scale * 2.0 * 2f64.powi(-8) + 1e-6);
             }
+        }
+    }
+
+    /// The product through the portable tiles, panel by panel.
+    fn portable_product(packed: &PackedMatrix, x: &[f32], m: usize) -> Vec<f32> {
+        let (n, k) = (packed.n, packed.k);
+        let mut y = vec![f32::NAN; m * n];
+        let pairs = bf16_pairs(Kernel::Portable, x, k, m);
+        for p in 0..n.div_ceil(PANEL) {
+            // SAFETY: the tile's rows and columns lie inside y.
+            let yt = unsafe { y.as_mut_ptr().add(p * PANEL) };
+            let cols = PANEL.min(n - p * PANEL);
+            match &packed.panels {
+                Panels::F32(data) => {
+                    let panel = &data[packed.start + p * k * PANEL..];
+                    portable_f32(x, m, k, panel, yt, n, cols);
+                }
+                Panels::Bf16(data) => {
+                    let k2 = k.div_ceil(2);
+                    let panel = &data[packed.start + p * k2 * PANEL..];
+                    portable_bf16(&pairs, m, k2, panel, yt, n, cols);
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn vector_kernels_give_the_portable_bits() {
+        for precision in [DecodePrecision::F32, DecodePrecision::Bf16] {
+            let kernel = Kernel::detect(precision);
+            if kernel == Kernel::Avx512Bf16 {
+                // `vdpbf16ps` flushes subnormal results and AMX groups the sums differently:
+                // both are checked with tolerances above and below.
+                continue;
+            }
+            for (m, k, n) in SHAPES {
+                let (x, w) = (values(m * k, 19), values(n * k, 23));
+                let packed = PackedMatrix::pack(&w, n, k, precision);
+                let mut got = vec![f32::NAN; m * n];
+                packed.matmul(&x, m, &mut got, 2);
+                let want = portable_product(&packed, &x, m);
+                let same = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(
+                    same,
+                    "{kernel:?} {m}x{k}x{n}: not the portable kernel's bits"
+                );
+            }
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx2_kernel_gives_the_portable_bits_on_avx512_cpus_too() {
+        use std::arch::is_x86_feature_detected as has;
+        if !(has!("avx2") && has!("fma")) {
+            eprintln!("skipped: this CPU has no AVX2 and FMA");
+            return;
+        }
+        for (m, k, n) in SHAPES {
+            let (x, w) = (values(m * k, 29), values(n * k, 31));
+            let packed = PackedMatrix::pack(&w, n, k, DecodePrecision::F32);
+            let want = portable_product(&packed, &x, m);
+            let Panels::F32(data) = &packed.panels else {
+                panic!("f32 panels expected")
+            };
+            let mut got = vec![f32::NAN; m * n];
+            for p in 0..n.div_ceil(PANEL) {
+                let cols = PANEL.min(n - p * PANEL);
+                let panel = &data[packed.start + p * k * PANEL..];
+                for r0 in (0..m).step_by(avx2::F32_ROWS) {
+                    let rows = avx2::F32_ROWS.min(m - r0);
+                    // SAFETY: AVX2 and FMA detected; the tile lies inside x, the panel and got.
+                    unsafe {
+                        let yt = got.as_mut_ptr().add(r0 * n + p * PANEL);
+                        avx2::f32_tile(&x[r0 * k..], rows, k, panel, yt, n, cols, &[]);
+                    }
+                }
+            }
+            let same = got
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{m}x{k}x{n}: AVX2 differs from the portable kernel");
         }
     }
 

@@ -105,7 +105,7 @@ fn f32_logprobs(
 #[test]
 fn bf16_decoding_log_probs_stay_near_the_f32_scores() {
     if !DecodePrecision::Bf16.fast_on_this_cpu() {
-        eprintln!("no AVX-512 BF16 on this CPU: bf16 decoding runs in f32 here");
+        eprintln!("no packed bf16 kernel on this CPU: bf16 decoding runs in f32 here");
     }
     for arch in ARCHS {
         let (_d, loaded) = tiny_model(arch, 5);
