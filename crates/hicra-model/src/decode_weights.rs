@@ -54,7 +54,7 @@ impl DecodeWeights {
     }
 
     /// The precision to pack a generate call of `rows` prompts in, if any: bf16 when asked for
-    /// and the CPU has a packed bf16 kernel; f32 for batches of [`PACK_MIN_ROWS_F32`] rows or
+    /// and the CPU has AVX-512 BF16; f32 for batches of [`PACK_MIN_ROWS_F32`] rows or
     /// more on a CPU with a packed f32 kernel (AVX-512, or AVX2 and FMA); none on other devices
     /// and dtypes.
     pub fn plan(

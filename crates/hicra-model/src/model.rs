@@ -176,8 +176,7 @@ impl Model {
 
     /// The same model (sharing the parameters) generating in `precision`: bf16 runs the
     /// projections of generation with bf16 weights and f32 accumulation where the CPU has
-    /// AVX-512 BF16 (or AVX2 and FMA, widening the weights in registers), f32 elsewhere.
-    /// Scoring and training keep the model's dtype.
+    /// AVX-512 BF16, f32 elsewhere. Scoring and training keep the model's dtype.
     pub fn with_decode_precision(mut self, precision: DecodePrecision) -> Model {
         self.decode_precision = precision;
         self

@@ -153,7 +153,7 @@ pub struct RolloutSection {
     /// Give truncated responses (finish reason `length`) zero loss weight.
     pub mask_truncated: bool,
     /// Precision of in-process generation (rollouts and validation): `f32`, or `bf16` (bf16
-    /// weights, f32 accumulation, on CPUs with AVX-512 BF16 or AVX2; f32 elsewhere). With `bf16` the
+    /// weights, f32 accumulation, on CPUs with AVX-512 BF16; f32 elsewhere). With `bf16` the
     /// old log-probs are always rescored by the policy in its own dtype.
     pub decode_dtype: DecodePrecision,
 }

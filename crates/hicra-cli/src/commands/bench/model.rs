@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', num_args = 0.., default_values_t = vec![1usize, 8, 32, 64, 128, 256])]
     pub batch_sizes: Vec<usize>,
     /// Decoding precisions to measure generation in: `f32`, `bf16` (bf16 weights and f32
-    /// accumulation; measured only where the CPU has AVX-512 BF16, or AVX2 and FMA).
+    /// accumulation; measured only where the CPU has AVX-512 BF16).
     #[arg(long, value_delimiter = ',', default_values = ["f32", "bf16"], value_parser = parse_precision)]
     pub decode_dtypes: Vec<DecodePrecision>,
     /// Precisions of the training products to measure: `f32`, `bf16` (operands rounded to
@@ -490,8 +490,7 @@ struct MachineRates {
 }
 
 /// Best of three 1024³ f32 matmuls through candle (gemm, all threads), and where the CPU has
-/// a packed bf16 kernel (AVX-512 BF16, or AVX2 and FMA) the packed bf16 product of 256 rows with
-/// a 4096 × 1024 weight (all threads).
+/// AVX-512 BF16 the packed bf16 kernel on 256 rows against a 4096 × 1024 weight (all threads).
 fn machine_rates() -> anyhow::Result<MachineRates> {
     let dev = candle_core::Device::Cpu;
     let n = 1024usize;
