@@ -180,8 +180,9 @@ impl Job<'_> {
     }
 
     /// [`Job::block`] for head dim `8 · C` on AVX2: as [`Job::block_avx512_vectors`] with
-    /// 8-lane vectors, each key loaded once for all the rows of the KV head, and one set of
-    /// value accumulators (sixteen registers hold no more).
+    /// 8-lane vectors, each score two interleaved FMA chains and one reduction (sixteen
+    /// registers cannot also hold the key, so its rows are read from L1 per query row), and
+    /// one set of value accumulators.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn block_avx2_vectors<const C: usize>(&self, pair: usize, o: &mut [f32]) {
