@@ -32,8 +32,21 @@ if [ "$(cat "$VENV/.hicra-requirements" 2>/dev/null)" != "$CUDA_WHEELS" ]; then
   log "installing the CUDA 13.0 wheels into $VENV"
   rm -rf "$VENV"
   "$python_bin" -m venv "$VENV"
-  # shellcheck disable=SC2086
-  "$VENV/bin/pip" install --quiet $CUDA_WHEELS >&2
+  # Tried three times: the wheels are large, and one dropped download should not end the run.
+  installed=no
+  for attempt in 1 2 3; do
+    # shellcheck disable=SC2086
+    if "$VENV/bin/pip" install --quiet --retries 10 --timeout 60 $CUDA_WHEELS >&2; then
+      installed=yes
+      break
+    fi
+    log "pip install failed (attempt $attempt of 3)"
+    sleep 20
+  done
+  if [ "$installed" != yes ]; then
+    log "could not install the CUDA wheels: $CUDA_WHEELS"
+    exit 1
+  fi
   echo "$CUDA_WHEELS" > "$VENV/.hicra-requirements"
   rm -rf "$VENV/link"
 fi
@@ -43,6 +56,15 @@ if [ ! -x "$CUDA_ROOT/bin/nvcc" ]; then
   log "no nvcc under $CUDA_ROOT: remove $VENV and run again"
   exit 1
 fi
+# nvcc must run and be 13.0 (cudarc is built for CUDARC_VERSION below).
+if ! nvcc_version="$("$CUDA_ROOT/bin/nvcc" --version 2>&1)"; then
+  log "$CUDA_ROOT/bin/nvcc --version failed: $nvcc_version"
+  exit 1
+fi
+case "$nvcc_version" in
+  *"release 13.0,"*) ;;
+  *) log "$CUDA_ROOT/bin/nvcc is not CUDA 13.0: $nvcc_version"; exit 1 ;;
+esac
 LINK_DIR="$VENV/link"
 # Bumped when the link folder's contents change, so a re-run remakes it.
 LINK_LAYOUT=2

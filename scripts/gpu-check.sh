@@ -33,7 +33,8 @@ esac
 
 if [ "$MODE" = bundle ]; then
   set -e
-  eval "$(bash scripts/cuda-toolkit.sh)"
+  cuda_env="$(bash scripts/cuda-toolkit.sh)"
+  eval "$cuda_env"
   export CARGO_TARGET_DIR="${HICRA_CUDA_TARGET_DIR:-/work/target-cuda}"
   cargo build --locked --release -p hicra-cli --features cuda
   # The CUDA test binary (release, so the f64 reference and the GPU runs are quick).
