@@ -518,13 +518,21 @@ fn row_block(k: usize, tile_rows: usize) -> usize {
     (fit / tile_rows).max(1) * tile_rows
 }
 
-/// The L2 cache of one core in bytes, as Linux reports it (`/sys/devices/system/cpu/cpu0/
-/// cache/index2/size`, e.g. "1280K"); 512 KB where it cannot be read.
+/// The L2 cache of one core in bytes, as Linux reports it (the `size` of the level-2 entry
+/// among `/sys/devices/system/cpu/cpu0/cache/index*`, e.g. "1280K"); 512 KB where it cannot
+/// be read.
 fn l2_bytes() -> usize {
     static L2: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *L2.get_or_init(|| {
-        std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cache/index2/size")
+        let read = |index: usize, file: &str| {
+            std::fs::read_to_string(format!(
+                "/sys/devices/system/cpu/cpu0/cache/index{index}/{file}"
+            ))
             .ok()
+        };
+        (0..8)
+            .find(|&i| read(i, "level").is_some_and(|level| level.trim() == "2"))
+            .and_then(|i| read(i, "size"))
             .and_then(|text| parse_cache_size(&text))
             .unwrap_or(512 * 1024)
     })
