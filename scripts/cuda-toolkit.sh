@@ -32,19 +32,9 @@ if [ "$(cat "$VENV/.hicra-requirements" 2>/dev/null)" != "$CUDA_WHEELS" ]; then
   log "installing the CUDA 13.0 wheels into $VENV"
   rm -rf "$VENV"
   "$python_bin" -m venv "$VENV"
-  # Tried three times: the wheels are large, and one dropped download should not end the run.
-  installed=no
-  for attempt in 1 2 3; do
-    # shellcheck disable=SC2086
-    if "$VENV/bin/pip" install --quiet --retries 10 --timeout 60 $CUDA_WHEELS >&2; then
-      installed=yes
-      break
-    fi
-    log "pip install failed (attempt $attempt of 3)"
-    sleep 20
-  done
-  if [ "$installed" != yes ]; then
-    log "could not install the CUDA wheels: $CUDA_WHEELS"
+  # shellcheck disable=SC2086
+  if ! bash "$REPO/scripts/pip-install.sh" "$VENV" $CUDA_WHEELS >&2; then
+    log "could not install the CUDA wheels"
     exit 1
   fi
   echo "$CUDA_WHEELS" > "$VENV/.hicra-requirements"
