@@ -1,13 +1,15 @@
-//! bf16 matrix products with f32 accumulation on AMX, for the full-batch passes (training
+//! bf16 matrix products with f32 accumulation, for the full-batch passes (training
 //! forward and backward, scoring) when a model is set to [`crate::DecodePrecision::Bf16`]
 //! matmuls ([`crate::Model::with_matmul_precision`]): the mixed precision PyTorch's autocast
 //! gives, with the f32 weights kept as the master copy.
 //!
 //! [`linear`] computes `x · wᵀ` and records a backward whose two products (`g · w` and
 //! `gᵀ · x`) run the same way. Each product rounds its operands to bf16 (nearest even) while
-//! packing them into AMX tiles, K padded with zeros to a multiple of 32, and multiplies tile by
-//! tile ([`crate::amx`]); every output is accumulated in the order of k, so results do not
-//! depend on the threads.
+//! packing them as pairs along k (K padded with zeros to a multiple of 32) and multiplies them
+//! on AMX tiles ([`crate::amx`], `tdpbf16ps`) where the CPU has AMX-BF16, and on AVX-512 BF16
+//! register tiles (`vdpbf16ps`, the decoding kernel of [`crate::packed`]) elsewhere. Every
+//! output is accumulated in the order of k, so results do not depend on the threads; the two
+//! instruction sets group the products differently, so their last bits differ.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -19,9 +21,11 @@ use crate::packed::{OutPtr, PANEL, split_panels};
 /// pass over it.
 const ROW_BLOCK: usize = 128;
 
-/// Whether bf16 products run here (AMX-BF16 and AVX-512 BF16 present and granted).
+/// Whether bf16 products run here: the CPU has AVX-512 BF16 (AMX-BF16, where granted, makes
+/// them faster).
 pub fn available() -> bool {
-    crate::amx::available() && std::arch::is_x86_feature_detected!("avx512bf16")
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bf16")
 }
 
 /// `x · wᵀ` for `x` (N, in) and `w` (out, in), f32 on the CPU, in bf16 with f32 accumulation;
@@ -100,9 +104,9 @@ impl CustomOp2 for Product {
             );
         }
         if !available() {
-            candle_core::bail!("{}: this CPU runs no AMX-BF16", self.name());
+            candle_core::bail!("{}: this CPU has no AVX-512 BF16", self.name());
         }
-        let out = product(self.0, a, b, m, k, n);
+        let out = product(self.0, a, b, m, k, n, crate::amx::available());
         Ok((CpuStorage::F32(out), Shape::from((m, n))))
     }
 
@@ -121,8 +125,9 @@ impl CustomOp2 for Product {
     }
 }
 
-/// The product of `form` (m × n out of a k-long sum), operands rounded to bf16.
-fn product(form: Form, a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+/// The product of `form` (m × n out of a k-long sum), operands rounded to bf16; on AMX tiles
+/// where `amx` is set (the caller checked [`crate::amx::available`]), else on AVX-512 BF16.
+fn product(form: Form, a: &[f32], b: &[f32], m: usize, k: usize, n: usize, amx: bool) -> Vec<f32> {
     let k2 = k.next_multiple_of(2 * K_PAIRS) / 2;
     let rows = m.next_multiple_of(ROWS);
     // Left operand: `rows` rows of k2 pairs along k; right: 32-column panels of k2 pair rows.
@@ -136,7 +141,7 @@ fn product(form: Form, a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Ve
             panels_of_rows(&pairs_across_rows(b, k, n, k2), n, k2)
         }
     };
-    multiply(&left, rows, k2, &panels, m, n)
+    multiply(&left, rows, k2, &panels, m, n, amx)
 }
 
 /// `out[r][j]` = the pair (src[r][2j], src[r][2j + 1]) of a row-major (r_count × k) matrix,
@@ -227,31 +232,39 @@ fn panels_of_columns(pairs: &[u32], n: usize, k2: usize) -> Vec<u32> {
     out
 }
 
-/// `left` (rows × k2 pairs) times the panels, cropped to m × n.
-fn multiply(left: &[u32], rows: usize, k2: usize, panels: &[u32], m: usize, n: usize) -> Vec<f32> {
+/// `left` (rows × k2 pairs) times the panels, cropped to m × n; see [`product`] for `amx`.
+fn multiply(
+    left: &[u32],
+    rows: usize,
+    k2: usize,
+    panels: &[u32],
+    m: usize,
+    n: usize,
+    amx: bool,
+) -> Vec<f32> {
     let count = n.div_ceil(PANEL);
     let width = count * PANEL;
     // Every element is written by a tile store before the length is set.
     let mut full: Vec<f32> = Vec::with_capacity(rows * width);
     let out = OutPtr(full.as_mut_ptr());
     split_panels(count, rayon::current_num_threads(), |p0, p1| {
-        // SAFETY: `available` was checked before any product runs.
-        let tiles = unsafe { Tiles::configure() };
+        // SAFETY: the caller checked that AMX is available where `amx` is set.
+        let tiles = amx.then(|| unsafe { Tiles::configure() });
         for r0 in (0..rows).step_by(ROW_BLOCK) {
             let block = ROW_BLOCK.min(rows - r0);
             for p in p0..p1 {
                 // SAFETY: left holds `rows` rows of k2 pairs, each panel k2 × 32 pairs; the
                 // block's outputs (rows r0.., columns of panel p) lie inside `full`, and only
-                // this task writes panel p's columns.
+                // this task writes panel p's columns. `available` (AVX-512 BF16) was checked
+                // before any product runs.
                 unsafe {
-                    tiles.panel(
-                        left.as_ptr().add(r0 * k2),
-                        block,
-                        k2,
-                        panels.as_ptr().add(p * k2 * PANEL),
-                        out.get().add(r0 * width + p * PANEL),
-                        width,
-                    );
+                    let y = out.get().add(r0 * width + p * PANEL);
+                    let x = &left[r0 * k2..(r0 + block) * k2];
+                    let panel = &panels[p * k2 * PANEL..(p + 1) * k2 * PANEL];
+                    match &tiles {
+                        Some(tiles) => tiles.panel(x.as_ptr(), block, k2, panel.as_ptr(), y, width),
+                        None => crate::packed::bf16_panel_rows(x, block, k2, panel, y, width),
+                    }
                 }
             }
         }
@@ -291,7 +304,7 @@ mod tests {
     #[test]
     fn products_and_gradients_match_the_rounded_operands_in_f64() -> Result<()> {
         if !available() {
-            eprintln!("skipped: this CPU (or kernel) runs no AMX-BF16");
+            eprintln!("skipped: this CPU has no AVX-512 BF16");
             return Ok(());
         }
         let dev = Device::Cpu;
@@ -318,6 +331,58 @@ mod tests {
             assert!(max_rel(&linear(x.as_tensor(), w.as_tensor())?, &exact) < 2e-2);
         }
         Ok(())
+    }
+
+    #[test]
+    fn both_instruction_sets_give_every_form_of_the_rounded_product() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX-512 BF16");
+            return;
+        }
+        let values = |len: usize, seed: u64| -> Vec<f32> {
+            (0..len as u64)
+                .map(|i| ((i.wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
+                .collect()
+        };
+        let bf = |v: f32| half::bf16::from_f32(v).to_f64();
+        // (m, k, n) off the tile sizes: 8-row register tiles, 16-row AMX tiles, 128-row blocks,
+        // 32-column panels, k padded to 32.
+        for (m, k, n) in [(1, 3, 1), (9, 45, 33), (130, 70, 64), (17, 96, 100)] {
+            let amx_too = [false, true]
+                .into_iter()
+                .filter(|&a| !a || crate::amx::available());
+            for amx in amx_too {
+                for form in [
+                    Form::RowsTimesWeightT,
+                    Form::RowsTimesMatrix,
+                    Form::TransposedTimesMatrix,
+                ] {
+                    let (a, b) = (values(m * k, 3), values(n * k, 5));
+                    // Element (i, kk) of the left operand and (kk, j) of the right one.
+                    let left = |i: usize, kk: usize| match form {
+                        Form::TransposedTimesMatrix => a[kk * m + i],
+                        _ => a[i * k + kk],
+                    };
+                    let right = |kk: usize, j: usize| match form {
+                        Form::RowsTimesWeightT => b[j * k + kk],
+                        _ => b[kk * n + j],
+                    };
+                    let got = product(form, &a, &b, m, k, n, amx);
+                    assert_eq!(got.len(), m * n);
+                    for i in 0..m {
+                        for j in 0..n {
+                            let want: f64 =
+                                (0..k).map(|kk| bf(left(i, kk)) * bf(right(kk, j))).sum();
+                            let g = got[i * n + j] as f64;
+                            assert!(
+                                (g - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                                "{form:?} {m}x{k}x{n} amx={amx} [{i},{j}]: {g} vs {want}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

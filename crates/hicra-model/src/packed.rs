@@ -181,6 +181,39 @@ pub(crate) unsafe fn interleave_bf16(even: &[f32], odd: Option<&[f32]>, out: &mu
     unsafe { avx512::interleave_bf16(even, odd, out) }
 }
 
+/// `rows` rows of bf16 pairs (`x`, k2 pairs each) times one whole panel (k2 × 32 pairs),
+/// stored into `y` (row stride `stride`, all 32 columns), in register tiles of eight rows on
+/// `vdpbf16ps`: the AVX-512 BF16 path of [`crate::bf16_matmul`] where AMX is absent.
+///
+/// # Safety
+/// As [`round_to_bf16`]; `x` holds rows × k2 pairs, `panel` k2 × 32, and `y` rows × 32
+/// writable values at stride `stride`.
+#[cfg(target_arch = "x86_64")]
+pub(crate) unsafe fn bf16_panel_rows(
+    x: &[u32],
+    rows: usize,
+    k2: usize,
+    panel: &[u32],
+    y: *mut f32,
+    stride: usize,
+) {
+    for r0 in (0..rows).step_by(TILE_ROWS) {
+        let tile = TILE_ROWS.min(rows - r0);
+        // SAFETY: forwarded from the caller; the tile's rows lie inside x and y.
+        unsafe {
+            avx512::bf16_tile(
+                &x[r0 * k2..(r0 + tile) * k2],
+                tile,
+                k2,
+                panel,
+                y.add(r0 * stride),
+                stride,
+                PANEL,
+            )
+        };
+    }
+}
+
 /// An element offset that puts `ptr + offset` on a 64-byte boundary.
 fn align_offset<T>(ptr: *const T) -> usize {
     let size = std::mem::size_of::<T>();

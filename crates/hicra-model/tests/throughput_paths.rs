@@ -209,7 +209,7 @@ fn activation_checkpointing_gives_the_full_backward_gradients() {
 #[test]
 fn bf16_products_keep_training_and_scoring_near_f32_with_every_gradient() {
     if !hicra_model::bf16_matmul::available() {
-        eprintln!("skipped: this CPU (or kernel) runs no AMX-BF16");
+        eprintln!("skipped: this CPU has no AVX-512 BF16");
         return;
     }
     for arch in ARCHS {

@@ -41,8 +41,8 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_values = ["f32", "bf16"], value_parser = parse_precision)]
     pub decode_dtypes: Vec<DecodePrecision>,
     /// Precisions of the training products to measure: `f32`, `bf16` (operands rounded to
-    /// bf16, f32 accumulation, on AMX; measured only where the CPU has AMX-BF16). With
-    /// `--torch`, PyTorch trains bf16 under `torch.autocast`.
+    /// bf16, f32 accumulation, on AMX or AVX-512 BF16; measured only where the CPU has AVX-512
+    /// BF16). With `--torch`, PyTorch trains bf16 under `torch.autocast`.
     #[arg(long, value_delimiter = ',', default_values = ["f32"], value_parser = parse_precision)]
     pub train_matmul_dtypes: Vec<DecodePrecision>,
     /// Also run every measurement in PyTorch + transformers (f32, same threads, same prompts
@@ -367,7 +367,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let bf16 = precision == DecodePrecision::Bf16;
             if bf16 && !bf16_products_here() {
                 if !args.json {
-                    eprintln!("training bf16: this CPU runs no AMX-BF16; skipped");
+                    eprintln!("training bf16: this CPU has no AVX-512 BF16; skipped");
                 }
                 continue;
             }
