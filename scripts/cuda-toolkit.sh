@@ -81,7 +81,9 @@ if [ "$(cat "$LINK_DIR/.done" 2>/dev/null)" != "$LINK_LAYOUT" ]; then
     exit 1
   fi
   registry_src="${CARGO_HOME:-$HOME/.cargo}/registry/src"
-  find_bindings() { ls -d "$registry_src"/*/cudarc-"$cudarc_version"/src/driver/sys/mod.rs 2>/dev/null | head -n 1; }
+  # `|| true`: before the fetch nothing matches, and under pipefail a failing `ls` would end
+  # the script silently at the assignment below.
+  find_bindings() { ls -d "$registry_src"/*/cudarc-"$cudarc_version"/src/driver/sys/mod.rs 2>/dev/null | head -n 1 || true; }
   bindings="$(find_bindings)"
   if [ -z "$bindings" ]; then
     log "fetching the crates (for cudarc $cudarc_version's driver bindings)"
