@@ -21,11 +21,10 @@ use crate::packed::{OutPtr, PANEL, split_panels};
 /// pass over it.
 const ROW_BLOCK: usize = 128;
 
-/// Whether bf16 products run here: the CPU has AVX-512 BF16 (AMX-BF16, where granted, makes
-/// them faster).
+/// Whether bf16 products run here: the CPU runs the packed AVX-512 BF16 kernel
+/// ([`crate::DecodePrecision::fast_on_this_cpu`]); AMX-BF16, where granted, makes them faster.
 pub fn available() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512bf16")
+    crate::DecodePrecision::Bf16.fast_on_this_cpu()
 }
 
 /// `x · wᵀ` for `x` (N, in) and `w` (out, in), f32 on the CPU, in bf16 with f32 accumulation;

@@ -205,8 +205,9 @@ impl Model {
     /// and backward, and [`Model::score_tokens`]) run their projections and the LM head in
     /// `precision`: bf16 rounds both operands of each product to bf16 and accumulates in f32
     /// on AMX or AVX-512 BF16 ([`crate::bf16_matmul`]), with the f32 weights as master copy, as
-    /// autocast does. f32 models on CPUs with AVX-512 BF16 only; elsewhere the products stay f32. Attention
-    /// products, norms and the softmax stay f32, and generation keeps its own precision.
+    /// autocast does. f32 models on CPUs with AVX-512 BF16 only; elsewhere the products stay
+    /// f32. Attention products, norms and the softmax stay f32, and generation keeps its own
+    /// precision.
     pub fn with_matmul_precision(mut self, precision: DecodePrecision) -> Model {
         self.matmul_precision = precision;
         self

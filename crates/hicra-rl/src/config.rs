@@ -219,8 +219,9 @@ pub struct AlgorithmSection {
     pub activation_checkpointing: bool,
     /// Precision of the projections and LM head in the training forward/backward and the
     /// policy's scoring: `f32`, or `bf16` (operands rounded to bf16, f32 accumulation, f32
-    /// master weights, on CPUs with AVX-512 BF16, AMX where present; f32 elsewhere). With `bf16` the old log-probs are
-    /// always rescored by the policy, so that the importance ratio compares like with like.
+    /// master weights, on CPUs with AVX-512 BF16, AMX where present; f32 elsewhere). With
+    /// `bf16` the old log-probs are always rescored by the policy, so that the importance ratio
+    /// compares like with like.
     pub matmul_dtype: DecodePrecision,
 }
 
