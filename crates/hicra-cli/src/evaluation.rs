@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::commands::compare::stats;
+use crate::stats;
 use hicra_model::{FinishReason, LoadedModel};
 use hicra_rl::generation::{
     GradedSample, PassPlan, PromptSettings, SamplingSettings, generate_and_grade, render_prompts,

@@ -3,6 +3,7 @@
 mod commands;
 mod evaluation;
 mod report;
+mod stats;
 
 use clap::{Parser, Subcommand};
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use hicra_model::Arch;
-use hicra_model::tiny::{CHATML_TEMPLATE, test_tokenizer, tiny_config, write_tiny_model};
+use hicra_model::io::tiny::{CHATML_TEMPLATE, test_tokenizer, tiny_config, write_tiny_model};
 use serde_json::Value;
 
 fn hicra(args: &[&str]) -> Output {

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use hicra_model::tiny::{CHATML_TEMPLATE, test_tokenizer, tiny_config, write_tiny_model};
+use hicra_model::io::tiny::{CHATML_TEMPLATE, test_tokenizer, tiny_config, write_tiny_model};
 use hicra_model::{Arch, LoadOptions, Padding, ScoreOptions, TokenBatch, load_model};
 use serde_json::Value;
 

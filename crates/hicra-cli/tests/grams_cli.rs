@@ -113,7 +113,7 @@ fn mark_reports_character_offsets_sorted() {
 
 #[test]
 fn mark_with_a_model_flags_its_tokens() {
-    use hicra_model::tiny::{test_tokenizer, tiny_config, write_tiny_model};
+    use hicra_model::io::tiny::{test_tokenizer, tiny_config, write_tiny_model};
     let dir = tempfile::tempdir().unwrap();
     let tokenizer = test_tokenizer();
     let config = tiny_config(hicra_model::Arch::Llama, tokenizer.vocab_size());

@@ -2,7 +2,7 @@
 //! against an independent byte-level oracle built with `str::find`.
 
 use hicra_hier::GramSet;
-use hicra_model::tiny::test_tokenizer;
+use hicra_model::io::tiny::test_tokenizer;
 
 /// Bytes covered by any occurrence of the given phrases (found with `str::find`).
 fn covered_bytes(text: &str, phrases: &[&str]) -> Vec<bool> {

@@ -100,7 +100,7 @@ fn mine_names_the_line_of_a_missing_correct_flag() {
 
 /// The fetched all-MiniLM-L6-v2, or `None` (with a loud skip) under HICRA_SKIP_REAL_MODELS=1.
 pub fn real_encoder() -> Option<BertSentenceEncoder> {
-    match hicra_model::registry::resolve_model_path("all-minilm-l6-v2") {
+    match hicra_model::io::registry::resolve_model_path("all-minilm-l6-v2") {
         Ok(dir) => Some(BertSentenceEncoder::load(&dir).expect("loading all-minilm-l6-v2")),
         Err(e) if std::env::var("HICRA_SKIP_REAL_MODELS").as_deref() == Ok("1") => {
             eprintln!(

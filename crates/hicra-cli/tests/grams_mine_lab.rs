@@ -29,7 +29,7 @@ use hicra_tasks::lab::{LabConfig, planted_phrases, sft_corpus};
 const MIN_PRECISION: f64 = 0.45;
 const MIN_RECALL: f64 = 0.75;
 
-/// The SFT mix the floors were measured on (the lab's defaults until session 4), pinned so
+/// The SFT mix the floors were measured on (the lab's defaults at bb055e0), pinned so
 /// that retuning the lab's defaults does not move this test's corpus.
 fn measured_mix() -> LabConfig {
     LabConfig {
@@ -45,7 +45,7 @@ fn measured_mix() -> LabConfig {
 }
 
 fn real_encoder_available() -> bool {
-    match hicra_model::registry::resolve_model_path("all-minilm-l6-v2") {
+    match hicra_model::io::registry::resolve_model_path("all-minilm-l6-v2") {
         Ok(_) => true,
         Err(e) if std::env::var("HICRA_SKIP_REAL_MODELS").as_deref() == Ok("1") => {
             eprintln!(

@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use hicra_model::{Arch, tiny};
+use hicra_model::Arch;
+use hicra_model::io::tiny;
 
 fn setup(dir: &Path, data: &str) -> std::path::PathBuf {
     let tok = tiny::test_tokenizer();

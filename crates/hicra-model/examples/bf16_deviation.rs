@@ -8,7 +8,7 @@
 //! (default: smollm2-135m-instruct, 16 rows, 64 new tokens).
 
 use hicra_model::{
-    ChatMessage, DecodePrecision, LoadOptions, Padding, SamplingParams, ScoreOptions, TokenBatch,
+    ChatMessage, LoadOptions, Padding, Precision, SamplingParams, ScoreOptions, TokenBatch,
     load_model,
 };
 
@@ -43,11 +43,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     println!(
         "{spec}: {batch} rows x {tokens} tokens, packed bf16 kernel: {}",
-        DecodePrecision::Bf16.fast_on_this_cpu()
+        Precision::Bf16.fast_on_this_cpu()
     );
     // The f32 continuations and their f32 scores, kept for the bf16-product scoring below.
     let mut f32_pass = None;
-    for precision in [DecodePrecision::F32, DecodePrecision::Bf16] {
+    for precision in [Precision::F32, Precision::Bf16] {
         let model = loaded.model.clone().with_decode_precision(precision);
         let gens = model.generate(&prompts, &params, None)?;
         let rows: Vec<Vec<u32>> = prompts
@@ -66,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 g.logprobs.iter().copied().zip(scored.iter().copied())
             });
         report(&format!("{} decoding", precision.name()), pairs);
-        if precision == DecodePrecision::F32 {
+        if precision == Precision::F32 {
             f32_pass = Some((tb, rows, scores));
         }
     }
@@ -78,7 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bf16 = loaded
         .model
         .clone()
-        .with_matmul_precision(DecodePrecision::Bf16)
+        .with_matmul_precision(Precision::Bf16)
         .score_tokens(&tb, &ScoreOptions::default())?;
     let (exact, bf16) = (&exact.logprobs, &bf16.logprobs);
     let pairs = prompts

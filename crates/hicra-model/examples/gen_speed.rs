@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use candle_core::Device;
-use hicra_model::tiny::random_tensors;
+use hicra_model::io::tiny::random_tensors;
 use hicra_model::{
     Arch, LoadOptions, Model, ModelConfig, Padding, SamplingParams, ScoreOptions, TokenBatch,
 };

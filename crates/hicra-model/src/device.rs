@@ -298,6 +298,24 @@ macro_rules! serde_as_string {
 serde_as_string!(DeviceSpec);
 serde_as_string!(DTypeSpec);
 
+/// Where and in which dtype to load weights.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Device for the weights.
+    pub device: Device,
+    /// Weight dtype (f32 by default; f64 for gradient checks).
+    pub dtype: DType,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            device: Device::Cpu,
+            dtype: DType::F32,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

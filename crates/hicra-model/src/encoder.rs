@@ -11,7 +11,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, PaddingStrategy, TruncationParams};
 
-use crate::{ModelError, Result};
+use crate::error::{ModelError, Result};
 
 /// Longest input in word pieces (n-grams are far shorter; longer text is truncated).
 pub const MAX_SEQUENCE_TOKENS: usize = 128;

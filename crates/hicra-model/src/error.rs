@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::io::gguf::error::GgufError;
+use crate::io::registry::RegistryError;
+
 /// Errors from loading, running and saving models.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -91,10 +94,10 @@ pub enum ModelError {
     Candle(#[from] candle_core::Error),
     /// A GGUF file could not be used (truncated, corrupt, unknown quant type, non-llama, ...).
     #[error(transparent)]
-    Gguf(Box<crate::gguf::GgufError>),
+    Gguf(Box<GgufError>),
     /// The model registry failed (unknown or unfetched model, fetch failure, checksum).
     #[error(transparent)]
-    Registry(Box<crate::registry::RegistryError>),
+    Registry(Box<RegistryError>),
     /// A loss (or another value that must be finite) is NaN or infinite.
     #[error("{what} is not finite ({value})")]
     NonFinite {
@@ -139,6 +142,18 @@ impl ModelError {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl From<GgufError> for ModelError {
+    fn from(err: GgufError) -> Self {
+        ModelError::Gguf(Box::new(err))
+    }
+}
+
+impl From<RegistryError> for ModelError {
+    fn from(err: RegistryError) -> Self {
+        ModelError::Registry(Box::new(err))
     }
 }
 

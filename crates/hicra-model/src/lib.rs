@@ -1,51 +1,34 @@
 //! Llama/Qwen-family transformer on candle: our own differentiable model code (training path
 //! with chunked log-probs and backward), fast batched generation with a KV cache, loading from
 //! Hugging Face directories and GGUF files, tokenizer and chat templates, tiny test models.
+//!
+//! - [`model`]: [`Model`], its forward and backward passes, scoring, the KV cache;
+//! - [`generate`]: what generation is asked and returns, sampling, packed decoding weights;
+//! - [`io`]: loading (HF directories, GGUF files, fetched models), [`LoadedModel`], saving,
+//!   the tokenizer and chat templates, the model registry, tiny test models;
+//! - [`device`]: devices, dtypes and load options; [`config`]: the hyper-parameters;
+//!   [`batch`]: padded token batches; [`encoder`]: the sentence encoder (BERT) for gram mining.
+//!
+//! The CPU kernels the model runs on are the `hicra-kernels` crate.
 
-#[cfg(target_arch = "x86_64")]
-pub mod amx;
 pub mod batch;
-#[cfg(target_arch = "x86_64")]
-pub mod bf16_matmul;
-pub mod chat;
 pub mod config;
-pub mod decode_attention;
-pub mod decode_matmul;
-pub mod decode_weights;
 pub mod device;
 pub mod encoder;
 pub mod error;
-pub mod export;
-pub mod fused;
 pub mod generate;
-pub mod gguf;
-pub mod hf_files;
-pub(crate) mod layer_backward;
-pub mod loader;
+pub mod io;
 pub mod model;
-pub mod ops;
-pub mod packed;
-pub mod registry;
-pub mod sampling;
-pub mod score;
-pub mod skinny;
-pub mod tiny;
-pub(crate) mod token_picks;
-pub mod tokenizer;
-pub mod vexp;
-pub mod weights;
-
-#[cfg(test)]
-mod test_util;
 
 pub use batch::{Padding, TokenBatch};
-pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{Arch, ModelConfig, RopeScaling};
-pub use device::{DTypeSpec, DeviceSpec};
+pub use device::{DTypeSpec, DeviceSpec, LoadOptions};
 pub use error::{ModelError, Result};
 pub use generate::{FinishReason, Generation, SamplingParams, StopCheck};
-pub use loader::{LoadOptions, LoadedModel, load_hf_dir, load_model};
+pub use hicra_kernels::Precision;
+pub use io::chat::{ChatMessage, ChatTemplate};
+pub use io::loaded::LoadedModel;
+pub use io::loader::{load_hf_dir, load_model};
+pub use io::tokenizer::Tokenizer;
 pub use model::Model;
-pub use packed::DecodePrecision;
-pub use score::{BackwardOutput, ScoreOptions, TokenChunk, TokenScores};
-pub use tokenizer::Tokenizer;
+pub use model::score::{BackwardOutput, ScoreOptions, TokenChunk, TokenScores};

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor};
 use common::{ARCHS, chunk_loss};
 use hicra_model::device::{PeakMemory, device_memory, ensure_fits};
-use hicra_model::tiny::{random_tensors, tiny_config};
+use hicra_model::io::tiny::{random_tensors, tiny_config};
 use hicra_model::{
     Arch, DeviceSpec, LoadOptions, Model, ModelError, Padding, SamplingParams, ScoreOptions,
     TokenBatch,

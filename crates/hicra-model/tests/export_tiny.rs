@@ -3,7 +3,7 @@
 //! right, and replaces an existing export atomically.
 
 use candle_core::{Device, Tensor};
-use hicra_model::tiny::{test_tokenizer, tiny_config, write_tiny_model};
+use hicra_model::io::tiny::{test_tokenizer, tiny_config, write_tiny_model};
 use hicra_model::{Arch, ChatMessage, LoadOptions, LoadedModel, Padding, TokenBatch, load_model};
 use serde_json::Value;
 use std::path::Path;

@@ -4,9 +4,9 @@
 
 use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, Tensor};
-use hicra_model::gguf::GgufError;
-use hicra_model::gguf::writer::{GgufTokenizerInfo, write_llama_gguf};
-use hicra_model::tiny::{random_tensors, test_tokenizer, tiny_config};
+use hicra_model::io::gguf::GgufError;
+use hicra_model::io::gguf::writer::{GgufTokenizerInfo, write_llama_gguf};
+use hicra_model::io::tiny::{random_tensors, test_tokenizer, tiny_config};
 use hicra_model::{
     Arch, ChatMessage, LoadOptions, Model, ModelConfig, ModelError, Padding, TokenBatch, load_model,
 };

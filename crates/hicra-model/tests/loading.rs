@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use common::tiny_model;
-use hicra_model::hf_files::write_safetensors;
-use hicra_model::loader::read_safetensors;
-use hicra_model::tiny::{CHATML_TEMPLATE, test_tokenizer, tiny_config, write_tiny_model};
+use hicra_model::io::hf_files::write_safetensors;
+use hicra_model::io::loader::read_safetensors;
+use hicra_model::io::tiny::{CHATML_TEMPLATE, test_tokenizer, tiny_config, write_tiny_model};
 use hicra_model::{
     Arch, ChatMessage, LoadOptions, ModelConfig, Padding, ScoreOptions, TokenBatch, load_model,
 };

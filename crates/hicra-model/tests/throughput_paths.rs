@@ -7,8 +7,8 @@ mod common;
 
 use candle_core::Device;
 use common::{ARCHS, chunk_loss, max_abs, sample_rows, tiny_model};
-use hicra_model::decode_weights::PACK_MIN_ROWS_F32 as PACK_MIN_ROWS;
-use hicra_model::{DecodePrecision, Padding, SamplingParams, ScoreOptions, TokenBatch};
+use hicra_model::generate::decode_weights::PACK_MIN_ROWS_F32 as PACK_MIN_ROWS;
+use hicra_model::{Padding, Precision, SamplingParams, ScoreOptions, TokenBatch};
 
 /// `n` prompts cycling through the sample rows, each a little different (a row index token).
 fn many_prompts(loaded: &hicra_model::LoadedModel, n: usize) -> Vec<Vec<u32>> {
@@ -104,15 +104,12 @@ fn f32_logprobs(
 
 #[test]
 fn bf16_decoding_log_probs_stay_near_the_f32_scores() {
-    if !DecodePrecision::Bf16.fast_on_this_cpu() {
+    if !Precision::Bf16.fast_on_this_cpu() {
         eprintln!("no packed bf16 kernel on this CPU: bf16 decoding runs in f32 here");
     }
     for arch in ARCHS {
         let (_d, loaded) = tiny_model(arch, 5);
-        let bf16 = loaded
-            .model
-            .clone()
-            .with_decode_precision(DecodePrecision::Bf16);
+        let bf16 = loaded.model.clone().with_decode_precision(Precision::Bf16);
         let prompts = many_prompts(&loaded, 6);
         let params = SamplingParams {
             temperature: 1.0,
@@ -139,7 +136,7 @@ fn bf16_decoding_log_probs_stay_near_the_f32_scores() {
         // by whole nats.
         assert!(mean < 3e-2, "{arch:?}: mean |Δ| {mean}");
         assert!(max < 0.25, "{arch:?}: max |Δ| {max}");
-        if DecodePrecision::Bf16.fast_on_this_cpu() {
+        if Precision::Bf16.fast_on_this_cpu() {
             // The path really is another precision: the log-probs are not the f32 ones.
             assert!(
                 max > 0.0,
@@ -208,16 +205,14 @@ fn activation_checkpointing_gives_the_full_backward_gradients() {
 
 #[test]
 fn bf16_products_keep_training_and_scoring_near_f32_with_every_gradient() {
-    if !hicra_model::bf16_matmul::available() {
+    if !hicra_kernels::bf16_matmul::available() {
         eprintln!("skipped: this CPU has no AVX-512 BF16");
         return;
     }
     for arch in ARCHS {
         let (_d, loaded) = tiny_model(arch, 8);
         let f32_model = &loaded.model;
-        let bf16 = f32_model
-            .clone()
-            .with_matmul_precision(DecodePrecision::Bf16);
+        let bf16 = f32_model.clone().with_matmul_precision(Precision::Bf16);
         let a = sample_backward(&loaded, f32_model);
         let b = sample_backward(&loaded, &bf16);
         assert_ne!(a.loss, b.loss, "{arch:?}: the bf16 products ran");

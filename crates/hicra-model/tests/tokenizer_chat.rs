@@ -1,7 +1,7 @@
 //! Tokenizer wrapper and chat templates modelled on real ones (ChatML with tools checks,
 //! Llama 3 with `strftime_now`/`namespace`/`raise_exception`, python string methods).
 
-use hicra_model::tiny::test_tokenizer;
+use hicra_model::io::tiny::test_tokenizer;
 use hicra_model::{ChatMessage, ChatTemplate, Tokenizer};
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 
 use candle_core::{DType, Device, Tensor};
 use common::{ARCHS, chunk_loss, sample_rows, tiny_model, tiny_model_with};
-use hicra_model::tiny::{test_tokenizer, tiny_config};
+use hicra_model::io::tiny::{test_tokenizer, tiny_config};
 use hicra_model::{
     Arch, LoadOptions, Padding, SamplingParams, ScoreOptions, TokenBatch, TokenChunk,
 };

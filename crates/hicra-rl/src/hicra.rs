@@ -28,6 +28,13 @@ pub enum HicraVariant {
     Placebo,
 }
 
+impl HicraVariant {
+    /// Whether the variant reads token entropies (so the trainer runs a scoring pass for them).
+    pub fn needs_entropy(self) -> bool {
+        matches!(self, HicraVariant::Released | HicraVariant::Entropy)
+    }
+}
+
 /// HICRA settings (config section `algorithm.hicra`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -116,12 +123,8 @@ pub fn apply_hicra(
             responses.len()
         )));
     }
-    let needs_entropy = matches!(
-        config.variant,
-        HicraVariant::Released | HicraVariant::Entropy
-    );
     for (i, r) in responses.iter().enumerate() {
-        if needs_entropy && r.entropy.len() != r.planning.len() {
+        if config.variant.needs_entropy() && r.entropy.len() != r.planning.len() {
             return Err(RlError::Invalid(format!(
                 "response {i}: {} entropies for {} tokens (variant {:?} needs one per token)",
                 r.entropy.len(),

@@ -66,7 +66,7 @@ pub fn write_initial_lab_model(config: &TrainConfig, dir: &Path) -> Result<()> {
     let tokenizer =
         Tokenizer::train_bpe_split_digits(&corpus, lm.vocab_size, &[LAB_EOS]).map_err(m)?;
     let mut mc =
-        hicra_model::tiny::tiny_config(Arch::Llama, tokenizer.vocab_size().max(lm.vocab_size));
+        hicra_model::io::tiny::tiny_config(Arch::Llama, tokenizer.vocab_size().max(lm.vocab_size));
     mc.hidden_size = lm.hidden_size;
     mc.intermediate_size = lm.intermediate_size;
     mc.num_hidden_layers = lm.layers;
@@ -76,7 +76,8 @@ pub fn write_initial_lab_model(config: &TrainConfig, dir: &Path) -> Result<()> {
     mc.max_position_embeddings = 1024;
     // Seeded by the lab's seed (part of the cache key), not the RL seed, so every RL seed
     // shares one warm start.
-    hicra_model::tiny::write_tiny_model(dir, &mc, &tokenizer, None, config.task.lab.seed).map_err(m)
+    hicra_model::io::tiny::write_tiny_model(dir, &mc, &tokenizer, None, config.task.lab.seed)
+        .map_err(m)
 }
 
 /// The lab's SFT examples from the task's trace generator.

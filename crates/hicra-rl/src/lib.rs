@@ -5,7 +5,8 @@
 //! the outside: [`generator::Generator`] (who samples: the in-process model or an inference
 //! engine) and [`update::GradientHook`] (what happens between gradients and the optimiser
 //! step). [`generation`] is the one prompt → generate → grade path of rollouts, validation and
-//! `hicra eval`. The trainer and the SFT loop put the pieces together.
+//! `hicra eval`. The trainer and the SFT loop put the pieces together; [`run`] keeps a run's
+//! directory and state, and [`events`] is what the trainer reports while it runs.
 
 pub mod advantage;
 pub mod batch;
@@ -13,6 +14,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod credit;
 pub mod error;
+pub mod events;
 pub mod generation;
 pub mod generator;
 pub mod hicra;
@@ -21,6 +23,7 @@ pub mod loss;
 pub mod metrics;
 pub mod optim;
 pub mod rollout;
+pub mod run;
 pub mod sft;
 pub mod step_metrics;
 pub mod tasks;

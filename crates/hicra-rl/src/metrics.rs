@@ -10,6 +10,15 @@ use std::path::{Path, PathBuf};
 use crate::checkpoint::write_atomic;
 use crate::error::{Result, RlError};
 
+/// Metric names that depend on wall-clock time or the machine (left out when comparing runs).
+pub const WALL_CLOCK_METRICS: &[&str] = &[
+    "time_rollout_s",
+    "time_train_s",
+    "time_val_s",
+    "tokens_per_s",
+    "peak_rss_mib",
+];
+
 /// One record: metric name → value.
 pub type Record = BTreeMap<String, f64>;
 

@@ -5,10 +5,13 @@
 
 use std::path::Path;
 
-use hicra_model::{DecodePrecision, FinishReason, Generation, SamplingParams, tiny};
+use hicra_model::io::tiny;
+use hicra_model::{FinishReason, Generation, Precision, SamplingParams};
 use hicra_rl::config::TrainConfig;
+use hicra_rl::events::SilentObserver;
 use hicra_rl::generator::Generator;
-use hicra_rl::trainer::{SilentObserver, Trainer, read_metrics};
+use hicra_rl::run::read_metrics;
+use hicra_rl::trainer::Trainer;
 mod common;
 
 use common::{DigitTask, tiny_model};
@@ -124,15 +127,15 @@ fn the_policy_takes_the_decode_precision_and_checkpointing_of_the_config() {
     assert!(cfg.rescores_old_logprobs());
     let t =
         Trainer::create_with_task(cfg, Box::new(DigitTask::new()), &d.path().join("run")).unwrap();
-    assert_eq!(t.policy().model.decode_precision(), DecodePrecision::Bf16);
+    assert_eq!(t.policy().model.decode_precision(), Precision::Bf16);
     assert!(t.policy().model.activation_checkpointing());
-    assert_eq!(t.policy().model.matmul_precision(), DecodePrecision::F32);
+    assert_eq!(t.policy().model.matmul_precision(), Precision::F32);
     // bf16 training products: the policy takes them, and the old log-probs are rescored.
     let cfg = config(&model, &["algorithm.matmul_dtype=bf16"]);
     assert!(cfg.rescores_old_logprobs());
     let t = Trainer::create_with_task(cfg, Box::new(DigitTask::new()), &d.path().join("run-bf16"))
         .unwrap();
-    assert_eq!(t.policy().model.matmul_precision(), DecodePrecision::Bf16);
+    assert_eq!(t.policy().model.matmul_precision(), Precision::Bf16);
     // A misspelt precision is a named config error.
     let bad = TrainConfig::resolve(
         None,

@@ -6,17 +6,18 @@ use std::path::Path;
 
 use std::sync::{Arc, Mutex};
 
-use hicra_model::{FinishReason, Generation, SamplingParams, tiny};
+use hicra_model::io::tiny;
+use hicra_model::{FinishReason, Generation, SamplingParams};
 use hicra_rl::RlError;
 use hicra_rl::advantage::{AdvantageEstimator, AdvantageOptions, compute_advantages};
 use hicra_rl::config::TrainConfig;
+use hicra_rl::events::{SilentObserver, TrainEvent, TrainObserver};
 use hicra_rl::generator::Generator;
 use hicra_rl::hicra::{HicraVariant, TokenAdvantages, high_entropy_mask};
+use hicra_rl::metrics::WALL_CLOCK_METRICS;
 use hicra_rl::metrics::{MetricsSink, Record};
-use hicra_rl::trainer::{
-    RunSetup, SilentObserver, TrainEvent, TrainObserver, Trainer, TrainerState, WALL_CLOCK_METRICS,
-    read_metrics,
-};
+use hicra_rl::run::{RunSetup, TrainerState, read_metrics};
+use hicra_rl::trainer::Trainer;
 use hicra_rl::update::GradientHook;
 mod common;
 

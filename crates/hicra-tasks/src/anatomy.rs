@@ -2,7 +2,7 @@
 //! opened with a strategy that can work, and whether it backtracked; and the per-batch
 //! fractions logged as `lab_*` metrics.
 //!
-//! Tasks whose traces are structured diagnose responses through [`crate::Task::diagnose`]
+//! Tasks whose traces are structured diagnose responses through `Task::diagnose`
 //! (the reasoning lab does; see [`crate::lab::diagnose_lab`]). [`summarise`] turns a batch of
 //! diagnoses into [`Anatomy`]; [`Anatomy::metrics`] names its five numbers for `metrics.jsonl`;
 //! [`task_anatomy`] does both for a batch of graded responses.
@@ -12,9 +12,6 @@
 //! own grader. Conditional fractions whose condition never occurs are 0, never NaN.
 
 use serde::{Deserialize, Serialize};
-
-use crate::problem::Problem;
-use crate::task::Task;
 
 /// What became of one response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -94,20 +91,6 @@ pub fn summarise(diagnoses: &[Diagnosis]) -> Anatomy {
         strategy_choice_acc: share(count(&|d| d.valid_opening), n),
         backtrack_rate: share(count(&|d| d.needed_backtrack && d.backtracked), needed),
     }
-}
-
-/// The anatomy of graded responses `(problem, response, correct)`, `correct` being the
-/// task's verdict ([`Task::score`]). `None` when the task cannot diagnose some response (every
-/// task but the lab), so a logged anatomy always covers the same responses as the accuracy.
-pub fn task_anatomy<'a>(
-    task: &dyn Task,
-    responses: impl IntoIterator<Item = (&'a Problem, &'a str, bool)>,
-) -> Option<Anatomy> {
-    let diagnoses = responses
-        .into_iter()
-        .map(|(problem, response, correct)| task.diagnose(problem, response, correct))
-        .collect::<Option<Vec<Diagnosis>>>()?;
-    Some(summarise(&diagnoses))
 }
 
 impl Anatomy {

@@ -24,7 +24,7 @@ pub mod repair;
 mod source;
 mod task;
 
-pub use anatomy::{ANATOMY_KEYS, Anatomy, Diagnosis, Outcome, task_anatomy};
+pub use anatomy::{ANATOMY_KEYS, Anatomy, Diagnosis, Outcome};
 pub use dataset::{Cursor, Dataset, LoadOptions, Loaded, OnError, SkippedRecord, dataset_name};
 pub use error::TaskError;
 pub use fields::{AnswerKind, FieldSpec, KNOWN_LAYOUTS, KnownLayout, known_layout};
@@ -33,4 +33,4 @@ pub use problem::{Message, Problem, PromptSource, gold_value_text};
 pub use prompt::{BOXED_INSTRUCTION, FormattedPrompt, PromptFormat, PromptStyle};
 pub use record::json_type_name;
 pub use source::{FileFormat, RecordLocation, RecordUnit};
-pub use task::{MathTask, Score, Split, Task, score_math};
+pub use task::{MathTask, Score, Split, Task, score_math, task_anatomy};

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::anatomy::Diagnosis;
+use crate::anatomy::{Anatomy, Diagnosis, summarise};
 use crate::dataset::Dataset;
 use crate::problem::Problem;
 use crate::prompt::{FormattedPrompt, PromptFormat};
@@ -177,4 +177,18 @@ impl Task for MathTask {
     fn score(&self, problem: &Problem, response: &str) -> Score {
         score_math(problem, response, &self.verify, &self.reward)
     }
+}
+
+/// The anatomy of graded responses `(problem, response, correct)`, `correct` being the
+/// task's verdict ([`Task::score`]). `None` when the task cannot diagnose some response (every
+/// task but the lab), so a logged anatomy always covers the same responses as the accuracy.
+pub fn task_anatomy<'a>(
+    task: &dyn Task,
+    responses: impl IntoIterator<Item = (&'a Problem, &'a str, bool)>,
+) -> Option<Anatomy> {
+    let diagnoses = responses
+        .into_iter()
+        .map(|(problem, response, correct)| task.diagnose(problem, response, correct))
+        .collect::<Option<Vec<Diagnosis>>>()?;
+    Some(summarise(&diagnoses))
 }

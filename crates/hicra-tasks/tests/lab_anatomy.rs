@@ -2,11 +2,12 @@
 //! forced to a strategy, to backtrack or not, and to slip or not; text edits make the
 //! no-strategy, no-answer and abandoned-column cases.
 
-use hicra_tasks::anatomy::{Outcome, summarise, task_anatomy};
+use hicra_tasks::anatomy::{Outcome, summarise};
 use hicra_tasks::lab::{
     self, DETECT, LabConfig, LabProblem, LabTask, SWITCH, Strategy, TracePlan, diagnose_lab,
     score_lab, write_trace,
 };
+use hicra_tasks::task_anatomy;
 use hicra_tasks::{Diagnosis, Problem, PromptSource, Split, Task};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -9,12 +9,11 @@
 //! table gives the mean and Student-t 95 % interval over seeds of final and best validation
 //! accuracy, the area under the validation curve and the steps to a target accuracy, the
 //! paired difference to GRPO (else the first method) seed by seed, and the sampling noise
-//! of one validation accuracy ([`results`], [`stats`]).
+//! of one validation accuracy ([`results`], [`crate::stats`]).
 
 mod progress;
 mod results;
 mod runner;
-pub(crate) mod stats;
 mod summary;
 
 use std::path::PathBuf;
@@ -23,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hicra_rl::config::TrainConfig;
 use hicra_rl::hicra::HicraVariant;
-use hicra_rl::trainer::read_metrics;
+use hicra_rl::run::read_metrics;
 use serde_json::json;
 
 use super::train::{ensure_model, load_config};
@@ -189,7 +188,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let doc = json!({
         "target": args.target,
         "seeds": args.seeds,
-        "confidence": stats::LEVEL,
+        "confidence": crate::stats::LEVEL,
         "interval": "Student t over seeds: mean ± t(1 - (1 - confidence)/2, n - 1) · s / √n",
         "val_size": val_size,
         "threads_per_run": args.threads_per_run,

@@ -274,7 +274,7 @@ fn load_encoder(spec: &str) -> Result<Box<dyn SentenceEncoder>> {
     if spec == "hashing" {
         return Ok(Box::new(HashingEncoder::default()));
     }
-    let dir = hicra_model::registry::resolve_model_path(spec)
+    let dir = hicra_model::io::registry::resolve_model_path(spec)
         .with_context(|| format!("sentence encoder {spec:?} (run `hicra models fetch all-minilm-l6-v2`, or use --encoder hashing)"))?;
     Ok(Box::new(BertEncoder(BertSentenceEncoder::load(&dir)?)))
 }

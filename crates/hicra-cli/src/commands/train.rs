@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use hicra_rl::config::TrainConfig;
-use hicra_rl::trainer::{TrainEvent, TrainObserver, TrainSummary, Trainer};
+use hicra_rl::events::{TrainEvent, TrainObserver};
+use hicra_rl::trainer::{TrainSummary, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// The default job's config (the lab with HICRA, paper variant).

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use hicra_model::{Arch, tiny};
+use hicra_model::Arch;
+use hicra_model::io::tiny;
 
 /// Writes a tiny random Llama model (HF layout, built-in test tokenizer) to `dir/model` and
 /// returns its path.

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use candle_core::{DType, Tensor};
-use hicra_model::tiny::{CHATML_TEMPLATE, test_tokenizer, tiny_config, write_tiny_model};
+use hicra_model::io::tiny::{CHATML_TEMPLATE, test_tokenizer, tiny_config, write_tiny_model};
 use hicra_model::{Arch, LoadOptions, LoadedModel, ModelConfig, TokenChunk, load_model};
 
 /// All architectures under test.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 /// The fetched SmolLM2 GGUF, or `None` (after a loud message) when real-model tests are skipped.
 pub fn smollm2_gguf() -> Option<PathBuf> {
-    match hicra_model::registry::resolve_model_path("smollm2-135m-instruct") {
+    match hicra_model::io::registry::resolve_model_path("smollm2-135m-instruct") {
         Ok(path) => Some(path),
         Err(err) => {
             if std::env::var("HICRA_SKIP_REAL_MODELS").is_ok_and(|v| v == "1") {

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use hicra_model::{Arch, tiny};
+use hicra_model::Arch;
+use hicra_model::io::tiny;
 use hicra_tasks::{FormattedPrompt, Problem, PromptSource, Score, Task};
 
 /// Reward = share of the response's characters that are ASCII digits: continuous, so groups

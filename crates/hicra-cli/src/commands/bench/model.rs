@@ -8,7 +8,7 @@
 use anyhow::Context;
 use hicra_model::DeviceSpec;
 use hicra_model::{
-    ChatMessage, DecodePrecision, LoadedModel, Padding, SamplingParams, ScoreOptions, TokenBatch,
+    ChatMessage, LoadedModel, Padding, Precision, SamplingParams, ScoreOptions, TokenBatch,
     load_model,
 };
 use hicra_rl::optim::{AdamW, AdamWConfig};
@@ -39,12 +39,12 @@ pub struct Args {
     /// Decoding precisions to measure generation in: `f32`, `bf16` (bf16 weights and f32
     /// accumulation; measured only where the CPU has AVX-512 BF16).
     #[arg(long, value_delimiter = ',', default_values = ["f32", "bf16"], value_parser = parse_precision)]
-    pub decode_dtypes: Vec<DecodePrecision>,
+    pub decode_dtypes: Vec<Precision>,
     /// Precisions of the training products to measure: `f32`, `bf16` (operands rounded to
     /// bf16, f32 accumulation, on AMX or AVX-512 BF16; measured only where the CPU has AVX-512
     /// BF16). With `--torch`, PyTorch trains bf16 under `torch.autocast`.
     #[arg(long, value_delimiter = ',', default_values = ["f32"], value_parser = parse_precision)]
-    pub train_matmul_dtypes: Vec<DecodePrecision>,
+    pub train_matmul_dtypes: Vec<Precision>,
     /// Also run every measurement in PyTorch + transformers (f32, same threads, same prompts
     /// and shapes), right after hicra's, and print the ratios. Needs an HF directory model.
     #[arg(long)]
@@ -92,21 +92,13 @@ fn chat_prompt(loaded: &LoadedModel, question: &str) -> anyhow::Result<Vec<u32>>
     Ok(loaded.tokenizer.encode(&text, false)?)
 }
 
-fn parse_precision(text: &str) -> Result<DecodePrecision, String> {
-    DecodePrecision::parse(text).ok_or_else(|| format!("{text:?} is not f32 or bf16"))
-}
-
-/// Peak resident set size of this process in MiB (`VmHWM` in /proc/self/status).
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+fn parse_precision(text: &str) -> Result<Precision, String> {
+    Precision::parse(text).ok_or_else(|| format!("{text:?} is not f32 or bf16"))
 }
 
 /// One training measurement: hicra's rate and PyTorch's (same precision) beside it.
 struct TrainFigure {
-    precision: DecodePrecision,
+    precision: Precision,
     tok_s: f64,
     torch_tok_s: Option<f64>,
 }
@@ -115,7 +107,7 @@ struct TrainFigure {
 fn bf16_products_here() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        hicra_model::bf16_matmul::available()
+        hicra_kernels::bf16_matmul::available()
     }
     #[cfg(not(target_arch = "x86_64"))]
     false
@@ -138,7 +130,7 @@ fn bench_generation(
     loaded: &LoadedModel,
     args: &Args,
     prompts: &[Vec<u32>],
-    precision: DecodePrecision,
+    precision: Precision,
 ) -> anyhow::Result<GenFigure> {
     let model = loaded.model.clone().with_decode_precision(precision);
     // Fixed length: no stop tokens, so every row produces exactly `new_tokens`.
@@ -186,7 +178,7 @@ fn bench_training(
     loaded: &LoadedModel,
     args: &Args,
     rows: &[Vec<u32>],
-    precision: DecodePrecision,
+    precision: Precision,
 ) -> anyhow::Result<(usize, f64)> {
     let model = &loaded.model.clone().with_matmul_precision(precision);
     let batch = TokenBatch::from_rows(rows, loaded.pad_token_id, Padding::Right, model.device())?;
@@ -255,7 +247,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut export_dir: Option<RemovedOnDrop> = None;
     let mut torch = if args.torch {
         let path = match &args.model {
-            Some(spec) => hicra_model::registry::resolve_model_path(spec)?,
+            Some(spec) => hicra_model::io::registry::resolve_model_path(spec)?,
             None => PathBuf::new(),
         };
         let dir = if path.is_dir() {
@@ -310,9 +302,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let tok_s = |tokens: usize, seconds: f64| tokens as f64 / seconds;
     for &batch in &args.batch_sizes {
         let prompts = prompts(&loaded, batch)?;
-        let mut figures: Vec<(DecodePrecision, GenFigure)> = Vec::new();
+        let mut figures: Vec<(Precision, GenFigure)> = Vec::new();
         for &precision in &args.decode_dtypes {
-            if precision != DecodePrecision::F32 && !precision.fast_on_this_cpu() {
+            if precision != Precision::F32 && !precision.fast_on_this_cpu() {
                 if !args.json && batch == args.batch_sizes[0] {
                     eprintln!(
                         "{}: this CPU lacks its instructions; skipped",
@@ -335,7 +327,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let rate = tok_s(fig.tokens, fig.seconds);
             let gflops = 2.0 * params * rate / 1e9;
             let key = match precision {
-                DecodePrecision::F32 => format!("gen_b{batch}"),
+                Precision::F32 => format!("gen_b{batch}"),
                 other => format!("gen_{}_b{batch}", other.name()),
             };
             out.insert(format!("{key}_tok_s"), serde_json::json!(rate));
@@ -364,7 +356,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.train_steps > 0 {
         let rows = training_rows(&loaded, &args);
         for &precision in &args.train_matmul_dtypes {
-            let bf16 = precision == DecodePrecision::Bf16;
+            let bf16 = precision == Precision::Bf16;
             if bf16 && !bf16_products_here() {
                 if !args.json {
                     eprintln!("training bf16: this CPU has no AVX-512 BF16; skipped");
@@ -386,13 +378,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             });
         }
     }
-    let rss = peak_rss_mb();
+    let rss = hicra_rl::run::peak_rss_mib();
     out.insert("model".into(), serde_json::json!(loaded.source));
     out.insert("parameters".into(), serde_json::json!(params as u64));
     out.insert("threads".into(), serde_json::json!(threads));
     for fig in &training {
         let key = match fig.precision {
-            DecodePrecision::F32 => "train".to_string(),
+            Precision::F32 => "train".to_string(),
             other => format!("train_{}", other.name()),
         };
         out.insert(format!("{key}_tok_s"), serde_json::json!(fig.tok_s));
@@ -439,13 +431,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         // beside it for the ratio against the f32 baseline.
         let torch_f32 = training
             .iter()
-            .find(|f| f.precision == DecodePrecision::F32)
+            .find(|f| f.precision == Precision::F32)
             .and_then(|f| f.torch_tok_s);
         for fig in &training {
             let tok_s = fig.tok_s;
             let versus = match (fig.torch_tok_s, fig.precision) {
                 (None, _) => String::new(),
-                (Some(t), DecodePrecision::F32) => {
+                (Some(t), Precision::F32) => {
                     format!("  | PyTorch f32 {t:.1} tok/s, ratio {:.2}x", tok_s / t)
                 }
                 (Some(t), _) => format!(
@@ -503,11 +495,11 @@ fn machine_rates() -> anyhow::Result<MachineRates> {
         best = best.min(start.elapsed().as_secs_f64());
     }
     let f32_gflop_s = 2.0 * (n * n * n) as f64 / best / 1e9;
-    let bf16_gflop_s = if DecodePrecision::Bf16.fast_on_this_cpu() {
+    let bf16_gflop_s = if Precision::Bf16.fast_on_this_cpu() {
         let (m, k, cols) = (256usize, 1024usize, 4096usize);
         let w: Vec<f32> = (0..cols * k).map(|i| (i % 7) as f32 * 0.1).collect();
         let x: Vec<f32> = (0..m * k).map(|i| (i % 5) as f32 * 0.1).collect();
-        let packed = hicra_model::packed::PackedMatrix::pack(&w, cols, k, DecodePrecision::Bf16);
+        let packed = hicra_kernels::packed::PackedMatrix::pack(&w, cols, k, Precision::Bf16);
         let mut y = vec![0f32; m * cols];
         let threads = candle_core::utils::get_num_threads();
         let mut best = f64::INFINITY;
@@ -537,7 +529,8 @@ impl Drop for RemovedOnDrop {
 
 /// A model of a known shape with random f32 weights and the test tokenizer.
 fn random_model(shape: &str, opts: &hicra_model::LoadOptions) -> anyhow::Result<LoadedModel> {
-    use hicra_model::{Arch, Model, ModelConfig, tiny};
+    use hicra_model::io::tiny;
+    use hicra_model::{Arch, Model, ModelConfig};
     let config = match shape {
         "qwen2.5-0.5b" => ModelConfig {
             arch: Arch::Qwen2,

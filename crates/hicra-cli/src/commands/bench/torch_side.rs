@@ -1,7 +1,7 @@
 //! The PyTorch side of `hicra bench model --torch`: a Python process (the user's interpreter,
 //! with torch and transformers) running `torch_model.py`, which loads the same Hugging Face
 //! directory and times the same generation and training runs on request, one JSON line each
-//! way, so hicra's runs and PyTorch's alternate in one session.
+//! way, so hicra's runs and PyTorch's alternate in one benchmark run.
 
 use anyhow::{Context, bail};
 use std::io::{BufRead, BufReader, Write};

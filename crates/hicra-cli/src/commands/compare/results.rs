@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::stats::{Estimate, LEVEL, binomial_se, estimate, format_estimate, paired_differences};
 use super::summary::RunSummary;
+use crate::stats::{Estimate, LEVEL, binomial_se, estimate, format_estimate, paired_differences};
 
 /// One finished run's summary.
 #[derive(Debug, Clone)]
