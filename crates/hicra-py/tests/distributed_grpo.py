@@ -78,7 +78,7 @@ def recording_trainer(lora: bool):
 def run_case(out_dir: Path, model_dir: str, grams: str, name: str) -> None:
     import datasets
     import torch
-    from tiny_grpo import PROMPTS
+    from tiny_grpo import PROMPTS, TWO_CPU_STEPS
 
     from hicra.trl import HicraGRPOConfig
 
@@ -87,18 +87,11 @@ def run_case(out_dir: Path, model_dir: str, grams: str, name: str) -> None:
         output_dir=str(out_dir / name / "trainer"),
         per_device_train_batch_size=per_device,
         num_generations=NUM_GENERATIONS,
-        max_completion_length=16,
-        max_steps=2,
         learning_rate=5e-2 if lora else 5e-3,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        use_cpu=True,
-        bf16=False,
-        seed=0,
         hicra_alpha=0.2,
         hicra_variant=variant,
         strategic_grams=grams,
+        **TWO_CPU_STEPS,
     )
     peft_config = None
     if lora:

@@ -18,7 +18,7 @@ pytest.importorskip("trl")
 datasets = pytest.importorskip("datasets")
 tokenizers = pytest.importorskip("tokenizers")
 
-from tiny_grpo import PROMPTS, char_spans, grpo_advantages, planning_flags, write_grams, write_tiny_model  # noqa: E402
+from tiny_grpo import PROMPTS, TWO_CPU_STEPS, char_spans, grpo_advantages, planning_flags, write_grams, write_tiny_model  # noqa: E402
 
 from hicra.rewards import math_reward  # noqa: E402
 from hicra.trl import HicraGRPOConfig, HicraGRPOTrainer  # noqa: E402
@@ -55,17 +55,10 @@ def test_hicra_grpo_trainer_two_steps_on_cpu(tmp_path):
         output_dir=str(tmp_path / "out"),
         per_device_train_batch_size=8,
         num_generations=G,
-        max_completion_length=16,
-        max_steps=2,
         learning_rate=5e-3,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        use_cpu=True,
-        bf16=False,
-        seed=0,
         hicra_alpha=ALPHA,
         strategic_grams=str(gram_file),
+        **TWO_CPU_STEPS,
     )
     trainer = Recording(
         model=str(model_dir), reward_funcs=reward, args=args, train_dataset=data, processing_class=tok

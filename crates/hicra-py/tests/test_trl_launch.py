@@ -28,6 +28,8 @@ def test_requested_processes_from_the_launch_command(tmp_path):
     config.write_text("distributed_type: MULTI_CPU\nnum_processes: 3\nuse_cpu: true\n")
     assert requested_processes([*ACCELERATE, "--config_file", str(config), "train.py"]) == 3
     assert requested_processes(["/usr/bin/python", "train.py"]) is None
+    assert requested_processes(["/usr/bin/python", "my_launcher.py", "--num_processes", "4"]) is None
+    assert requested_processes(["/venv/bin/python", "-m", "accelerate.commands.launch", "--num_processes", "2", "t.py"]) == 2
     assert requested_processes([*ACCELERATE, "--config_file", str(tmp_path / "missing.yaml"), "t.py"]) is None
 
 

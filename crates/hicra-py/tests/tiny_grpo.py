@@ -13,6 +13,17 @@ import numpy as np
 
 WORDS = ["wait", "let", "us", "check", "so", "the", "answer", "is", "1", "2", "3", "."]
 GRAMS = ["wait", "let us", "the answer"]
+# The training settings of the two-step CPU runs (HicraGRPOConfig keywords).
+TWO_CPU_STEPS = dict(
+    max_completion_length=16,
+    max_steps=2,
+    logging_steps=1,
+    report_to="none",
+    save_strategy="no",
+    use_cpu=True,
+    bf16=False,
+    seed=0,
+)
 PROMPTS = {"prompt": ["so the answer is"] * 4 + ["let us check"] * 4, "answer": ["1", "2", "3", "2"] * 2}
 
 

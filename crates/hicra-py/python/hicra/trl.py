@@ -114,9 +114,17 @@ def _launcher_argv() -> list:
         return []
 
 
+def _is_accelerate_launch(argv: Sequence[str]) -> bool:
+    head = [os.path.basename(a) for a in argv[:3]]
+    return "accelerate.commands.launch" in argv or ("accelerate" in head and "launch" in argv)
+
+
 def requested_processes(launcher_argv: Sequence[str]) -> Optional[int]:
     """How many processes an ``accelerate launch`` command line asked for: its
-    ``--num_processes``, else ``num_processes`` in its ``--config_file``; ``None`` if neither."""
+    ``--num_processes``, else ``num_processes`` in its ``--config_file``; ``None`` if neither
+    or if the command is no ``accelerate launch``."""
+    if not _is_accelerate_launch(launcher_argv):
+        return None
     count = _flag_value(launcher_argv, "--num_processes", "--num-processes")
     if count is None:
         config = _flag_value(launcher_argv, "--config_file", "--config-file")
@@ -148,7 +156,7 @@ def single_process_warning(
         return None
     asked = requested_processes(launcher_argv)
     rendezvous_only = "MASTER_PORT" in environ and "WORLD_SIZE" not in environ
-    if not (asked is not None and asked > 1 or asked is None and rendezvous_only):
+    if not ((asked is not None and asked > 1) or (asked is None and rendezvous_only)):
         return None
     count = str(asked) if asked else "several"
     launcher = shlex.join(launcher_argv[:6]) + (" ..." if len(launcher_argv) > 6 else "")
