@@ -239,7 +239,7 @@ def test_v1_trainer_hands_the_old_log_prob_entropies_to_hicra(tiny, transfer_que
         prompt, response = ids(tok, PROMPTS[i // N]), ids(tok, words)
         score = torch.zeros(len(response))
         score[-1] = SCORES[i]
-        keys.append(f"p{i // N}_{i % N}_0")  # the V1 key: {uid}_{session}_{index}
+        keys.append(f"p{i // N}_{i % N}_0")  # the V1 key: uid, sample within the group, index
         samples.append(
             {"uid": f"p{i // N}", "prompts": prompt, "responses": response, "input_ids": torch.cat([prompt, response]),
              "response_mask": torch.ones(len(response), dtype=torch.int64), "rm_scores": score}
