@@ -132,8 +132,10 @@
 //!   plain variable (`i^2` is not `-1`).
 
 mod answer;
+mod assignments;
 mod boxed;
 mod budget;
+mod commands;
 mod compare;
 mod envs;
 mod error;
@@ -141,11 +143,16 @@ mod evaluate;
 mod expr;
 mod extract;
 mod gold;
+mod groups;
 pub mod hostile;
+mod inequality;
 mod lexer;
+mod matrix;
+mod names;
 mod normalize;
 mod number;
 mod parse;
+mod plain;
 mod reward;
 mod verdict;
 mod xfloat;

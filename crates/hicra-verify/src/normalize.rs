@@ -484,6 +484,46 @@ pub fn decimal_comma_reading(s: &str) -> Option<String> {
     (!thousands).then(|| format!("{sign}{int}.{frac}"))
 }
 
+/// Signs after which a value is only approximate.
+const APPROX_SIGNS: &[&str] = &["\\approx", "\\thickapprox", "\\simeq", "\\sim", "\u{2248}"];
+
+/// The exact part of an answer that goes on to an approximation: `2/7 \approx 0.29` is
+/// `2/7`, `x = \frac{2}{7} \approx 0.29` is `x = \frac{2}{7}`, `≈` likewise. A bare name
+/// before the sign (`x \approx 0.29`) is not a value, so the answer is kept whole.
+pub fn exact_side(s: &str) -> &str {
+    let b = s.as_bytes();
+    let mut depth = 0i32;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'{' => depth += 1,
+            b'}' => depth -= 1,
+            _ if depth == 0 => {
+                let found = APPROX_SIGNS.iter().any(|sign| {
+                    s.is_char_boundary(i)
+                        && s[i..].starts_with(*sign)
+                        && !s[i + sign.len()..].starts_with(|c: char| c.is_ascii_alphabetic())
+                });
+                if found {
+                    let before = s[..i].trim();
+                    let is_value = before.contains(|c: char| {
+                        c.is_ascii_digit() || matches!(c, '=' | '+' | '-' | '*' | '/' | '^')
+                    }) || ["\\frac", "\\sqrt", "\\pi"]
+                        .iter()
+                        .any(|c| before.contains(c));
+                    return if is_value { before } else { s };
+                }
+                if b[i] == b'\\' {
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    s
+}
+
 /// Trims whitespace and trailing sentence punctuation.
 fn trim_punctuation(s: &str) -> &str {
     let mut t = s.trim();

@@ -5,7 +5,7 @@ use crate::budget::Budget;
 use crate::compare::{Ctx, parsed_equal};
 use crate::extract::{ExtractMode, extract_answer};
 use crate::gold::Gold;
-use crate::normalize::decimal_comma_reading;
+use crate::normalize::{decimal_comma_reading, exact_side};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 
@@ -62,12 +62,16 @@ pub fn verify(gold: &Gold, response: &str, config: &Config) -> Verdict {
 }
 
 /// The readings of an answer text: itself, and first its decimal-comma reading when it has
-/// one (`3,14` is 3.14 or the list 3, 14).
+/// one (`3,14` is 3.14 or the list 3, 14) and its exact side when it goes on to an
+/// approximation (`2/7 \approx 0.29` is 2/7 or 0.29).
 fn readings(text: &str) -> Vec<String> {
-    match decimal_comma_reading(text) {
-        Some(decimal) => vec![decimal, text.to_string()],
-        None => vec![text.to_string()],
+    let mut out: Vec<String> = decimal_comma_reading(text).into_iter().collect();
+    let exact = exact_side(text);
+    if exact.len() < text.len() {
+        out.push(exact.to_string());
     }
+    out.push(text.to_string());
+    out
 }
 
 /// Compares an already extracted answer with the gold: `(correct, reason)`.
