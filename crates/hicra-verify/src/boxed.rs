@@ -149,7 +149,7 @@ fn lists_both(gap: &str) -> bool {
 
 /// The boxed answer of a text: the last box, or, when several boxes end the text listed in
 /// one sentence (joined by `,` / `and` / `or` / `\quad`, or a few words with those), all of
-/// them as one comma list (a repeated box counts once).
+/// them as one comma list.
 pub fn boxed_answer(text: &str) -> Option<String> {
     let last = last_box_before(text, text.len())?;
     let mut parts = vec![last.content];
@@ -161,9 +161,7 @@ pub fn boxed_answer(text: &str) -> Option<String> {
         if prev.end > first.start || !lists_both(&text[prev.end..first.start]) {
             break;
         }
-        if !parts.contains(&prev.content) {
-            parts.push(prev.content);
-        }
+        parts.push(prev.content);
         first = prev;
     }
     parts.reverse();

@@ -484,6 +484,21 @@ pub fn decimal_comma_reading(s: &str) -> Option<String> {
     (!thousands).then(|| format!("{sign}{int}.{frac}"))
 }
 
+/// The list reading of a response written like a number with thousands separators:
+/// `144,149` is 144149 or the two answers 144, 149 (a gold equal to either matches).
+pub fn thousands_list_reading(s: &str) -> Option<String> {
+    let t = s.trim().trim_matches('$').trim();
+    let groups: Vec<&str> = t.split(',').collect();
+    let digits = |g: &str| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit());
+    let first = groups[0].strip_prefix('-').unwrap_or(groups[0]);
+    let thousands = groups.len() >= 2
+        && groups.len() <= 8
+        && digits(first)
+        && first.len() <= 3
+        && groups[1..].iter().all(|g| g.len() == 3 && digits(g));
+    thousands.then(|| groups.join(", "))
+}
+
 /// Signs after which a value is only approximate.
 const APPROX_SIGNS: &[&str] = &["\\approx", "\\thickapprox", "\\simeq", "\\sim", "\u{2248}"];
 

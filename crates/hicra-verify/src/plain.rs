@@ -4,7 +4,7 @@
 //! math may only label (`The area of $PQRS$ is 48.`).
 
 use crate::envs::broken_inline_spans;
-use crate::normalize::FUNCTION_NAMES;
+use crate::normalize::{FUNCTION_NAMES, whole_text_group};
 use std::borrow::Cow;
 
 /// Words at the end of the text examined for a plain expression.
@@ -148,16 +148,27 @@ pub fn plain_tail_at(text: &str) -> Option<(usize, String)> {
     has_digit(t).then(|| (start, t.to_string()))
 }
 
-/// Whether the text has prose: a word of three or more letters outside LaTeX commands,
-/// other than `and`, `or` and function names (`sin`, `log`).
+/// Whether the text has prose: a word of three or more letters outside LaTeX commands and
+/// environment names, other than `and`, `or` and function names (`sin`, `log`).
 pub fn has_prose(text: &str) -> bool {
     let mut run = String::new();
-    let mut in_command = false;
+    let mut command: Option<String> = None;
+    let mut last_command = String::new();
+    let mut in_env_name = false;
     for c in text.chars().chain(std::iter::once(' ')) {
-        if c.is_ascii_alphabetic() {
-            if !in_command {
-                run.push(c);
+        if let Some(name) = command.as_mut() {
+            if c.is_ascii_alphabetic() {
+                name.push(c);
+                continue;
             }
+            last_command = command.take().unwrap_or_default();
+        }
+        if in_env_name {
+            in_env_name = c != '}';
+            continue;
+        }
+        if c.is_ascii_alphabetic() {
+            run.push(c);
             continue;
         }
         if run.len() >= 3
@@ -167,21 +178,22 @@ pub fn has_prose(text: &str) -> bool {
             return true;
         }
         run.clear();
-        in_command = c == '\\';
+        in_env_name = c == '{' && matches!(last_command.as_str(), "begin" | "end");
+        last_command.clear();
+        if c == '\\' {
+            command = Some(String::new());
+        }
     }
     false
 }
 
 /// The whole response when it is bare mathematics: one short line with no prose
-/// (`\frac{7}{3}`, `-\frac{7}{3}`, `\sqrt{2}+1`).
+/// (`\frac{7}{3}`, `-\frac{7}{3}`, `\sqrt{2}+1`, a bare matrix), or one `\text{…}` group.
 pub fn bare_math(text: &str) -> Option<String> {
     let t = text.trim().trim_end_matches('.').trim();
-    let bare = !t.is_empty()
-        && t.len() <= MAX_BARE_BYTES
-        && !t.contains(['\n', '$'])
-        && !t.contains("\\text")
-        && !has_prose(t);
-    bare.then(|| t.to_string())
+    let short = !t.is_empty() && t.len() <= MAX_BARE_BYTES && !t.contains(['\n', '$']);
+    let math = !t.contains("\\text") && !has_prose(t);
+    (short && (math || whole_text_group(t).is_some())).then(|| t.to_string())
 }
 
 /// Whether an answer only names something (`k`, `PQRS`, `\triangle ABC`, `x_1`, `f(x)`): no

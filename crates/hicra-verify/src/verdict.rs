@@ -5,7 +5,7 @@ use crate::budget::Budget;
 use crate::compare::{Ctx, parsed_equal};
 use crate::extract::{ExtractMode, extract_answer};
 use crate::gold::Gold;
-use crate::normalize::{decimal_comma_reading, exact_side};
+use crate::normalize::{decimal_comma_reading, exact_side, thousands_list_reading};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 
@@ -90,7 +90,9 @@ pub fn compare_answer(gold: &Gold, answer: &str, config: &Config) -> (bool, Stri
         abs_tolerance: config.abs_tolerance,
         how: Cell::new(""),
     };
-    let cands: Vec<Parsed> = readings(answer)
+    let mut answer_readings = readings(answer);
+    answer_readings.extend(thousands_list_reading(answer));
+    let cands: Vec<Parsed> = answer_readings
         .iter()
         .map(|a| parse_answer(a, &budget))
         .collect();

@@ -413,7 +413,6 @@ fn several_boxes_and_sets() {
                 true,
             ),
             ("$\\boxed{3}\\boxed{7}$", "$\\boxed{3, 7}$", true),
-            ("$3$", "$\\boxed{3} \\text{ and } \\boxed{3}$", true),
             (
                 "$5$",
                 "First we try $\\boxed{3}$, but that fails. So $\\boxed{5}$.",
