@@ -134,7 +134,7 @@ fn open_list(raw: &str) -> Option<&str> {
         .find_map(|e| t.strip_suffix(e))
         .map(str::trim_end)
         .and_then(|head| head.strip_suffix(','))
-        .filter(|head| !head.trim().is_empty())
+        .filter(|head| !head.trim().is_empty() && open_list(head).is_none())
 }
 
 /// Parses an answer string (gold or extracted) into its structure.

@@ -38,8 +38,10 @@ pub fn math_envs(text: &str) -> Vec<Env<'_>> {
     scan(text).0
 }
 
-/// Byte ranges of inline delimiter pairs broken over lines (`Answer $ \n 9 \n $`): their
-/// text is neither an environment nor a plain answer.
+/// Byte ranges of inline delimiter pairs broken over lines that set their content apart
+/// (`Answer $ \n 9 \n $`, `\( \n 9 \n \)`): their text is neither an environment nor a
+/// plain answer. A `$` pair over lines against numbers (`$1.5 an hour\n… 120$`) is
+/// currency, and its text stays.
 pub fn broken_inline_spans(text: &str) -> Vec<(usize, usize)> {
     scan(text).1
 }
@@ -100,8 +102,19 @@ fn scan(text: &str) -> (Vec<Env<'_>>, Vec<(usize, usize)>) {
         let Some(off) = find_closing(&text[from..], close) else {
             break;
         };
-        if inline && text[from..from + off].contains('\n') {
-            broken.push((i, from + off + close.len()));
+        let content = &text[from..from + off];
+        if inline && content.contains('\n') {
+            // Delimiters standing apart from their content (`$ \n 9 \n $`, `\( … \)`) set
+            // out math that is not an answer; a `$` against a number is a currency sign.
+            let apart = content
+                .trim_start_matches([' ', '\t'])
+                .starts_with(['\n', '\r'])
+                || content
+                    .trim_end_matches([' ', '\t'])
+                    .ends_with(['\n', '\r']);
+            if close != "$" || apart {
+                broken.push((i, from + off + close.len()));
+            }
             i = from + off + close.len();
             continue;
         }

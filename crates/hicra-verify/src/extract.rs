@@ -263,9 +263,26 @@ fn has_prose_outside_math(s: &str) -> bool {
         at = e.end;
     }
     outside.push_str(&s[at..]);
-    outside
-        .split(|c: char| !c.is_alphabetic())
-        .any(|w| w.len() >= 3 && w != "and")
+    // A word of three or more letters other than `and`.
+    let mut run = 0;
+    let mut word_start = 0;
+    for (i, c) in outside
+        .char_indices()
+        .chain(std::iter::once((outside.len(), ' ')))
+    {
+        if c.is_alphabetic() {
+            if run == 0 {
+                word_start = i;
+            }
+            run += 1;
+            continue;
+        }
+        if run >= 3 && &outside[word_start..i] != "and" {
+            return true;
+        }
+        run = 0;
+    }
+    false
 }
 
 /// The answer inside a gold string: after the last `####` (GSM8K), the boxed answer of a
@@ -284,7 +301,7 @@ pub fn gold_answer(s: &str) -> String {
         return b;
     }
     if s.len() > 40
-        && has_prose_outside_math(s)
+        && has_prose_outside_math(window(s))
         && let Some(a) = stated_answer(window(s))
     {
         return a;

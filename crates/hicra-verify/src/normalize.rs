@@ -506,6 +506,9 @@ const APPROX_SIGNS: &[&str] = &["\\approx", "\\thickapprox", "\\simeq", "\\sim",
 /// `2/7`, `x = \frac{2}{7} \approx 0.29` is `x = \frac{2}{7}`, `≈` likewise. A bare name
 /// before the sign (`x \approx 0.29`) is not a value, so the answer is kept whole.
 pub fn exact_side(s: &str) -> &str {
+    if !(s.contains("\\approx") || s.contains("\\sim") || s.contains('\u{2248}')) {
+        return s;
+    }
     let b = s.as_bytes();
     let mut depth = 0i32;
     let mut i = 0;

@@ -192,8 +192,8 @@ pub fn has_prose(text: &str) -> bool {
 pub fn bare_math(text: &str) -> Option<String> {
     let t = text.trim().trim_end_matches('.').trim();
     let short = !t.is_empty() && t.len() <= MAX_BARE_BYTES && !t.contains(['\n', '$']);
-    let math = !t.contains("\\text") && !has_prose(t);
-    (short && (math || whole_text_group(t).is_some())).then(|| t.to_string())
+    let math = || !t.contains("\\text") && !has_prose(t);
+    (short && (math() || whole_text_group(t).is_some())).then(|| t.to_string())
 }
 
 /// Whether an answer only names something (`k`, `PQRS`, `\triangle ABC`, `x_1`, `f(x)`): no

@@ -1,7 +1,7 @@
 //! The top-level check: configuration, verdicts and [`verify`].
 
 use crate::answer::{Parsed, parse_answer};
-use crate::budget::Budget;
+use crate::budget::{Budget, MAX_ANSWER_BYTES};
 use crate::compare::{Ctx, parsed_equal};
 use crate::extract::{ExtractMode, extract_answer};
 use crate::gold::Gold;
@@ -65,6 +65,10 @@ pub fn verify(gold: &Gold, response: &str, config: &Config) -> Verdict {
 /// one (`3,14` is 3.14 or the list 3, 14) and its exact side when it goes on to an
 /// approximation (`2/7 \approx 0.29` is 2/7 or 0.29).
 fn readings(text: &str) -> Vec<String> {
+    if text.len() > MAX_ANSWER_BYTES {
+        // Too long to parse: compared as text only.
+        return vec![text.to_string()];
+    }
     let mut out: Vec<String> = decimal_comma_reading(text).into_iter().collect();
     let exact = exact_side(text);
     if exact.len() < text.len() {
@@ -91,7 +95,9 @@ pub fn compare_answer(gold: &Gold, answer: &str, config: &Config) -> (bool, Stri
         how: Cell::new(""),
     };
     let mut answer_readings = readings(answer);
-    answer_readings.extend(thousands_list_reading(answer));
+    if answer.len() <= MAX_ANSWER_BYTES {
+        answer_readings.extend(thousands_list_reading(answer));
+    }
     let cands: Vec<Parsed> = answer_readings
         .iter()
         .map(|a| parse_answer(a, &budget))

@@ -458,6 +458,17 @@ fn not_answers() {
             ("9", "Answer \\[ \n 9 \n \\]", true),
             ("9", "Answer $$ \n 9 \n $$", true),
             ("9", "Answer $ 9 $", true),
+            ("9", "Answer $ 9\n $", false),
+            (
+                "120",
+                "He paid 20 $ for lunch.\nAfter that he still has 120$",
+                true,
+            ),
+            (
+                "20",
+                "He paid 20 $ for lunch.\nAfter that he still has 120$",
+                false,
+            ),
             ("$4$", "So we get $ 4 \\\\ 5 $ hmm", false),
             (
                 "$12$",

@@ -5,7 +5,7 @@
 mod forms;
 mod structures;
 
-use crate::common::{MATH_DATA as DATA, repair};
+use crate::common::{self, MATH_DATA as DATA, repair};
 use hicra_verify::gold_answer;
 use serde_json::Value;
 
@@ -195,25 +195,9 @@ fn rewrites(g: &str) -> Vec<(&'static str, String)> {
     out
 }
 
-/// Splits at top-level commas (outside brackets and braces).
+/// The non-empty items of a gold split at top-level commas.
 fn top_level_items(g: &str) -> Vec<String> {
-    let mut items = Vec::new();
-    let mut depth = 0i32;
-    let mut cur = String::new();
-    for c in g.chars() {
-        match c {
-            '(' | '[' | '{' => depth += 1,
-            ')' | ']' | '}' => depth -= 1,
-            ',' if depth == 0 => {
-                items.push(cur.trim().to_string());
-                cur.clear();
-                continue;
-            }
-            _ => {}
-        }
-        cur.push(c);
-    }
-    items.push(cur.trim().to_string());
+    let mut items = common::top_level_items(g);
     items.retain(|i| !i.is_empty());
     items
 }
@@ -276,17 +260,8 @@ fn present(a: &str, k: u64) -> (&'static str, String) {
 /// The generated pairs: for each gold, two equivalent rewrites and one wrong answer, each in
 /// a presentation chosen by hash.
 pub fn pairs() -> Vec<Pair> {
-    let sets = [
-        "math500",
-        "aime24",
-        "aime25",
-        "amc23",
-        "minerva_math",
-        "olympiadbench",
-        "gsm8k",
-    ];
     let mut all: Vec<String> = Vec::new();
-    for set in sets {
+    for set in common::SETS {
         let mut g = golds(set);
         if set == "gsm8k" {
             g.truncate(400);

@@ -9,75 +9,58 @@ pub fn relations(g: &str, out: &mut Vec<Form>) {
     let Some(n) = integer(g).filter(|n| n.abs() < 1_000_000) else {
         return;
     };
-    let lt = inline(&format!("y < {n}"));
-    out.push(form(
-        "relation-negated",
-        lt.clone(),
-        format!("$-y > {}$", -n),
-        true,
-    ));
-    out.push(form(
-        "relation-linear",
-        lt.clone(),
-        format!("$2y - {} < 0$", 2 * n),
-        true,
-    ));
-    out.push(form(
-        "relation-negated",
-        lt,
-        format!("$-y < {}$", -n),
-        false,
-    ));
-    let le = inline(&format!("y \\le {n}"));
-    out.push(form(
-        "relation-negated-closed",
-        le.clone(),
-        format!("$-y \\ge {}$", -n),
-        true,
-    ));
-    out.push(form(
-        "relation-negated-closed",
-        le,
-        format!("$-y > {}$", -n),
-        false,
-    ));
-    let a = n.abs() % 50 + 1;
+    let (a, m) = (n.abs() % 50 + 1, 2 * n);
     let b = a + n.abs() % 7 + 1;
-    let ring = inline(&format!("t \\in [-{b},-{a}] \\cup [{a},{b}]"));
-    out.push(form(
-        "relation-abs-ring",
-        ring.clone(),
-        format!("$ {a} \\le |t| \\le {b} $"),
-        true,
-    ));
-    out.push(form(
-        "relation-abs-ring",
-        ring,
-        format!("$ {a} < |t| \\le {b} $"),
-        false,
-    ));
-    let ball = inline(&format!("[-{b}, {b}]"));
-    out.push(form(
-        "relation-abs-ball",
-        ball.clone(),
-        format!("$|t| \\le {b}$"),
-        true,
-    ));
-    out.push(form(
-        "relation-abs-ball",
-        ball,
-        format!("$|t| < {b}$"),
-        false,
-    ));
-    let open = inline(&format!("({n}, {})", n + 2 * a));
-    let chain = format!("${} < 2x + 1 < {}$", 2 * n + 1, 2 * (n + 2 * a) + 1);
-    out.push(form("relation-linear-chain", open.clone(), chain, true));
-    out.push(form(
-        "relation-linear-chain",
-        open,
-        format!("${} < 2x < {}$", 2 * n + 1, 2 * (n + 2 * a) + 1),
-        false,
-    ));
+    let chain = |inner: &str| format!("${} < {inner} < {}$", m + 1, 2 * (n + 2 * a) + 1);
+    add(
+        out,
+        &inline(&format!("y < {n}")),
+        vec![
+            ("relation-negated", format!("$-y > {}$", -n), true),
+            ("relation-linear", format!("$2y - {m} < 0$"), true),
+            ("relation-negated", format!("$-y < {}$", -n), false),
+        ],
+    );
+    add(
+        out,
+        &inline(&format!("y \\le {n}")),
+        vec![
+            ("relation-negated-closed", format!("$-y \\ge {}$", -n), true),
+            ("relation-negated-closed", format!("$-y > {}$", -n), false),
+        ],
+    );
+    add(
+        out,
+        &inline(&format!("t \\in [-{b},-{a}] \\cup [{a},{b}]")),
+        vec![
+            (
+                "relation-abs-ring",
+                format!("$ {a} \\le |t| \\le {b} $"),
+                true,
+            ),
+            (
+                "relation-abs-ring",
+                format!("$ {a} < |t| \\le {b} $"),
+                false,
+            ),
+        ],
+    );
+    add(
+        out,
+        &inline(&format!("[-{b}, {b}]")),
+        vec![
+            ("relation-abs-ball", format!("$|t| \\le {b}$"), true),
+            ("relation-abs-ball", format!("$|t| < {b}$"), false),
+        ],
+    );
+    add(
+        out,
+        &inline(&format!("({n}, {})", n + 2 * a)),
+        vec![
+            ("relation-linear-chain", chain("2x + 1"), true),
+            ("relation-linear-chain", chain("2x"), false),
+        ],
+    );
 }
 
 /// The rows and cells of a `pmatrix` gold.
@@ -111,7 +94,6 @@ pub fn matrices(g: &str, out: &mut Vec<Form>) {
         ],
         _ => return,
     };
-    let gold = inline(&matrix("pmatrix", &cells));
     let width = cells[0].len();
     let map = |f: &dyn Fn(&str) -> String| -> Vec<Vec<String>> {
         cells
@@ -119,29 +101,38 @@ pub fn matrices(g: &str, out: &mut Vec<Form>) {
             .map(|r| r.iter().map(|c| f(c)).collect())
             .collect()
     };
-    let ones = map(&|_| "1".to_string());
+    let rows = cells
+        .iter()
+        .map(|r| r.join(" & "))
+        .collect::<Vec<_>>()
+        .join(" \\\\ ");
     let spec = "c".repeat(width);
-    let forms = [
-        ("matrix-bmatrix", format!("${}$", matrix("bmatrix", &cells))),
-        ("matrix-vmatrix", format!("${}$", matrix("vmatrix", &cells))),
+    let mut swapped = cells.clone();
+    swapped.reverse();
+    let mut forms = vec![
+        (
+            "matrix-bmatrix",
+            format!("${}$", matrix("bmatrix", &cells)),
+            true,
+        ),
+        (
+            "matrix-vmatrix",
+            format!("${}$", matrix("vmatrix", &cells)),
+            true,
+        ),
         (
             "matrix-array",
-            format!(
-                "$\\left[\\begin{{array}}{{{spec}}} {} \\end{{array}}\\right]$",
-                cells
-                    .iter()
-                    .map(|r| r.join(" & "))
-                    .collect::<Vec<_>>()
-                    .join(" \\\\ ")
-            ),
+            format!("$\\left[\\begin{{array}}{{{spec}}} {rows} \\end{{array}}\\right]$"),
+            true,
         ),
         (
             "matrix-sum",
             format!(
                 "The result is ${} + {}$.",
                 matrix("pmatrix", &map(&|c| format!("{c} - 1"))),
-                matrix("pmatrix", &ones)
+                matrix("pmatrix", &map(&|_| "1".to_string()))
             ),
+            true,
         ),
         (
             "matrix-scaled",
@@ -149,11 +140,9 @@ pub fn matrices(g: &str, out: &mut Vec<Form>) {
                 "$2 {}$",
                 matrix("pmatrix", &map(&|c| format!("\\frac{{{c}}}{{2}}")))
             ),
+            true,
         ),
     ];
-    for (name, response) in forms {
-        out.push(form(name, gold.clone(), response, true));
-    }
     if cells.len() == width {
         let identity: Vec<Vec<String>> = (0..width)
             .map(|r| {
@@ -167,100 +156,89 @@ pub fn matrices(g: &str, out: &mut Vec<Form>) {
             matrix("pmatrix", &cells),
             matrix("pmatrix", &identity)
         );
-        out.push(form("matrix-product", gold.clone(), product, true));
+        forms.push(("matrix-product", product, true));
     }
-    let mut swapped = cells.clone();
-    swapped.reverse();
     if swapped != cells {
-        out.push(form(
+        forms.push((
             "matrix-bmatrix",
-            gold,
             format!("${}$", matrix("bmatrix", &swapped)),
             false,
         ));
     }
+    add(out, &inline(&matrix("pmatrix", &cells)), forms);
 }
 
 /// Solution tuples as sets, assignments, and sets meeting tuples.
 pub fn tuples(g: &str, out: &mut Vec<Form>) {
+    let listed = |x: &str, y: &str| {
+        vec![
+            ("tuple-listed", format!("${x}, {y}$"), true),
+            ("tuple-braced", format!("${{{x}, {y}}}$"), true),
+            ("tuple-listed", format!("${y}, {x}$"), false),
+        ]
+    };
     let (a, b) = match integer(g) {
         Some(n) if n.abs() < 1_000_000 => (n, n + 3),
         _ => {
             let inner = g.strip_prefix('(').and_then(|r| r.strip_suffix(')'));
-            match inner.map(top_level_items).as_deref() {
-                Some([x, y]) if x != y && !x.contains('=') => {
-                    let gold = inline(g);
-                    out.push(form(
-                        "tuple-listed",
-                        gold.clone(),
-                        format!("${x}, {y}$"),
-                        true,
-                    ));
-                    out.push(form(
-                        "tuple-braced",
-                        gold.clone(),
-                        format!("${{{x}, {y}}}$"),
-                        true,
-                    ));
-                    out.push(form("tuple-listed", gold, format!("${y}, {x}$"), false));
-                }
-                _ => {}
+            if let Some([x, y]) = inner.map(top_level_items).as_deref()
+                && x != y
+                && !x.contains('=')
+            {
+                add(out, &inline(g), listed(x, y));
             }
             return;
         }
     };
-    let pairs = inline(&format!("({a},{b}),({b},{a})"));
-    for (name, response, equal) in [
-        (
-            "tuples-reordered",
-            format!("$({b}, {a}), ({a}, {b})$"),
-            true,
-        ),
-        (
-            "tuples-assigned-or",
-            format!("$x={a}, y={b}$ or $x={b}, y={a}$"),
-            true,
-        ),
-        (
-            "tuples-assigned",
-            format!("$x={a},y={b};x={b},y={a}$"),
-            true,
-        ),
-        ("tuples-reordered", format!("$({a}, {b})$"), false),
-        (
-            "tuples-assigned",
-            format!("$x={a},y={b};x={b},y={}$", a + 1),
-            false,
-        ),
-    ] {
-        out.push(form(name, pairs.clone(), response, equal));
-    }
-    let set = inline(&format!("\\{{{a},{b}\\}}"));
-    out.push(form("set-tuple", set.clone(), format!("$({b},{a})$"), true));
-    out.push(form("set-tuple", set, format!("$({a},{})$", b + 1), false));
-    let tuple = inline(&format!("({a}, {b})"));
-    out.push(form(
-        "tuple-listed",
-        tuple.clone(),
-        format!("${a}, {b}$"),
-        true,
-    ));
-    out.push(form(
-        "tuple-braced",
-        tuple.clone(),
-        format!("${{{a}, {b}}}$"),
-        true,
-    ));
-    out.push(form("tuple-listed", tuple, format!("${b}, {a}$"), false));
+    add(
+        out,
+        &inline(&format!("({a},{b}),({b},{a})")),
+        vec![
+            (
+                "tuples-reordered",
+                format!("$({b}, {a}), ({a}, {b})$"),
+                true,
+            ),
+            (
+                "tuples-assigned-or",
+                format!("$x={a}, y={b}$ or $x={b}, y={a}$"),
+                true,
+            ),
+            (
+                "tuples-assigned",
+                format!("$x={a},y={b};x={b},y={a}$"),
+                true,
+            ),
+            ("tuples-reordered", format!("$({a}, {b})$"), false),
+            (
+                "tuples-assigned",
+                format!("$x={a},y={b};x={b},y={}$", a + 1),
+                false,
+            ),
+        ],
+    );
+    add(
+        out,
+        &inline(&format!("\\{{{a},{b}\\}}")),
+        vec![
+            ("set-tuple", format!("$({b},{a})$"), true),
+            ("set-tuple", format!("$({a},{})$", b + 1), false),
+        ],
+    );
+    add(
+        out,
+        &inline(&format!("({a}, {b})")),
+        listed(&a.to_string(), &b.to_string()),
+    );
     if a > 0 {
-        let pm = inline(&format!("\\pm {a}"));
-        out.push(form(
-            "pm-braced",
-            pm.clone(),
-            format!("${{-{a}, {a}}}$"),
-            true,
-        ));
-        out.push(form("pm-braced", pm, format!("${a}$"), false));
+        add(
+            out,
+            &inline(&format!("\\pm {a}")),
+            vec![
+                ("pm-braced", format!("${{-{a}, {a}}}$"), true),
+                ("pm-braced", format!("${a}$"), false),
+            ],
+        );
     }
 }
 
@@ -269,28 +247,27 @@ pub fn ratios(g: &str, out: &mut Vec<Form>) {
     let Some((p, q)) = fraction(g).filter(|(p, q)| *p > 0 && *q > 1 && p != q) else {
         return;
     };
-    let gold = inline(g);
-    out.push(form("ratio", gold.clone(), format!("${p}:{q}$"), true));
-    out.push(form(
-        "ratio-scaled",
-        gold.clone(),
-        format!("The ratio is {}:{}.", 2 * p, 2 * q),
-        true,
-    ));
-    out.push(form("ratio", gold, format!("${q}:{p}$"), false));
-    let labelled = inline(&format!("AM:MB = {p}:{q}"));
-    out.push(form(
-        "ratio-labelled",
-        labelled.clone(),
-        format!("$\\frac{{{p}}}{{{q}}}$"),
-        true,
-    ));
-    out.push(form(
-        "ratio-labelled",
-        labelled,
-        format!("$\\frac{{{q}}}{{{p}}}$"),
-        false,
-    ));
+    add(
+        out,
+        &inline(g),
+        vec![
+            ("ratio", format!("${p}:{q}$"), true),
+            (
+                "ratio-scaled",
+                format!("The ratio is {}:{}.", 2 * p, 2 * q),
+                true,
+            ),
+            ("ratio", format!("${q}:{p}$"), false),
+        ],
+    );
+    add(
+        out,
+        &inline(&format!("AM:MB = {p}:{q}")),
+        vec![
+            ("ratio-labelled", format!("$\\frac{{{p}}}{{{q}}}$"), true),
+            ("ratio-labelled", format!("$\\frac{{{q}}}{{{p}}}$"), false),
+        ],
+    );
 }
 
 /// Several boxes against a set, in golds and responses.
@@ -299,52 +276,44 @@ pub fn boxes(g: &str, out: &mut Vec<Form>) {
         return;
     };
     let b = a + 5;
-    let set = inline(&format!("\\{{{a}, {b}\\}}"));
-    out.push(form(
-        "boxes-set",
-        set.clone(),
-        format!("So $\\boxed{{{a}}}, \\boxed{{{b}}}$."),
-        true,
-    ));
-    out.push(form(
-        "boxes-set",
-        set.clone(),
-        format!("So $\\boxed{{{b}}}$ and $\\boxed{{{a}}}$."),
-        true,
-    ));
-    out.push(form(
-        "boxes-set",
-        set,
-        format!("So $\\boxed{{{a}}}$."),
-        false,
-    ));
-    let worded = format!("\\boxed{{{a}}} cats and \\boxed{{{b}}} dogs");
-    out.push(form(
-        "boxes-worded-gold",
-        worded.clone(),
-        format!("$\\boxed{{{a},{b}}}$"),
-        true,
-    ));
-    out.push(form(
-        "boxes-worded-gold",
-        worded,
-        format!("$\\boxed{{{a},{}}}$", b + 1),
-        false,
-    ));
-    let listed = format!("$\\boxed{{{a}}}, \\boxed{{{b}}}$");
-    out.push(form(
-        "boxes-gold",
-        listed.clone(),
-        format!("$\\{{{b}, {a}\\}}$"),
-        true,
-    ));
-    out.push(form(
-        "boxes-gold",
-        listed.clone(),
-        format!("${{{a}, {b}}}$"),
-        true,
-    ));
-    out.push(form("boxes-gold", listed, format!("$\\{{{a}\\}}$"), false));
+    add(
+        out,
+        &inline(&format!("\\{{{a}, {b}\\}}")),
+        vec![
+            (
+                "boxes-set",
+                format!("So $\\boxed{{{a}}}, \\boxed{{{b}}}$."),
+                true,
+            ),
+            (
+                "boxes-set",
+                format!("So $\\boxed{{{b}}}$ and $\\boxed{{{a}}}$."),
+                true,
+            ),
+            ("boxes-set", format!("So $\\boxed{{{a}}}$."), false),
+        ],
+    );
+    add(
+        out,
+        &format!("\\boxed{{{a}}} cats and \\boxed{{{b}}} dogs"),
+        vec![
+            ("boxes-worded-gold", format!("$\\boxed{{{a},{b}}}$"), true),
+            (
+                "boxes-worded-gold",
+                format!("$\\boxed{{{a},{}}}$", b + 1),
+                false,
+            ),
+        ],
+    );
+    add(
+        out,
+        &format!("$\\boxed{{{a}}}, \\boxed{{{b}}}$"),
+        vec![
+            ("boxes-gold", format!("$\\{{{b}, {a}\\}}$"), true),
+            ("boxes-gold", format!("${{{a}, {b}}}$"), true),
+            ("boxes-gold", format!("$\\{{{a}\\}}$"), false),
+        ],
+    );
 }
 
 /// Two named equations against their partners in other arrangements.
@@ -352,42 +321,49 @@ pub fn equation_pairs(g: &str, out: &mut Vec<Form>) {
     let Some(n) = integer(g) else {
         return;
     };
-    let a = n.abs() % 9 + 1;
-    let b = (n.abs() / 10) % 9 + 1;
-    let gold = inline(&format!(
-        "y_1 = x^2 + {}x + {}, y_2 = x^2 - {}",
-        2 * a,
-        a * a,
-        b * b
-    ));
-    let forms = [
-        (
-            "equation-pair-vertex",
-            format!("$\\boxed{{y_1 = (x + {a})^2}}, \\boxed{{y_2 = (x - {b})(x + {b})}}$"),
-            true,
-        ),
-        (
-            "equation-pair-order",
-            format!("$\\boxed{{y_2 = (x + {b})(x - {b})}}$ and $\\boxed{{y_1 = (x + {a})^2}}$"),
-            true,
-        ),
-        (
-            "equation-pair-arranged",
-            format!(
-                "$\\boxed{{y_1 - {} = x^2 + {}x}}$ and $\\boxed{{y_2 + {} = x^2}}$",
-                a * a,
-                2 * a,
-                b * b
+    let (a, b) = (n.abs() % 9 + 1, (n.abs() / 10) % 9 + 1);
+    let (a2, b2) = (a * a, b * b);
+    let gold = format!("y_1 = x^2 + {}x + {a2}, y_2 = x^2 - {b2}", 2 * a);
+    let square = format!("y_1 = (x + {a})^2");
+    let product = |y: &str| format!("{y} = (x - {b})(x + {b})");
+    add(
+        out,
+        &inline(&gold),
+        vec![
+            (
+                "equation-pair-vertex",
+                format!("$\\boxed{{{square}}}, \\boxed{{{}}}$", product("y_2")),
+                true,
             ),
-            true,
-        ),
-        (
-            "equation-pair-vertex",
-            format!("$\\boxed{{y_1 = (x - {b})(x + {b})}}, \\boxed{{y_2 = (x + {a})^2}}$"),
-            false,
-        ),
-    ];
-    for (name, response, equal) in forms {
-        out.push(form(name, gold.clone(), response, equal));
-    }
+            (
+                "equation-pair-order",
+                format!("$\\boxed{{{}}}$ and $\\boxed{{{square}}}$", product("y_2")),
+                true,
+            ),
+            (
+                "equation-pair-arranged",
+                format!(
+                    "$\\boxed{{y_1 - {a2} = x^2 + {}x}}$ and $\\boxed{{y_2 + {b2} = x^2}}$",
+                    2 * a
+                ),
+                true,
+            ),
+            (
+                "equation-pair-vertex",
+                format!(
+                    "$\\boxed{{{}}}, \\boxed{{y_2 = (x + {a})^2}}$",
+                    product("y_1")
+                ),
+                false,
+            ),
+        ],
+    );
+}
+
+/// Adds forms for one gold: `(name, response, whether it states the gold)`.
+fn add(out: &mut Vec<Form>, gold: &str, rows: Vec<(&'static str, String, bool)>) {
+    out.extend(
+        rows.into_iter()
+            .map(|(name, response, equal)| form(name, gold.to_string(), response, equal)),
+    );
 }
