@@ -216,9 +216,41 @@ fn remove_sizing(s: &str) -> String {
     out
 }
 
+/// `\quad` and `\qquad` between two answers separate them (`3 \quad -5` is `3, -5`); at
+/// the start of an answer or a side (`y = \quad (1, 2)`) they are only space.
+fn quad_separators(s: &str) -> String {
+    if !s.contains("quad") {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find("\\q") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let len = ["\\qquad", "\\quad"]
+            .iter()
+            .find(|q| tail.starts_with(**q) && command_at(tail, 0, &q[1..]))
+            .map(|q| q.len());
+        match len {
+            Some(len) => {
+                let leading = out.trim_end().is_empty()
+                    || out.trim_end().ends_with(['=', ',', ';', '(', '[', '{']);
+                out.push_str(if leading { " " } else { " , " });
+                rest = &tail[len..];
+            }
+            None => {
+                out.push_str("\\q");
+                rest = &tail[2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Plain replacements of commands with equivalent spellings.
 fn replace_commands(s: &str) -> String {
-    let mut out = s.to_string();
+    let mut out = quad_separators(s);
     if out.contains("circ") {
         out = out
             .replace("^{\\circ}", "")
@@ -241,8 +273,6 @@ fn replace_commands(s: &str) -> String {
         ("displaystyle", " "),
         ("textstyle", " "),
         ("limits", " "),
-        ("quad", " , "),
-        ("qquad", " , "),
         ("degree", ""),
         ("circ", ""),
         ("lvert", "|"),
