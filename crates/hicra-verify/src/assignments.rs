@@ -45,6 +45,7 @@ pub fn solutions(items: Vec<Answer>) -> Answer {
         .iter()
         .map(assignment)
         .collect::<Option<Vec<(&str, &Answer)>>>()
+        .filter(|p| !p.is_empty())
     else {
         return Answer::Set(items);
     };

@@ -263,26 +263,7 @@ fn has_prose_outside_math(s: &str) -> bool {
         at = e.end;
     }
     outside.push_str(&s[at..]);
-    // A word of three or more letters other than `and`.
-    let mut run = 0;
-    let mut word_start = 0;
-    for (i, c) in outside
-        .char_indices()
-        .chain(std::iter::once((outside.len(), ' ')))
-    {
-        if c.is_alphabetic() {
-            if run == 0 {
-                word_start = i;
-            }
-            run += 1;
-            continue;
-        }
-        if run >= 3 && &outside[word_start..i] != "and" {
-            return true;
-        }
-        run = 0;
-    }
-    false
+    has_prose(&outside)
 }
 
 /// The answer inside a gold string: after the last `####` (GSM8K), the boxed answer of a

@@ -148,8 +148,9 @@ pub fn plain_tail_at(text: &str) -> Option<(usize, String)> {
     has_digit(t).then(|| (start, t.to_string()))
 }
 
-/// Whether the text has prose: a word of three or more letters outside LaTeX commands and
-/// environment names, other than `and`, `or` and function names (`sin`, `log`).
+/// Whether the text has prose: a word of three or more bytes of letters (any script) outside
+/// LaTeX commands and environment names, other than `and`, `or` and function names (`sin`,
+/// `log`).
 pub fn has_prose(text: &str) -> bool {
     let mut run = String::new();
     let mut command: Option<String> = None;
@@ -167,7 +168,7 @@ pub fn has_prose(text: &str) -> bool {
             in_env_name = c != '}';
             continue;
         }
-        if c.is_ascii_alphabetic() {
+        if c.is_alphabetic() {
             run.push(c);
             continue;
         }
