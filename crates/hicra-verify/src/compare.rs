@@ -63,8 +63,8 @@ pub fn answers_equal(g: &Answer, c: &Answer, ctx: &Ctx) -> bool {
         return false;
     }
     match (g, c) {
-        (Answer::Choice(a), Answer::Choice(b)) => a == b,
-        (Answer::Text(a), Answer::Text(b)) => a == b,
+        (Answer::Choice(a), Answer::Choice(b)) => same(a == b, "same choice", ctx),
+        (Answer::Text(a), Answer::Text(b)) => same(a == b, "same text", ctx),
         (Answer::Expr(a), Answer::Expr(b)) => expr_equal(a, b, ctx),
         (
             Answer::Equation {
@@ -112,7 +112,7 @@ pub fn answers_equal(g: &Answer, c: &Answer, ctx: &Ctx) -> bool {
             }
             equations_equal((gl, gr), (cl, cr), ctx)
         }
-        (Answer::Relation(a), Answer::Relation(b)) => a == b,
+        (Answer::Relation(a), Answer::Relation(b)) => same(a == b, "same relation", ctx),
         (Answer::Set(a), Answer::Set(b)) | (Answer::Union(a), Answer::Union(b)) => {
             unordered_equal(a, b, ctx)
         }
@@ -166,7 +166,9 @@ pub fn answers_equal(g: &Answer, c: &Answer, ctx: &Ctx) -> bool {
             ok
         }
         (Answer::Matrix(a), Answer::Matrix(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|(r, s)| ordered_equal(r, s, ctx))
+            let equal =
+                a.len() == b.len() && a.iter().zip(b).all(|(r, s)| ordered_equal(r, s, ctx));
+            same(equal, "same matrix", ctx)
         }
         (
             Answer::Matrix(m),
@@ -186,6 +188,14 @@ pub fn answers_equal(g: &Answer, c: &Answer, ctx: &Ctx) -> bool {
         ) => vector_equal(m, items, ctx, false),
         _ => false,
     }
+}
+
+/// `equal`, recording `how` as the reason when it holds.
+fn same(equal: bool, how: &'static str, ctx: &Ctx) -> bool {
+    if equal {
+        ctx.how.set(how);
+    }
+    equal
 }
 
 /// Whether an expression has no variables.
