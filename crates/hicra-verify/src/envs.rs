@@ -1,6 +1,7 @@
 //! LaTeX math environments in prose (`$…$`, `$$…$$`, `\(…\)`, `\[…\]`,
-//! `\begin{align*}…\end{align*}` and friends) and the answer inside one: its last line, and
-//! the last side of a chain of `=`.
+//! `\begin{align*}…\end{align*}` and friends; inline math does not run over lines) and the
+//! answer inside one: its last line (inside an `aligned` layout too), after its last
+//! `\Rightarrow` or `\equiv`, and the last side of a chain of `=`.
 
 /// Display environments whose content is mathematics.
 const MATH_ENVIRONMENTS: &[&str] = &[

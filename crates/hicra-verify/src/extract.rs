@@ -2,14 +2,17 @@
 //!
 //! Strict mode takes only the last `\boxed{…}` / `\fbox{…}` (or `\boxed 5`): the paper's
 //! protocol. Flexible mode looks, in order, for:
-//! 1. boxed answers ([`boxed_answer`]: the last box; several boxes ending the text joined
-//!    by `,`/`and`/`or`/`\quad` form one set);
+//! 1. boxed answers ([`boxed_answer`]: the last box; several boxes ending the text listed in
+//!    one sentence form one set);
 //! 2. the last LaTeX math environment (`$…$`, `$$…$$`, `\(…\)`, `\[…\]`,
 //!    `\begin{align*}…`), or a text marker ("final answer is", "the answer is", "answer:",
 //!    `<answer>…</answer>`, GSM8K `#### …`) when the marker comes after that environment;
-//!    inside an environment the answer is the last side of an `=` chain (`envs`);
-//! 3. a plain expression ending the text (`so we get -7/4.`); digits inside words
-//!    (`QX7BR`) are not numbers.
+//!    inside an environment the answer is the last side of an `=` chain (`envs`); a plain
+//!    value after the environment wins when the environment only labels something or the
+//!    value is in a later sentence (`The area of $PQRS$ is 48.`);
+//! 3. a whole response of bare LaTeX (`\frac{7}{3}`), then a plain expression ending the
+//!    text (`so we get -7/4.`, `1,500m²`); digits inside words (`QX7BR`) are not numbers
+//!    (`plain`).
 //!
 //! The search covers the last 64 KiB of the response (the final answer is at the end; this
 //! bounds the work).

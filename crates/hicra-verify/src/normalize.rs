@@ -1,8 +1,10 @@
 //! String-level normalisation of LaTeX answers before parsing.
 //!
 //! Owns: Unicode symbols, math delimiters (`$…$`, `\(…\)`, `\[…\]`), `\boxed` wrappers,
-//! `\left`/`\right`, `\dfrac`/`\tfrac`, spacing commands, degrees, dollars, `\text{}`-like
-//! groups (units are dropped, other text unwrapped) and thousands separators.
+//! `\left`/`\right`, `\dfrac`/`\tfrac`, spacing commands, `\quad` separators, degrees,
+//! dollars, `\text{}`-like groups (units are dropped, other text unwrapped) and thousands
+//! separators; and the other readings of an answer: its decimal-comma reading, the list
+//! reading of `144,149`, and the exact side before an approximation sign.
 
 /// Text-like LaTeX commands whose argument is plain text.
 const TEXT_COMMANDS: &[&str] = &[
