@@ -74,7 +74,8 @@
 //!    a capitalised word starts a new sentence).
 //! 9. **The last plain number** keeps its thousands separators, a currency sign before or
 //!    after it and a unit after it (`it is not 7 but 2,000.5 kg` = 2000.5, `€1,500`,
-//!    `1,500m²`, `1,000.99€`), its percent (`40%.`), and reads `4 4/9` as a mixed number;
+//!    `1,500m²`, `1,000.99€`), its percent (`40%.`), `{, }` between digits as a thousands
+//!    comma, and reads `4 4/9` as a mixed number (`11 6/6` and `4 4/0` are no numbers);
 //!    `12:00` is a time, not a ratio; a number with a one-letter variable (`2x`) is not a
 //!    number with a unit.
 //! 10. **Bare LaTeX**: a whole response without delimiters and without prose is its answer
@@ -151,7 +152,7 @@
 //! by `hicra bench verify` (the slowest hostile call), not asserted in a test.
 //!
 //! # Labelled cases
-//! `tests/classes.rs` (classes 1–7) and `tests/forms.rs` (classes 8–19, 196 cases written by
+//! `tests/classes.rs` (classes 1–7) and `tests/forms.rs` (classes 8–19, 200 cases written by
 //! hand) grade labelled `(gold, response, equal?)` cases end to end; every case agrees.
 //!
 //! # Agreement with Math-Verify

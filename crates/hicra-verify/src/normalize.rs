@@ -304,7 +304,46 @@ fn replace_commands(s: &str) -> String {
     }
     out = remove_spacing(&out);
     out = out.replace("^{}", "").replace("^ {}", "");
-    out = out.replace("\\%", "%").replace("{,}", ",");
+    out = braced_commas(&out.replace("\\%", "%"));
+    out
+}
+
+/// `{,}` (and `{, }` with spaces, between digits) is a thousands comma: `14 {, }916` is
+/// `14,916`.
+fn braced_commas(s: &str) -> String {
+    if !s.contains('{') || !s.contains(',') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('{') {
+        let inner = rest[at + 1..].trim_start_matches(' ');
+        let closes = inner
+            .strip_prefix(',')
+            .map(|r| r.trim_start_matches(' '))
+            .and_then(|r| r.strip_prefix('}'));
+        match closes {
+            Some(after) => {
+                let before = &rest[..at];
+                let digits_around = before.trim_end().ends_with(|c: char| c.is_ascii_digit())
+                    && after.trim_start().starts_with(|c: char| c.is_ascii_digit());
+                if digits_around {
+                    out.push_str(before.trim_end());
+                    out.push(',');
+                    rest = after.trim_start();
+                } else {
+                    out.push_str(before);
+                    out.push(',');
+                    rest = after;
+                }
+            }
+            None => {
+                out.push_str(&rest[..=at]);
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
 

@@ -197,10 +197,17 @@ impl Parser<'_> {
                         && self.mixed_number_base(&factors[0])
                         && self.slash_fraction_follows() =>
                 {
-                    // `4 4/9` written in plain text is a mixed number too.
+                    // `4 4/9` written in plain text is a mixed number too; its fraction is
+                    // proper (`11 6/6` and `4 4/0` are no numbers).
                     let p = self.atom()?;
                     self.pos += 1;
                     let q = self.atom()?;
+                    let proper = matches!((&p, &q), (Expr::Num(p), Expr::Num(q)) if p < q);
+                    if !proper {
+                        return Err(ParseError(
+                            "a mixed number whose fraction is not proper".into(),
+                        ));
+                    }
                     let whole = factors.remove(0);
                     factors.push(mixed(whole, Expr::Div(Box::new(p), Box::new(q))));
                 }
