@@ -8,7 +8,7 @@
 //! accepted disagreement no longer occurs. Every disagreement is printed (the first 200
 //! outside the accepted list, then a count per format of the accepted ones).
 //!
-//! Math-Verify runs once, in one Python process for all pairs
+//! Math-Verify runs once for all pairs, in one worker process per CPU
 //! (`tests/math_verify_oracle.py`). The Python is `$HICRA_PYTHON`, else the virtual
 //! environment `.ci/run` creates (`target/math-verify-venv`), else `python3`. When
 //! Math-Verify cannot be imported the test fails under CI (`CI=true`) and is skipped with a
@@ -262,9 +262,9 @@ fn python() -> PathBuf {
     PathBuf::from("python3")
 }
 
-/// Math-Verify's verdicts and its grading time, or `None` (with the reason printed) when it
-/// cannot run here.
-fn math_verify(pairs: &[(String, String)]) -> Option<(Vec<bool>, f64)> {
+/// Math-Verify's verdicts and its grading wall time in `processes` worker processes (`None`:
+/// one per CPU), or `None` (with the reason printed) when it cannot run here.
+fn math_verify(pairs: &[(String, String)], processes: Option<usize>) -> Option<(Vec<bool>, f64)> {
     let dir = tempfile_dir();
     let input = dir.join("pairs.jsonl");
     let output = dir.join("verdicts.jsonl");
@@ -275,11 +275,12 @@ fn math_verify(pairs: &[(String, String)]) -> Option<(Vec<bool>, f64)> {
     }
     std::fs::write(&input, text).expect("write pairs");
     let py = python();
-    let run = Command::new(&py)
-        .arg(ORACLE)
-        .arg(&input)
-        .arg(&output)
-        .output();
+    let mut oracle = Command::new(&py);
+    oracle.arg(ORACLE).arg(&input).arg(&output);
+    if let Some(n) = processes {
+        oracle.arg(n.to_string());
+    }
+    let run = oracle.output();
     let unavailable = |why: String| {
         let msg = format!(
             "Math-Verify is not available ({why}); install it with `pip install math-verify==0.9.0` \
@@ -383,7 +384,7 @@ fn agrees_with_math_verify() {
         .iter()
         .map(|p| (p.gold.clone(), p.response.clone()))
         .collect();
-    let Some((reference, mv_seconds)) = math_verify(&texts) else {
+    let Some((reference, mv_seconds)) = math_verify(&texts, None) else {
         return;
     };
     let config = Config::default();
@@ -428,7 +429,8 @@ fn agrees_with_math_verify() {
     let rate = unaccepted.len() as f64 / pairs.len() as f64;
     println!(
         "{} pairs ({} correct by Math-Verify): agreement {:.4}; {} accepted disagreements \
-         ({} kinds), {} others ({:.2}%); grading time hicra {:.3} s, Math-Verify {:.1} s",
+         ({} kinds), {} others ({:.2}%); grading time hicra {:.3} s, Math-Verify {:.1} s \
+         (wall time, one process per CPU)",
         pairs.len(),
         positives,
         1.0 - (accepted + unaccepted.len()) as f64 / pairs.len() as f64,
@@ -509,7 +511,7 @@ fn long_response_pairs() -> Vec<(String, String)> {
 #[ignore = "speed comparison: prints figures, takes about a minute"]
 fn speed_vs_math_verify() {
     let pairs = long_response_pairs();
-    let Some((_, mv_seconds)) = math_verify(&pairs) else {
+    let Some((_, mv_seconds)) = math_verify(&pairs, Some(1)) else {
         return;
     };
     let config = Config::default();
