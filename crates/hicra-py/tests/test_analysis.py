@@ -17,8 +17,8 @@ from hicra.analysis import analyze  # noqa: E402
 G = 4
 QUESTIONS = ["What is 2 + 2?", "What is 3 * 5?"]
 ANSWERS = [
-    ["Wait, 2 + 2 = 4", "Let me see: 22", "So the answer is 4", "5"],
-    ["First, 3 * 5 = 15", "Alternatively 8", "15", "Let me check: 35"],
+    ["Wait, 2 + 2 = \\boxed{4}", "Let me see: \\boxed{22}", "So the answer is \\boxed{4}", "\\boxed{5}"],
+    ["First, 3 * 5 = \\boxed{15}", "Alternatively \\boxed{8}", "\\boxed{15}", "Let me check: \\boxed{35}"],
 ]
 GOLD = ["4", "15"]
 
@@ -31,7 +31,7 @@ def write_trl_parquet(folder, step):
         for text in ANSWERS[q]:
             prompts.append([{"role": "user", "content": question}])
             completions.append([{"role": "assistant", "content": text}])
-            accuracy.append(1.0 if text.endswith(GOLD[q]) else 0.0)
+            accuracy.append(1.0 if text.endswith("{" + GOLD[q] + "}") else 0.0)
             fmt.append(0.25)
             answer.append(GOLD[q])
     table = pa.table(
