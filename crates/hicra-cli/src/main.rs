@@ -44,6 +44,8 @@ enum Command {
     Compare(commands::compare::Args),
     /// Write the two-phase dynamics report for run directories.
     Report(commands::report::Args),
+    /// The paper's hierarchy analysis of any RL run (verl, TRL, hicra, generic JSONL).
+    Analyze(commands::analyze::Args),
 }
 
 /// mimalloc, never handing freed memory back to the OS: every candle op allocates its output,
@@ -75,6 +77,7 @@ fn main() {
         Command::Eval(args) => commands::eval::run(args),
         Command::Compare(args) => commands::compare::run(args),
         Command::Report(args) => commands::report::run(args),
+        Command::Analyze(args) => commands::analyze::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

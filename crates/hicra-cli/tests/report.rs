@@ -234,35 +234,10 @@ fn malformed_metrics_line_is_an_error_naming_file_and_line() {
     );
 }
 
-/// A config for a two-step RL run of a tiny generated model on arithmetic problems.
-fn tiny_train_config(dir: &Path) -> std::path::PathBuf {
-    let model = common::tiny_model(dir, 11);
-    common::tiny_arith_config(
-        dir,
-        &model,
-        8,
-        8,
-        "steps = 2\nval_every = 1\nval_size = 4\nckpt_every = 0\nsamples_every = 1",
-    )
-}
-
 #[test]
 fn report_from_a_tiny_real_training_run() {
     let root = tempfile::tempdir().unwrap();
-    let config = tiny_train_config(root.path());
-    let run = root.path().join("run");
-    let train = hicra()
-        .args(["train", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(
-        train.status.success(),
-        "{}",
-        String::from_utf8_lossy(&train.stderr)
-    );
+    let run = common::train_tiny_run(root.path());
     // The trainer logged the hierarchy metrics the report draws.
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     let lines: Vec<serde_json::Value> = metrics

@@ -6,13 +6,11 @@
 //! counts are pooled over all responses of the step; token means are pooled over all
 //! tokens of all responses (a token-level mean, not a mean of per-response means).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::HierError;
-use crate::gram_set::{GramMatch, GramSet, mask_from_matches};
-use crate::words::words;
+use crate::gram_set::{GramSet, mask_from_matches};
+use crate::tally::GramTally;
 
 /// Words in the n-gram following a gram occurrence, for [`conditional_entropy`].
 pub const FOLLOWING_NGRAM_WORDS: usize = 3;
@@ -56,23 +54,12 @@ pub fn semantic_entropy<S: AsRef<str>>(texts: &[S], grams: &GramSet) -> f64 {
 /// occurrences followed by fewer than 3 words are left out; 0 when there are none. The counts
 /// are summed in a fixed (sorted) order, so the value is the same in every process.
 pub fn conditional_entropy<S: AsRef<str>>(texts: &[S], grams: &GramSet) -> f64 {
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut tally = GramTally::new(grams);
     for text in texts {
         let text = text.as_ref();
-        for m in grams.find(text) {
-            add_following_ngram(text, &m, &mut counts);
-        }
+        tally.add(text, &grams.find(text));
     }
-    entropy_of_counts(counts.into_values())
-}
-
-fn add_following_ngram(text: &str, m: &GramMatch, counts: &mut BTreeMap<String, usize>) {
-    let following = words(&text[m.end..]);
-    if following.len() >= FOLLOWING_NGRAM_WORDS {
-        *counts
-            .entry(following[..FOLLOWING_NGRAM_WORDS].join(" "))
-            .or_default() += 1;
-    }
+    tally.conditional_entropy()
 }
 
 /// One response of a step as the trainer has it: its decoded text, and per token the byte
@@ -145,18 +132,14 @@ impl HierarchyMetrics {
         responses: &[ResponseTokens<'_>],
         grams: &GramSet,
     ) -> Result<(HierarchyMetrics, Vec<Vec<bool>>), HierError> {
-        let mut gram_counts = vec![0usize; grams.len()];
-        let mut following: BTreeMap<String, usize> = BTreeMap::new();
+        let mut tally = GramTally::new(grams);
         let (mut nll_plan, mut nll_exec) = (MeanAcc::default(), MeanAcc::default());
         let (mut ent_plan, mut ent_exec) = (MeanAcc::default(), MeanAcc::default());
         let mut masks = Vec::with_capacity(responses.len());
         for (index, response) in responses.iter().enumerate() {
             check_lengths(index, response)?;
             let matches = grams.find(response.text);
-            for m in &matches {
-                gram_counts[m.gram] += 1;
-                add_following_ngram(response.text, m, &mut following);
-            }
+            tally.add(response.text, &matches);
             let mask = mask_from_matches(&matches, response.token_byte_spans);
             for (t, &planning) in mask.iter().enumerate() {
                 let (nll, ent) = if planning {
@@ -173,8 +156,8 @@ impl HierarchyMetrics {
         }
         let total_tokens = nll_plan.count + nll_exec.count;
         let metrics = HierarchyMetrics {
-            semantic_entropy: entropy_of_counts(gram_counts),
-            conditional_entropy: entropy_of_counts(following.into_values()),
+            semantic_entropy: tally.semantic_entropy(),
+            conditional_entropy: tally.conditional_entropy(),
             planning_token_frac: if total_tokens == 0 {
                 0.0
             } else {

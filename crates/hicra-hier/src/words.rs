@@ -11,12 +11,45 @@ use crate::normalize::normalize_str;
 pub fn words(text: &str) -> Vec<String> {
     normalize_str(text)
         .split_whitespace()
-        .map(|piece| {
-            let trimmed =
-                piece.trim_matches(|c: char| !(c.is_alphanumeric() || ",?!'".contains(c)));
-            if trimmed.is_empty() { piece } else { trimmed }.to_string()
-        })
+        .map(|piece| trim_piece(piece).to_string())
         .collect()
+}
+
+/// The first `n` words of a text (as [`words`] gives them), or `None` when it has fewer;
+/// reads no further than it needs (lower-casing never turns a character into whitespace or
+/// back, so splitting before normalising gives the same pieces).
+pub fn first_words(text: &str, n: usize) -> Option<Vec<String>> {
+    let out: Vec<String> = text
+        .split_whitespace()
+        .take(n)
+        .map(|piece| trim_piece(&normalize_str(piece)).to_string())
+        .collect();
+    (out.len() == n).then_some(out)
+}
+
+/// Byte spans of the whitespace-separated pieces of a text (the units [`words`] returns).
+pub fn word_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                spans.push((s, i));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        spans.push((s, text.len()));
+    }
+    spans
+}
+
+fn trim_piece(piece: &str) -> &str {
+    let trimmed = piece.trim_matches(|c: char| !(c.is_alphanumeric() || ",?!'".contains(c)));
+    if trimmed.is_empty() { piece } else { trimmed }
 }
 
 /// Whether a word holds at least one letter.
@@ -49,6 +82,19 @@ mod tests {
             words("Wait, Let\u{2019}s check (3 + 4). Done?"),
             ["wait,", "let's", "check", "3", "+", "4", "done?"]
         );
+    }
+
+    #[test]
+    fn first_words_and_spans_agree_with_words() {
+        let text = "  Wait, Let\u{2019}s  check (3 + 4).\nDone?";
+        let all = words(text);
+        assert_eq!(first_words(text, 3).unwrap(), all[..3]);
+        assert_eq!(first_words(text, all.len()).unwrap(), all);
+        assert_eq!(first_words(text, all.len() + 1), None);
+        let spans = word_spans(text);
+        assert_eq!(spans.len(), all.len());
+        assert_eq!(&text[spans[0].0..spans[0].1], "Wait,");
+        assert_eq!(&text[spans[6].0..spans[6].1], "Done?");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! It exposes the same code the `hicra` binary runs, not a second implementation:
 //! [`hicra_rl::hicra::apply_hicra`] (module [`advantages`]), [`hicra_hier::GramSet`] and the
-//! hierarchy metrics (module [`grams`]), and [`hicra_verify::verify`] (module [`verify`]).
+//! hierarchy metrics (module [`grams`]), [`hicra_verify::verify`] (module [`verify`]), and
+//! the run analysis of `hicra analyze`, [`hicra_rl::analysis`] (module [`analysis`]).
 //! The Python modules in `python/hicra/` wrap these with numpy/torch handling and the TRL
 //! and verl integrations. Every entry point runs under [`guard::guarded`], so a Rust panic
 //! reaches Python as `hicra.RustPanicError`, never as an abort.
@@ -10,6 +11,7 @@
 use pyo3::prelude::*;
 
 mod advantages;
+mod analysis;
 mod grams;
 mod guard;
 mod offsets;
@@ -24,5 +26,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     verify::register(m)?;
     grams::register(m)?;
     advantages::register(m)?;
+    analysis::register(m)?;
     Ok(())
 }

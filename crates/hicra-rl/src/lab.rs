@@ -160,7 +160,7 @@ pub fn prepare_lab_model(
     plan.sampling.temperature = 0.0;
     plan.sampling.top_p = 1.0;
     plan.prompts.use_chat_template = false;
-    let (ev, _) = evaluate(
+    let (ev, _, _) = evaluate(
         &mut LocalGenerator::new(&policy),
         &policy,
         &task,

@@ -9,6 +9,7 @@
 //! directory and state, and [`events`] is what the trainer reports while it runs.
 
 pub mod advantage;
+pub mod analysis;
 pub mod batch;
 pub mod checkpoint;
 pub mod config;

@@ -6,13 +6,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use hicra_hier::GramSet;
-use hicra_hier::gram_set::merged_spans;
+use hicra_hier::gram_set::{mask_from_matches, merged_spans};
 use hicra_tasks::Problem;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, list_checkpoints, verify_checkpoint};
 use crate::error::{Result, RlError};
-use crate::generation::GradedSample;
+use crate::generation::{GradedSample, RenderedPrompt};
 use crate::metrics::{JsonlSink, MetricsSink, TensorBoardSink};
 use crate::rollout::Rollout;
 
@@ -98,17 +98,20 @@ impl RunSetup {
         checkpoint::write_atomic(&dir.join(file), out.as_bytes())
     }
 
-    /// Writes `samples/val-step-N.jsonl`: each validation problem's response and grade.
+    /// Writes `samples/val-step-N.jsonl`: each validation problem's prompt (as fed to the
+    /// model), response and grade.
     pub(crate) fn write_validation_samples(
         &self,
         step: u64,
         problems: &[Problem],
+        prompts: &[RenderedPrompt],
         samples: &[GradedSample],
     ) -> Result<()> {
         let lines = samples.iter().map(|s| {
             serde_json::json!({
                 "step": step,
                 "id": problems[s.problem].id,
+                "prompt": prompts[s.problem].text,
                 "response": s.text,
                 "correct": s.score.correct,
                 "extracted": s.score.extracted,
@@ -119,16 +122,23 @@ impl RunSetup {
         self.write_sample_file(&format!("val-step-{step}.jsonl"), lines)
     }
 
-    /// Writes `samples/step-N.jsonl`: every sampled response with its reward and planning
-    /// spans.
+    /// Writes `samples/step-N.jsonl`: every sampled response with its reward, planning spans,
+    /// planning-token count (`length` counts every token) and whether it was trained on (the
+    /// population of the step's hierarchy metrics; `trained[i]` is response `i`'s).
     pub(crate) fn write_step_samples(
         &self,
         step: u64,
         rs: &[Rollout],
+        trained: &[bool],
         grams: &GramSet,
     ) -> Result<()> {
-        let lines = rs.iter().map(|r| {
-            let spans: Vec<[usize; 2]> = merged_spans(&grams.find(&r.text))
+        let lines = rs.iter().zip(trained).map(|(r, &trained)| {
+            let matches = grams.find(&r.text);
+            let planning_tokens = mask_from_matches(&matches, &r.token_spans)
+                .into_iter()
+                .filter(|&p| p)
+                .count();
+            let spans: Vec<[usize; 2]> = merged_spans(&matches)
                 .into_iter()
                 .map(|(s, e)| [s, e])
                 .collect();
@@ -141,6 +151,8 @@ impl RunSetup {
                 "length": r.response_ids.len(),
                 "finish_reason": r.finish_reason,
                 "planning_spans": spans,
+                "planning_tokens": planning_tokens,
+                "trained": trained,
             })
         });
         self.write_sample_file(&format!("step-{step}.jsonl"), lines)

@@ -9,7 +9,9 @@ use hicra_tasks::{Problem, Task};
 
 use crate::config::TrainConfig;
 use crate::error::Result;
-use crate::generation::{GradedSample, PassPlan, SamplingSettings, generate_and_grade_all};
+use crate::generation::{
+    GradedSample, PassPlan, RenderedPrompt, SamplingSettings, generate_and_grade_all,
+};
 use crate::generator::Generator;
 
 /// Accuracy and mean length of a validation pass.
@@ -56,14 +58,15 @@ pub fn summarize(samples: &[GradedSample]) -> Evaluation {
     }
 }
 
-/// Generates one response per problem, grades it, and returns the summary and the samples.
+/// Generates one response per problem, grades it, and returns the summary, the samples and
+/// the problems' prompts as fed to the model.
 pub fn evaluate(
     generator: &mut dyn Generator,
     model: &LoadedModel,
     task: &dyn Task,
     problems: &[Problem],
     plan: &PassPlan,
-) -> Result<(Evaluation, Vec<GradedSample>)> {
-    let (_, samples) = generate_and_grade_all(generator, model, task, problems, plan)?;
-    Ok((summarize(&samples), samples))
+) -> Result<(Evaluation, Vec<GradedSample>, Vec<RenderedPrompt>)> {
+    let (prompts, samples) = generate_and_grade_all(generator, model, task, problems, plan)?;
+    Ok((summarize(&samples), samples, prompts))
 }

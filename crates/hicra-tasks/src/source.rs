@@ -144,29 +144,54 @@ fn read_json_list(path: &Path) -> Result<Vec<RawRecord>, TaskError> {
 }
 
 fn read_parquet(path: &Path) -> Result<Vec<RawRecord>, TaskError> {
-    let parquet_error = |e: parquet::errors::ParquetError| TaskError::Parquet {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let file = File::open(path).map_err(io_error(path))?;
-    let reader = SerializedFileReader::new(file).map_err(parquet_error)?;
-    let rows = reader.get_row_iter(None).map_err(parquet_error)?;
     let mut records = Vec::new();
-    for (index, row) in rows.enumerate() {
+    for (index, row) in parquet_rows(path)?.1.enumerate() {
         let location = RecordLocation {
             path: path.to_path_buf(),
             number: index + 1,
             unit: RecordUnit::Row,
         };
-        // A row that fails to decode means the column data is damaged: later rows are
-        // not trustworthy either, so this is a file-level error.
-        let row = row.map_err(|e| TaskError::Parquet {
-            path: path.to_path_buf(),
-            message: format!("row {}: {e}", index + 1),
-        })?;
-        records.push((location, Ok(row_to_json(&row))));
+        records.push((location, Ok(row?)));
     }
     Ok(records)
+}
+
+/// The top-level column names of a Parquet file in schema order, and its rows as JSON objects
+/// (see [`row_to_json`]), read one row group at a time. A row that fails to decode means the
+/// column data is damaged: later rows are not trustworthy either, so it is a file-level error
+/// naming the row.
+pub fn parquet_rows(
+    path: &Path,
+) -> Result<
+    (
+        Vec<String>,
+        impl Iterator<Item = Result<Value, TaskError>> + use<>,
+    ),
+    TaskError,
+> {
+    let file = File::open(path).map_err(io_error(path))?;
+    let reader = SerializedFileReader::new(file).map_err(|e| TaskError::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let columns = reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .root_schema()
+        .get_fields()
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect();
+    let path = path.to_path_buf();
+    let rows = reader.into_iter().enumerate().map(move |(index, row)| {
+        row.map(|row| row_to_json(&row))
+            .map_err(|e| TaskError::Parquet {
+                path: path.clone(),
+                message: format!("row {}: {e}", index + 1),
+            })
+    });
+    Ok((columns, rows))
 }
 
 /// Converts a Parquet row to a JSON object (groups → objects, lists → arrays,

@@ -202,11 +202,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         serde_json::to_string_pretty(&doc)?,
     )?;
     let run_dirs: Vec<PathBuf> = plans.iter().map(|p| p.dir.clone()).collect();
-    match crate::report::write_report(
-        &run_dirs,
-        &out.join("report"),
-        &hicra_hier::GramSet::paper(),
-    ) {
+    let report = crate::report::load_runs(&run_dirs, None).and_then(|runs| {
+        crate::report::write_report(runs, &out.join("report"), &hicra_hier::GramSet::paper())
+    });
+    match report {
         Ok(r) => println!("report: {}", r.html.display()),
         Err(e) => eprintln!("warning: the overlaid report could not be written: {e:#}"),
     }

@@ -1,5 +1,6 @@
 //! One module per `hicra` subcommand.
 
+pub mod analyze;
 pub mod bench;
 pub mod compare;
 pub mod device_args;

@@ -1,4 +1,5 @@
-//! `hicra report RUN_DIR [RUN_DIR…] [--out DIR]`: the two-phase dynamics report.
+//! `hicra report RUN [RUN…] [--out DIR]`: the two-phase dynamics report, for hicra run
+//! directories and for any run `hicra analyze` reads (verl, TRL, generic JSONL).
 
 use std::path::PathBuf;
 
@@ -8,7 +9,8 @@ use hicra_hier::GramSet;
 /// Arguments of `hicra report`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Run directories (each with metrics.jsonl; config.toml and samples/ optional).
+    /// Runs: hicra run directories (metrics.jsonl; config.toml and samples/ optional), or
+    /// anything `hicra analyze` reads (verl dumps, TRL output directories, generic JSONL).
     #[arg(required = true)]
     pub runs: Vec<PathBuf>,
     /// Output folder for report.html and the charts [default: RUN_DIR/report of the first run].
@@ -26,7 +28,8 @@ pub fn run(args: Args) -> Result<()> {
         None => GramSet::paper(),
     };
     let out = args.out.unwrap_or_else(|| args.runs[0].join("report"));
-    let written = crate::report::write_report(&args.runs, &out, &grams)?;
+    let runs = crate::report::load_runs(&args.runs, args.grams.as_deref())?;
+    let written = crate::report::write_report(runs, &out, &grams)?;
     println!("wrote {}", written.html.display());
     for chart in &written.charts {
         println!("wrote {}", chart.display());

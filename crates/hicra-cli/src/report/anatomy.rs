@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::charts::{ChartSpec, Line, Stroke, draw_chart};
+use super::charts::{Line, Stroke, draw_lines};
 use super::html::ChartRef;
 use super::run_data::RunData;
 
@@ -64,15 +64,7 @@ pub fn draw_panels(runs: &[RunData], out: &Path) -> Result<Vec<(ChartRef, PathBu
             continue;
         }
         let path = out.join(file);
-        draw_chart(
-            &path,
-            &ChartSpec {
-                title,
-                y_label: "share of responses",
-                lines,
-                secondary: None,
-            },
-        )?;
+        draw_lines(&path, title, "step", "share of responses", lines)?;
         drawn.push((
             ChartRef {
                 file: file.to_string(),
@@ -101,6 +93,7 @@ mod tests {
                 })
                 .collect(),
             samples: Vec::new(),
+            analysis: None,
         }
     }
 

@@ -47,7 +47,7 @@ pub struct Line {
     pub run: usize,
     /// Solid, dashed or dotted.
     pub stroke: Stroke,
-    /// `(step, value)` points.
+    /// `(x, y)` points (x is the step, except where the chart says otherwise).
     pub points: Vec<(f64, f64)>,
 }
 
@@ -55,6 +55,8 @@ pub struct Line {
 pub struct ChartSpec<'a> {
     /// Title on top.
     pub title: &'a str,
+    /// x-axis description.
+    pub x_label: &'a str,
     /// Left y-axis description.
     pub y_label: &'a str,
     /// Lines on the left axis.
@@ -160,7 +162,7 @@ pub fn draw_chart(path: &Path, spec: &ChartSpec<'_>) -> Result<()> {
         .set_secondary_coord(x0..x1, sy0..sy1);
     chart
         .configure_mesh()
-        .x_desc("step")
+        .x_desc(spec.x_label)
         .y_desc(spec.y_label)
         .label_style(("sans-serif", 14))
         .draw()
@@ -227,4 +229,24 @@ fn draw_line(chart: &mut Chart<'_, '_>, line: &Line, secondary: bool) -> Result<
         .label(line.label.clone())
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + length, y)], c.stroke_width(2)));
     Ok(())
+}
+
+/// Draws `lines` on one left axis (no secondary axis) into `path`.
+pub fn draw_lines(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    lines: Vec<Line>,
+) -> Result<()> {
+    draw_chart(
+        path,
+        &ChartSpec {
+            title,
+            x_label,
+            y_label,
+            lines,
+            secondary: None,
+        },
+    )
 }

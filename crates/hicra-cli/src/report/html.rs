@@ -88,11 +88,12 @@ fn last_value(run: &RunData, metric: &str) -> String {
         .map_or_else(|| "–".to_string(), |&(_, v)| format!("{v:.4}"))
 }
 
-/// Writes the whole page.
+/// Writes the whole page (`findings`: the rendered reading and gram-mover section).
 pub fn render_page(
     runs: &[RunData],
     charts: &[ChartRef],
     notes: &[String],
+    findings: &str,
     grams: &GramSet,
 ) -> String {
     let mut page = String::new();
@@ -136,6 +137,7 @@ pub fn render_page(
             escape(&chart.caption)
         );
     }
+    page.push_str(findings);
     page.push_str("<h2 id=\"samples\">Sample responses</h2>\n<p>Planning tokens (Strategic-Gram matches) are <mark>highlighted</mark>.</p>\n");
     for run in runs {
         let _ = writeln!(page, "<h3>{}</h3>", escape(&run.label));

@@ -1,10 +1,18 @@
-//! `hicra report`: the paper's four dynamics panels over steps for one or more run
-//! directories, as PNG charts and a `report.html` with highlighted sample responses; for runs
-//! that log the failure anatomy (the lab's `lab_*_error_frac`), also the error shares over
-//! steps, one line per class (rollouts, and validation when logged).
+//! `hicra report` and `hicra analyze`'s report: the paper's four dynamics panels over steps
+//! for one or more runs, as PNG charts and a `report.html` with highlighted sample responses;
+//! accuracy against length and the share of signal-free groups ([`extra`]); a reading of each
+//! run's phase, with the Strategic Grams that rose and fell for analysed runs ([`findings`]);
+//! for runs that log the failure anatomy (the lab's `lab_*_error_frac`), also the error shares
+//! over steps, one line per class (rollouts, and validation when logged).
+//!
+//! A hicra run directory is drawn from its `metrics.jsonl`; any other run (verl, TRL, generic
+//! JSONL, or a hicra run without metrics) from its analysis ([`run_data::RunData::from_analysis`]),
+//! whose series carry the same names.
 
 mod anatomy;
 pub mod charts;
+mod extra;
+mod findings;
 pub mod html;
 pub mod run_data;
 
@@ -12,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use hicra_hier::GramSet;
+use hicra_rl::analysis::{AnalyzeOptions, Silent, analyze_run};
 
 use charts::{ChartSpec, Line, Stroke, draw_chart};
 use html::ChartRef;
@@ -100,12 +109,34 @@ fn lines_for(runs: &[RunData], metric: &str, suffix: &str, stroke: Stroke, rel: 
         .collect()
 }
 
-/// Loads the runs and writes `report.html` and the charts into `out`.
-pub fn write_report(run_dirs: &[PathBuf], out: &Path, grams: &GramSet) -> Result<ReportOutput> {
-    let mut runs = run_dirs
+/// Loads each path: a hicra run directory from its `metrics.jsonl` (with the analysis of its
+/// samples for the gram movers, when they can be read), anything else through its analysis
+/// (the text alone, the format detected).
+pub fn load_runs(paths: &[PathBuf], grams: Option<&Path>) -> Result<Vec<RunData>> {
+    let opts = AnalyzeOptions {
+        grams: grams.map(Path::to_path_buf),
+        ..AnalyzeOptions::default()
+    };
+    paths
         .iter()
-        .map(|dir| RunData::load(dir))
-        .collect::<Result<Vec<_>>>()?;
+        .map(|path| {
+            if path.join("metrics.jsonl").is_file() {
+                let mut run = RunData::load(path)?;
+                run.analysis = analyze_run(path, &opts, &mut Silent).ok();
+                Ok(run)
+            } else {
+                Ok(RunData::from_analysis(analyze_run(
+                    path,
+                    &opts,
+                    &mut Silent,
+                )?))
+            }
+        })
+        .collect()
+}
+
+/// Writes `report.html` and the charts of `runs` into `out`.
+pub fn write_report(mut runs: Vec<RunData>, out: &Path, grams: &GramSet) -> Result<ReportOutput> {
     disambiguate_labels(&mut runs);
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create report folder {}", out.display()))?;
@@ -132,12 +163,14 @@ pub fn write_report(run_dirs: &[PathBuf], out: &Path, grams: &GramSet) -> Result
         let spec = match panel.second_axis {
             Some(axis) => ChartSpec {
                 title: &title,
+                x_label: "step",
                 y_label: panel.y_label,
                 lines: first_lines,
                 secondary: Some((axis, second_lines)),
             },
             None => ChartSpec {
                 title: &title,
+                x_label: "step",
                 y_label: panel.y_label,
                 lines: first_lines.into_iter().chain(second_lines).collect(),
                 secondary: None,
@@ -151,6 +184,10 @@ pub fn write_report(run_dirs: &[PathBuf], out: &Path, grams: &GramSet) -> Result
         });
         chart_paths.push(path);
     }
+    for (chart, path) in extra::draw_panels(&runs, out)? {
+        chart_refs.push(chart);
+        chart_paths.push(path);
+    }
     let anatomy = anatomy::draw_panels(&runs, out)?;
     if anatomy.is_empty() {
         notes.push(anatomy::ABSENT_NOTE.to_string());
@@ -159,7 +196,7 @@ pub fn write_report(run_dirs: &[PathBuf], out: &Path, grams: &GramSet) -> Result
         chart_refs.push(chart);
         chart_paths.push(path);
     }
-    let page = html::render_page(&runs, &chart_refs, &notes, grams);
+    let page = html::render_page(&runs, &chart_refs, &notes, &findings::render(&runs), grams);
     let html_path = out.join("report.html");
     std::fs::write(&html_path, page)
         .with_context(|| format!("cannot write {}", html_path.display()))?;

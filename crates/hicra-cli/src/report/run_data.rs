@@ -1,10 +1,12 @@
 //! Loading a run directory for the report: `metrics.jsonl`, the label from `config.toml`,
-//! and `samples/step-N.jsonl`.
+//! and `samples/step-N.jsonl`; or a run of any format through its analysis.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use hicra_rl::analysis::RunAnalysis;
+use hicra_rl::analysis::series::row_value;
 use serde::Deserialize;
 
 /// One line of `metrics.jsonl`: the step and every numeric metric on the line.
@@ -57,6 +59,8 @@ pub struct RunData {
     pub metrics: Vec<MetricsLine>,
     /// Sample files, sorted by step.
     pub samples: Vec<StepSamples>,
+    /// The run's analysis (`hicra analyze`), when one was made.
+    pub analysis: Option<RunAnalysis>,
 }
 
 impl RunData {
@@ -72,7 +76,73 @@ impl RunData {
             label: run_label(dir),
             metrics,
             samples,
+            analysis: None,
         })
+    }
+
+    /// A run as its analysis gives it: one metrics line per step, under the names the
+    /// trainer's `metrics.jsonl` uses (validation rows as `val_accuracy`, `val_length`,
+    /// `val_…`), and the kept responses as samples.
+    pub fn from_analysis(run: RunAnalysis) -> RunData {
+        let mut by_step: BTreeMap<u64, BTreeMap<String, f64>> = BTreeMap::new();
+        for (rows, prefix) in [(&run.train, ""), (&run.val, "val_")] {
+            for row in rows {
+                let values = by_step.entry(row.step).or_default();
+                let pass_names: Vec<String> = row
+                    .pass_at_k
+                    .keys()
+                    .map(|k| format!("pass_at_{k}"))
+                    .collect();
+                let names = ROW_METRICS
+                    .iter()
+                    .copied()
+                    .chain(pass_names.iter().map(String::as_str));
+                for name in names {
+                    if let Some(v) = row_value(row, name) {
+                        let logged = match (prefix, name) {
+                            ("val_", "response_length_mean") => "val_length".to_string(),
+                            (_, "all_equal_group_frac") => format!("{prefix}zero_var_group_frac"),
+                            _ => format!("{prefix}{name}"),
+                        };
+                        values.insert(logged, v);
+                    }
+                }
+            }
+        }
+        let metrics = by_step
+            .into_iter()
+            .map(|(step, values)| MetricsLine {
+                step: step as f64,
+                values,
+            })
+            .collect();
+        let mut samples: Vec<StepSamples> = Vec::new();
+        for e in &run.examples {
+            if samples.last().is_none_or(|s| s.step != e.step) {
+                samples.push(StepSamples {
+                    step: e.step,
+                    path: run.path.clone(),
+                    samples: Vec::new(),
+                });
+            }
+            if let Some(last) = samples.last_mut() {
+                last.samples.push(Sample {
+                    prompt: e.prompt.clone(),
+                    response: e.response.clone(),
+                    reward: e.reward,
+                    correct: e.correct,
+                    planning_spans: None,
+                });
+            }
+        }
+        let label = analysis_label(&run);
+        RunData {
+            dir: run.path.clone(),
+            label,
+            metrics,
+            samples,
+            analysis: Some(run),
+        }
     }
 
     /// The `(step, value)` points of a metric, in step order, finite values only.
@@ -86,6 +156,41 @@ impl RunData {
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         points
     }
+}
+
+/// The row values an analysed run is drawn from (besides `pass_at_k`).
+const ROW_METRICS: [&str; 13] = [
+    "reward_mean",
+    "accuracy",
+    "response_length_mean",
+    "planning_token_frac",
+    "semantic_entropy",
+    "conditional_entropy",
+    "all_equal_group_frac",
+    "token_entropy_planning",
+    "token_entropy_execution",
+    "ppl_planning",
+    "ppl_execution",
+    "relative_ppl_planning",
+    "relative_ppl_execution",
+];
+
+/// The legend label of an analysed run: a hicra run's own label, else the path's last
+/// component and the format.
+fn analysis_label(run: &RunAnalysis) -> String {
+    if run.path.join("config.toml").is_file() {
+        return run_label(&run.path);
+    }
+    let name = run
+        .path
+        .canonicalize()
+        .unwrap_or_else(|_| run.path.clone())
+        .file_name()
+        .map_or_else(
+            || run.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+    format!("{name} ({})", run.format.name())
 }
 
 /// Reads `metrics.jsonl`; a missing file or a line that is not a JSON object with a

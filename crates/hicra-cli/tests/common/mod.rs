@@ -53,3 +53,30 @@ lr = 0.001
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// Trains a two-step RL run of a tiny generated model on arithmetic problems (validation and
+/// samples every step, no checkpoints) into `dir/run` and returns that folder.
+pub fn train_tiny_run(dir: &Path) -> PathBuf {
+    let model = tiny_model(dir, 11);
+    let config = tiny_arith_config(
+        dir,
+        &model,
+        8,
+        8,
+        "steps = 2\nval_every = 1\nval_size = 4\nckpt_every = 0\nsamples_every = 1",
+    );
+    let run = dir.join("run");
+    let train = std::process::Command::new(env!("CARGO_BIN_EXE_hicra"))
+        .args(["train", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        train.status.success(),
+        "{}",
+        String::from_utf8_lossy(&train.stderr)
+    );
+    run
+}

@@ -7,10 +7,11 @@ a fast eval-free math verifier, from the same Rust code as the ``hicra`` binary.
 (``pip install hicra[verl]``); ``hicra.versions.SUPPORTED`` names the supported releases.
 
 Submodules: :mod:`hicra.verify`, :mod:`hicra.rewards`, :mod:`hicra.grams`,
-:mod:`hicra.advantages`, :mod:`hicra.versions`, :mod:`hicra.trl`, :mod:`hicra.verl`.
+:mod:`hicra.advantages`, :mod:`hicra.analysis`, :mod:`hicra.versions`, :mod:`hicra.trl`,
+:mod:`hicra.verl`.
 """
 
-from hicra import advantages, grams, rewards, verify, versions
+from hicra import advantages, analysis, grams, rewards, verify, versions
 from hicra._native import RustPanicError, __version__
 from hicra.advantages import apply_hicra
 from hicra.grams import StrategicGrams, semantic_entropy
@@ -21,6 +22,7 @@ __all__ = [
     "StrategicGrams",
     "__version__",
     "advantages",
+    "analysis",
     "apply_hicra",
     "grade",
     "grade_batch",

@@ -323,7 +323,7 @@ impl Trainer {
             .take(self.config.trainer.val_size)
             .cloned()
             .collect();
-        let (ev, samples) = evaluate(
+        let (ev, samples, prompts) = evaluate(
             self.generator.as_mut(),
             &self.policy,
             self.task.as_ref(),
@@ -332,7 +332,7 @@ impl Trainer {
         )?;
         if self.config.trainer.samples_every > 0 {
             self.run
-                .write_validation_samples(step, &problems, &samples)?;
+                .write_validation_samples(step, &problems, &prompts, &samples)?;
         }
         let mut r = Record::new();
         let responses = samples

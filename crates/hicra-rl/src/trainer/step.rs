@@ -29,6 +29,8 @@ type PerToken = Vec<Vec<f32>>;
 struct Collected {
     kept: Vec<Rollout>,
     all: Vec<Rollout>,
+    /// Per response of `all`: whether it is one of `kept`.
+    trained: Vec<bool>,
     problems: Vec<Problem>,
 }
 
@@ -107,7 +109,7 @@ impl Trainer {
         let every = self.config.trainer.samples_every;
         if every > 0 && step.is_multiple_of(every as u64) {
             self.run
-                .write_step_samples(step, &collected.all, &self.grams)?;
+                .write_step_samples(step, &collected.all, &collected.trained, &self.grams)?;
         }
         Ok(m)
     }
@@ -123,6 +125,7 @@ impl Trainer {
         let prompts = self.config.model.prompt_settings();
         let mut kept: Vec<Rollout> = Vec::new();
         let mut all: Vec<Rollout> = Vec::new();
+        let mut trained: Vec<bool> = Vec::new();
         let mut sampled_problems: Vec<Problem> = Vec::new();
         for round in 0..rounds as u64 {
             let need = n_prompts - kept.len() / g;
@@ -149,18 +152,27 @@ impl Trainer {
             for group in rs.chunks(g) {
                 all.extend(group.iter().cloned());
                 let flat = group.iter().all(|r| r.reward == group[0].reward);
-                if !dynamic || !flat {
+                let keep = !dynamic || !flat;
+                if keep {
                     kept.extend(group.iter().cloned());
                 }
+                trained.extend(std::iter::repeat_n(keep, group.len()));
             }
             if kept.len() / g >= n_prompts {
                 break;
             }
         }
         kept.truncate(n_prompts * g);
+        // Kept responses past the truncation are not trained on.
+        let mut room = kept.len();
+        for t in trained.iter_mut().filter(|t| **t) {
+            *t = room > 0;
+            room = room.saturating_sub(1);
+        }
         Ok(Collected {
             kept,
             all,
+            trained,
             problems: sampled_problems,
         })
     }

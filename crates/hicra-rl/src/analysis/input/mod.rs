@@ -1,0 +1,163 @@
+//! The run formats hicra reads, how a path is recognised as one of them, and how each record
+//! becomes a [`Sample`]:
+//! - [`Format::Hicra`]: a hicra run directory (`samples/step-N.jsonl`, `samples/val-step-N.jsonl`);
+//! - [`Format::Verl`]: verl rollout or validation dumps (`{dir}/{global_step}.jsonl`), one
+//!   folder, or a folder of such folders (one whose name says `val`, `eval` or `test` holds
+//!   validation dumps);
+//! - [`Format::Trl`]: TRL completion logs (`completions/completions_{step:05d}.parquet`);
+//! - [`Format::Jsonl`]: generic JSONL, `{"step", "prompt", "response", "reward"?, "gold"?,
+//!   "correct"?, "split"?, "uid"?}` per line.
+
+mod fields;
+mod hicra;
+mod jsonl;
+pub mod lines;
+mod trl;
+mod verl;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+pub use super::format::Format;
+pub use fields::FieldError;
+
+use super::error::AnalysisError;
+use super::sample::{Sample, Split};
+
+/// One file of a run: its split, and the step its name gives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    /// The file.
+    pub path: PathBuf,
+    /// Training or validation.
+    pub split: Split,
+    /// The step in the file's name, when the format names files by step.
+    pub step: Option<u64>,
+}
+
+/// What a run directory says about itself, besides its samples.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunHints {
+    /// The gram list the run trained with (hicra's `trainer.grams`).
+    pub grams: Option<PathBuf>,
+    /// The model the run started from (hicra's `model.path`).
+    pub model: Option<String>,
+    /// A folder of checkpoints found in the run (TRL's `checkpoint-N`, hicra's `checkpoints/`).
+    pub checkpoints: Option<PathBuf>,
+}
+
+/// A recognised run: its format and files, in step order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// The path given.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: Format,
+    /// Its files.
+    pub units: Vec<Unit>,
+    /// What the run directory says about itself.
+    pub hints: RunHints,
+}
+
+/// Recognises `path` as `format`, or as the first format that fits (`None`); otherwise the
+/// error lists every format tried and why it does not fit.
+pub fn detect(path: &Path, format: Option<Format>) -> Result<Source, AnalysisError> {
+    if !path.exists() {
+        return Err(AnalysisError::Invalid(format!(
+            "{} does not exist",
+            path.display()
+        )));
+    }
+    let candidates: Vec<Format> = match format {
+        Some(f) => vec![f],
+        None => Format::ALL.to_vec(),
+    };
+    let mut tried = Vec::new();
+    for f in candidates {
+        let found = match f {
+            Format::Hicra => hicra::detect(path),
+            Format::Verl => verl::detect(path),
+            Format::Trl => trl::detect(path),
+            Format::Jsonl => jsonl::detect(path),
+        };
+        match found {
+            Ok((mut units, hints)) => {
+                units.sort_by(|a, b| (a.split, a.step, &a.path).cmp(&(b.split, b.step, &b.path)));
+                return Ok(Source {
+                    path: path.to_path_buf(),
+                    format: f,
+                    units,
+                    hints,
+                });
+            }
+            Err(why) => tried.push((f, why)),
+        }
+    }
+    Err(AnalysisError::UnknownFormat {
+        path: path.to_path_buf(),
+        tried,
+    })
+}
+
+/// How a unit's records are read: JSON lines, or Parquet rows with the file's columns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reading {
+    /// One JSON object per line.
+    Lines,
+    /// Parquet rows; the columns in schema order (TRL's reward columns are found by position).
+    Parquet(Vec<String>),
+}
+
+/// Reads one record of `unit` (its JSON value) as a sample.
+pub fn to_sample(
+    format: Format,
+    unit: &Unit,
+    reading: &Reading,
+    value: Value,
+) -> Result<Sample, FieldError> {
+    let map = fields::object(value)?;
+    match (format, reading) {
+        (Format::Hicra, _) => hicra::record(map, unit),
+        (Format::Verl, _) => verl::record(map, unit),
+        (Format::Trl, Reading::Parquet(columns)) => trl::record(map, unit, columns),
+        (Format::Trl, Reading::Lines) => trl::record(map, unit, &[]),
+        (Format::Jsonl, _) => jsonl::record(map, unit),
+    }
+}
+
+/// Whether a unit is a Parquet file.
+pub fn is_parquet(unit: &Unit) -> bool {
+    unit.path.extension().is_some_and(|e| e == "parquet")
+}
+
+/// The files of `dir` whose names `parse` turns into a step, with that step.
+fn numbered_files(dir: &Path, parse: impl Fn(&str) -> Option<u64>) -> Vec<(u64, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(u64, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            parse(&name).map(|step| (step, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The number between `prefix` and `suffix` of a file name (digits only).
+fn step_in_name(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
+    let digits = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The keys of a record, for messages.
+fn keys(map: &serde_json::Map<String, Value>) -> String {
+    map.keys().cloned().collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,140 @@
+//! TRL completion logs (`GRPOConfig(log_completions=True)`):
+//! `output_dir/completions/completions_{step:05d}.parquet` with the columns `step`, `prompt`,
+//! `completion` (text, or a list of chat messages for conversational data), one column per
+//! reward function, any extra logged columns, and `advantage`. The reward is the sum of the
+//! numeric values of the columns between `completion` and `advantage` (TRL writes the reward
+//! columns first there), leaving out a verdict column (`correct`, `acc`, `accuracy`) and a
+//! gold column (`answer`, `gold`, `ground_truth`, `solution`), which are read as such.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use super::fields::{self, FieldError};
+use super::{RunHints, Unit, numbered_files, step_in_name};
+use crate::analysis::sample::{Sample, Split};
+
+/// Extra columns read as the run's verdict.
+const VERDICT_COLUMNS: [&str; 3] = ["correct", "acc", "accuracy"];
+/// Extra columns read as the gold answer.
+const GOLD_COLUMNS: [&str; 4] = ["answer", "gold", "ground_truth", "solution"];
+
+fn completion_files(dir: &Path) -> Vec<(u64, std::path::PathBuf)> {
+    numbered_files(dir, |n| step_in_name(n, "completions_", ".parquet"))
+}
+
+/// An output directory (with `completions/`) or its `completions/` folder.
+pub fn detect(path: &Path) -> Result<(Vec<Unit>, RunHints), String> {
+    if !path.is_dir() {
+        return Err(format!("{} is not a directory", path.display()));
+    }
+    let (output_dir, dir) = if path.join("completions").is_dir() {
+        (path, path.join("completions"))
+    } else {
+        (path.parent().unwrap_or(path), path.to_path_buf())
+    };
+    let files = completion_files(&dir);
+    if files.is_empty() {
+        return Err(format!(
+            "no completions/completions_NNNNN.parquet files in {}",
+            path.display()
+        ));
+    }
+    let units = files
+        .into_iter()
+        .map(|(step, file)| Unit {
+            path: file,
+            split: Split::Train,
+            step: Some(step),
+        })
+        .collect();
+    let has_checkpoints = std::fs::read_dir(output_dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .strip_prefix("checkpoint-")
+                .is_some_and(|n| n.parse::<u64>().is_ok())
+        })
+    });
+    let hints = RunHints {
+        checkpoints: has_checkpoints.then(|| output_dir.to_path_buf()),
+        ..RunHints::default()
+    };
+    Ok((units, hints))
+}
+
+/// The reward columns of a file with these columns (in schema order).
+pub fn reward_columns(columns: &[String]) -> Vec<String> {
+    let start = columns
+        .iter()
+        .position(|c| c == "completion")
+        .map_or(0, |i| i + 1);
+    let end = columns
+        .iter()
+        .rposition(|c| c == "advantage")
+        .unwrap_or(columns.len());
+    columns
+        .get(start..end.max(start))
+        .unwrap_or(&[])
+        .iter()
+        .filter(|c| !VERDICT_COLUMNS.contains(&c.as_str()) && !GOLD_COLUMNS.contains(&c.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// One logged completion.
+pub fn record(
+    mut map: Map<String, Value>,
+    unit: &Unit,
+    columns: &[String],
+) -> Result<Sample, FieldError> {
+    let step = fields::step(&map, unit.step)?;
+    let prompt = fields::take_chat_or_text(&mut map, "prompt")?;
+    let response = fields::response_text(fields::take_chat_or_text(&mut map, "completion")?);
+    let mut reward = None;
+    for column in reward_columns(columns) {
+        // Strings and other non-numbers are extra columns, not rewards; a null reward (a
+        // function that does not apply) is left out of the sum, as TRL's nansum does.
+        if let Some(Value::Number(n)) = map.get(&column) {
+            *reward.get_or_insert(0.0) += n.as_f64().unwrap_or(0.0);
+        }
+    }
+    let mut correct = None;
+    for c in VERDICT_COLUMNS {
+        if correct.is_none() {
+            correct = fields::opt_verdict(&map, c)?;
+        }
+    }
+    let gold = GOLD_COLUMNS
+        .iter()
+        .find_map(|c| map.remove(*c).filter(|g| !g.is_null()));
+    let group = hicra_tasks::stable_hash(&prompt.display());
+    Ok(Sample {
+        reward,
+        correct,
+        gold,
+        ..Sample::text(unit.split, step, group, prompt, response)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reward_columns_sit_between_completion_and_advantage() {
+        let cols: Vec<String> = [
+            "step",
+            "prompt",
+            "completion",
+            "accuracy_reward",
+            "format",
+            "answer",
+            "advantage",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(reward_columns(&cols), ["accuracy_reward", "format"]);
+    }
+}
