@@ -11,23 +11,6 @@ use crate::checkpoint::list_checkpoints;
 use crate::error::{Result, RlError};
 use crate::run_record::{RUN_RECORD, RunKind, RunRecord};
 
-impl RunKind {
-    /// The files and folders a run of this kind writes in its directory.
-    pub fn own_files(self) -> &'static [&'static str] {
-        match self {
-            RunKind::Train => &[
-                "config.toml",
-                RUN_RECORD,
-                "metrics.jsonl",
-                "tb",
-                "samples",
-                "checkpoints",
-            ],
-            RunKind::Sft => &["config.toml", RUN_RECORD, "metrics.jsonl", "model", ".init"],
-        }
-    }
-}
-
 /// What an output directory holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunDir {

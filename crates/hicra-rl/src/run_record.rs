@@ -54,6 +54,21 @@ impl RunKind {
         }
     }
 
+    /// The files and folders a run of this kind writes in its directory.
+    pub fn own_files(self) -> &'static [&'static str] {
+        match self {
+            RunKind::Train => &[
+                "config.toml",
+                RUN_RECORD,
+                "metrics.jsonl",
+                "tb",
+                "samples",
+                "checkpoints",
+            ],
+            RunKind::Sft => &["config.toml", RUN_RECORD, "metrics.jsonl", "model", ".init"],
+        }
+    }
+
     /// The command's name.
     pub fn name(self) -> &'static str {
         match self {
