@@ -1,12 +1,15 @@
 """TRL + HICRA + the hicra reward on GSM8K-style data.
 
-    pip install "./crates/hicra-py[trl]"
+    pip install "hicra[trl]"            # "hicra[lora]" for --lora-rank
     python examples/trl_hicra_gsm8k.py --model Qwen/Qwen2.5-0.5B-Instruct --data gsm8k.jsonl
+    python examples/trl_hicra_gsm8k.py --model ... --data ... --lora-rank 16     # LoRA (PEFT)
+    torchrun --nproc_per_node 2 examples/trl_hicra_gsm8k.py --model ... --data ... --cpu
 
 `--data` is a JSONL file with `question` and `answer` fields (GSM8K's format: the answer is
 a reference solution ending in `#### <number>`; the verifier reads the number after
-`####`). Multi-GPU: `accelerate launch examples/trl_hicra_gsm8k.py ...`; vLLM rollouts:
-`--use-vllm` (TRL's colocate mode).
+`####`). Several processes: `torchrun --nproc_per_node N` (on a CPU it uses gloo; there
+`accelerate launch --cpu --num_processes N` starts one process, and the trainer warns);
+on GPUs `accelerate launch` works as usual. vLLM rollouts: `--use-vllm` (TRL's colocate mode).
 """
 
 import argparse
@@ -33,6 +36,8 @@ def main() -> None:
     p.add_argument("--max-steps", type=int, default=200)
     p.add_argument("--learning-rate", type=float, default=1e-6)
     p.add_argument("--use-vllm", action="store_true")
+    p.add_argument("--lora-rank", type=int, default=0, help="train LoRA adapters of this rank (0: full training)")
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even where a GPU is visible")
     args = p.parse_args()
 
     data = load_dataset("json", data_files=args.data, split="train")
@@ -53,13 +58,22 @@ def main() -> None:
         beta=0.0,
         temperature=1.0,
         logging_steps=1,
+        use_cpu=args.cpu,
+        bf16=False if args.cpu else None,
         use_vllm=args.use_vllm,
         vllm_mode="colocate",
         hicra_alpha=args.alpha,
         hicra_variant=args.variant,
         strategic_grams=args.grams,
     )
-    trainer = HicraGRPOTrainer(model=args.model, reward_funcs=math_reward, args=config, train_dataset=data)
+    peft_config = None
+    if args.lora_rank:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=args.lora_rank, lora_alpha=2 * args.lora_rank, target_modules="all-linear", task_type="CAUSAL_LM")
+    trainer = HicraGRPOTrainer(
+        model=args.model, reward_funcs=math_reward, args=config, train_dataset=data, peft_config=peft_config
+    )
     trainer.train()
     trainer.save_model(args.output_dir)
 

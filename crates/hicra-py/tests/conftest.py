@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from pathlib import Path
@@ -15,8 +16,10 @@ def _target_dir() -> Path:
     return Path(os.environ.get("CARGO_TARGET_DIR", WORKSPACE / "target"))
 
 
-def _cargo_binary(env_var: str, relative: str, build_args: list) -> Path:
-    """A Rust binary: `$env_var` if set, else built with cargo (a no-op when up to date)."""
+@functools.cache
+def _cargo_binary(env_var: str, relative: str, build_args: tuple) -> Path:
+    """A Rust binary: `$env_var` if set, else built with cargo once per test run (a no-op when
+    up to date)."""
     if os.environ.get(env_var):
         return Path(os.environ[env_var])
     subprocess.run(["cargo", "build", "-q", *build_args], cwd=WORKSPACE, check=True)
@@ -25,17 +28,17 @@ def _cargo_binary(env_var: str, relative: str, build_args: list) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def reference_bin() -> Path:
     """The Rust reference runner for apply_hicra (examples/apply_hicra_reference.rs)."""
     return _cargo_binary(
         "HICRA_REFERENCE_BIN",
         "examples/apply_hicra_reference",
-        ["-p", "hicra-py", "--example", "apply_hicra_reference"],
+        ("-p", "hicra-py", "--example", "apply_hicra_reference"),
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def hicra_bin() -> Path:
     """The `hicra` command-line binary."""
-    return _cargo_binary("HICRA_BIN", "hicra", ["-p", "hicra-cli"])
+    return _cargo_binary("HICRA_BIN", "hicra", ("-p", "hicra-cli"))

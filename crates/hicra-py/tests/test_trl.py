@@ -1,4 +1,4 @@
-"""A real TRL GRPO run on the CPU with HicraGRPOTrainer: a tiny random Qwen2 model and a
+"""A real TRL GRPO run on the CPU with HicraGRPOTrainer: a tiny random model and a
 word-level tokenizer written with transformers, 2 steps, the hicra math reward.
 
 The test recomputes, without hicra, what the loss must have received: the GRPO advantage of
@@ -9,8 +9,6 @@ planning tokens and A elsewhere.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 
@@ -20,72 +18,20 @@ pytest.importorskip("trl")
 datasets = pytest.importorskip("datasets")
 tokenizers = pytest.importorskip("tokenizers")
 
+from tiny_grpo import PROMPTS, TWO_CPU_STEPS, char_spans, grpo_advantages, planning_flags, write_grams, write_tiny_model  # noqa: E402
+
 from hicra.rewards import math_reward  # noqa: E402
 from hicra.trl import HicraGRPOConfig, HicraGRPOTrainer  # noqa: E402
 
-WORDS = ["wait", "let", "us", "check", "so", "the", "answer", "is", "1", "2", "3", "."]
-GRAMS = ["wait", "let us", "the answer"]
 ALPHA = 0.2
 G = 4
-
-
-def write_tiny_model(root):
-    vocab = {"<unk>": 0, "<pad>": 1, "<eos>": 2}
-    for w in WORDS:
-        vocab[w] = len(vocab)
-    backend = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
-    tok = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>"
-    )
-    tok.save_pretrained(root)
-    config = transformers.Qwen2Config(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        eos_token_id=2,
-        pad_token_id=1,
-        bos_token_id=None,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    transformers.Qwen2ForCausalLM(config).save_pretrained(root)
-    return tok
-
-
-def char_spans(tok, ids):
-    """Each token's characters in the decoded text, from prefix decodes."""
-    text = tok.decode(ids, skip_special_tokens=True)
-    spans, prev = [], 0
-    for k in range(len(ids)):
-        prefix = tok.decode(ids[: k + 1], skip_special_tokens=True)
-        assert text.startswith(prefix)
-        spans.append((prev, len(prefix)))
-        prev = len(prefix)
-    return text, spans
-
-
-def planning_flags(text, spans):
-    lower = text.lower()
-    matches = []
-    for g in GRAMS:
-        pattern = r"(?<![0-9a-z])" + re.escape(g) + r"(?![0-9a-z])"
-        matches += [(m.start(), m.end()) for m in re.finditer(pattern, lower)]
-    return [s < e and any(ms < e and s < me for ms, me in matches) for s, e in spans]
 
 
 def test_hicra_grpo_trainer_two_steps_on_cpu(tmp_path):
     model_dir = tmp_path / "model"
     tok = write_tiny_model(model_dir)
-    gram_file = tmp_path / "grams.txt"
-    gram_file.write_text("\n".join(GRAMS) + "\n")
-    data = datasets.Dataset.from_dict(
-        {"prompt": ["so the answer is"] * 4 + ["let us check"] * 4, "answer": ["1", "2", "3", "2"] * 2}
-    )
+    gram_file = write_grams(tmp_path / "grams.txt")
+    data = datasets.Dataset.from_dict(PROMPTS)
 
     rewarded = {}  # completion ids -> (batch number, index in batch, reward)
     calls = []
@@ -109,17 +55,10 @@ def test_hicra_grpo_trainer_two_steps_on_cpu(tmp_path):
         output_dir=str(tmp_path / "out"),
         per_device_train_batch_size=8,
         num_generations=G,
-        max_completion_length=16,
-        max_steps=2,
         learning_rate=5e-3,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        use_cpu=True,
-        bf16=False,
-        seed=0,
         hicra_alpha=ALPHA,
         strategic_grams=str(gram_file),
+        **TWO_CPU_STEPS,
     )
     trainer = Recording(
         model=str(model_dir), reward_funcs=reward, args=args, train_dataset=data, processing_class=tok
@@ -133,11 +72,10 @@ def test_hicra_grpo_trainer_two_steps_on_cpu(tmp_path):
     # GRPO advantages from the rewards, per group of G consecutive completions of one call.
     base = {}
     for batch, rewards in enumerate(calls):
-        r = np.asarray(rewards, dtype=np.float64).reshape(-1, G)
-        a = (r - r.mean(1, keepdims=True)) / (r.std(1, ddof=1, keepdims=True) + 1e-4)
+        a = grpo_advantages(rewards, G)
         for key, (b, i, _) in rewarded.items():
             if b == batch:
-                base[key] = a.flat[i]
+                base[key] = a[i]
 
     assert len(received) == 2
     f32 = np.float32

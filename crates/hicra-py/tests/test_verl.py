@@ -1,9 +1,7 @@
-"""hicra.verl: the reward and the HICRA estimator with verl 0.9.1's estimator signature.
-
-CI does not install verl (it pins transformers < 5.11 and needs its own 5.6 GB
-environment); there the estimator is tested alone against that signature. When verl is
-importable, the registry, verl's own GRPO estimator and the patched compute_advantage
-are checked too."""
+"""hicra.verl without verl: the reward, the HICRA estimator with verl 0.9.1's estimator
+signature against the rules written out with numpy (tests/hicra_reference.py), and the
+checks of a verl config. verl's own code is exercised in tests/test_verl_installed.py, which
+CI runs in verl's own environment (verl pins transformers < 5.11)."""
 
 from __future__ import annotations
 
@@ -14,6 +12,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 tokenizers = pytest.importorskip("tokenizers")
+
+from hicra_reference import grpo, per_token  # noqa: E402
 
 import hicra.verl as hv  # noqa: E402
 
@@ -70,39 +70,54 @@ def test_estimator_is_grpo_plus_alpha_abs_on_planning_tokens(tokenizer):
     assert planned > 0
 
 
+@pytest.mark.parametrize("variant", ["entropy", "released"])
+def test_entropy_variants_follow_the_rules_with_uid_groups(tokenizer, variant):
+    hv.configure(tokenizer, grams=hv.StrategicGrams.from_grams(["wait"]), alpha=0.2, variant=variant)
+    rewards, mask, _, responses, scores = batch(seed=3)
+    uids = np.array(["b", "a", "b", "a", "b", "a"], dtype=object)  # groups interleaved, as after balancing
+    entropy = torch.rand(rewards.shape, generator=torch.Generator().manual_seed(5)) * 3
+    adv, _ = hv.hicra_advantage(rewards, mask, uids, responses=responses, entropy=entropy)
+    planning = (responses == WORDS.index("wait") + 1).numpy()
+    outcome = grpo(scores.numpy(), list(uids))
+    want = per_token(variant, outcome, planning, mask.numpy(), entropy.numpy(), scores.numpy() >= 1, list(uids))
+    np.testing.assert_allclose(adv.numpy(), want, rtol=1e-5, atol=1e-6)
+    changed = (np.abs(want - outcome[:, None]) > 1e-6) & mask.numpy().astype(bool)
+    assert changed.any(), "the case should amplify some tokens"
+
+
 def test_estimator_errors(tokenizer):
-    rewards, mask, index, _, _ = batch()
+    rewards, mask, index, responses, _ = batch()
     with pytest.raises(ValueError, match="needs the response token ids"):
         hv.hicra_advantage(rewards, mask, index)
-    with pytest.raises(ValueError, match="not available in verl"):
-        hv.configure(tokenizer, variant="entropy")
+    hv.configure(tokenizer, variant="released")
+    with pytest.raises(ValueError, match="needs the per-token entropies of verl's old-log-prob pass.*bypass_mode"):
+        hv.hicra_advantage(rewards, mask, index, responses=responses)
+    with pytest.raises(ValueError, match="hicra.variant 'hicra' is unknown"):
+        hv.configure(tokenizer, variant="hicra")
+
+
+def test_verl_config_checks_say_what_to_change():
+    omegaconf = pytest.importorskip("omegaconf")
+
+    def config(**extra):
+        base = {"algorithm": {"adv_estimator": "hicra", "rollout_correction": {"bypass_mode": False}}}
+        return omegaconf.OmegaConf.create({**base, **extra})
+
+    with pytest.raises(ValueError, match=r"no hicra section.*\+hicra\.alpha=0\.2 \+hicra\.variant=paper \+hicra\.grams=paper"):
+        hv.check_verl_config(config())
+    with pytest.raises(ValueError, match=r"unknown hicra settings \['aplha'\]"):
+        hv.check_verl_config(config(hicra={"aplha": 0.2}))
+    wrong = config(hicra={"variant": "paper"})
+    wrong.algorithm.adv_estimator = "grpo"
+    with pytest.raises(ValueError, match="set algorithm.adv_estimator=hicra"):
+        hv.check_verl_config(wrong)
+    bypass = config(hicra={"variant": "entropy"})
+    bypass.algorithm.rollout_correction.bypass_mode = True
+    with pytest.raises(ValueError, match="bypass_mode"):
+        hv.check_verl_config(bypass)
+    assert hv.check_verl_config(config(hicra={"variant": "released", "alpha": 0.3})) == {"variant": "released", "alpha": 0.3}
 
 
 def test_compute_score():
     assert hv.compute_score("gsm8k", "so #### 12", "12") == 1.0
     assert hv.compute_score("math", "answer: 12", "12", {"hicra_mode": "strict-boxed"}) == 0.0
-
-
-def test_against_installed_verl(tokenizer):
-    pytest.importorskip("verl", reason="verl is not installed (CI tests the estimator alone)")
-    from verl import DataProto
-    from verl.trainer.ppo import core_algos, ray_trainer
-
-    hv.configure(tokenizer, grams=hv.StrategicGrams.from_grams(["wait"]), alpha=0.2)
-    hv.patch_compute_advantage()
-    hv.patch_compute_advantage()  # idempotent
-    assert core_algos.get_adv_estimator_fn("hicra") is hv.hicra_advantage
-    rewards, mask, index, responses, _ = batch()
-    # With variant none, HICRA is verl's own GRPO estimator.
-    hv.configure(tokenizer, grams="paper", variant="none")
-    ours, _ = hv.hicra_advantage(rewards, mask, index, responses=responses)
-    theirs, _ = core_algos.compute_grpo_outcome_advantage(rewards, mask, index)
-    torch.testing.assert_close(ours, theirs)
-    hv.configure(tokenizer, grams=hv.StrategicGrams.from_grams(["wait"]), alpha=0.2)
-    data = DataProto.from_dict(
-        tensors={"token_level_rewards": rewards, "response_mask": mask, "responses": responses},
-        non_tensors={"uid": index},
-    )
-    out = ray_trainer.compute_advantage(data, adv_estimator="hicra", config=None)
-    want, _ = hv.hicra_advantage(rewards, mask, index, responses=responses)
-    torch.testing.assert_close(out.batch["advantages"], want)

@@ -3,7 +3,9 @@
 
 use crate::budget::{Budget, MAX_ANSWER_BYTES, MAX_DEPTH};
 use crate::expr::Expr;
+use crate::groups::{depth_delta, split_top, wraps_whole};
 use crate::lexer::{Tok, lex, render};
+use crate::names::is_name;
 use crate::normalize::{normalize, whole_text_group};
 use crate::number::number_word;
 use crate::parse::parse_expr;
@@ -116,6 +118,25 @@ fn strip_trailing_words(s: &str) -> String {
     }
 }
 
+/// The item that marks a list as going on (`1, 2, 3, …`).
+const ELLIPSIS: &str = "...";
+
+/// The listed part of a list that ends in an ellipsis (`1, 2, 3, \ldots` gives `1, 2, 3`).
+fn open_list(raw: &str) -> Option<&str> {
+    let t = raw.trim().trim_matches('$').trim();
+    let t = t
+        .strip_suffix('.')
+        .filter(|r| !r.ends_with('.'))
+        .unwrap_or(t)
+        .trim_end();
+    ["...", "\\ldots", "\\dots", "\\cdots", "\u{2026}"]
+        .iter()
+        .find_map(|e| t.strip_suffix(e))
+        .map(str::trim_end)
+        .and_then(|head| head.strip_suffix(','))
+        .filter(|head| !head.trim().is_empty() && open_list(head).is_none())
+}
+
 /// Parses an answer string (gold or extracted) into its structure.
 pub fn parse_answer(raw: &str, budget: &Budget) -> Parsed {
     if raw.len() > MAX_ANSWER_BYTES {
@@ -130,6 +151,20 @@ pub fn parse_answer(raw: &str, budget: &Budget) -> Parsed {
         text,
         error: None,
     };
+    if let Some(head) = open_list(raw) {
+        // `1, 2, 3, \ldots` goes on: it only equals a list that goes on the same way.
+        let mut parsed = parse_answer(head, budget);
+        parsed.answer = parsed.answer.map(|a| {
+            let mut items = match a {
+                Answer::Set(items) => items,
+                other => vec![other],
+            };
+            items.push(Answer::Text(ELLIPSIS.into()));
+            Answer::Set(items)
+        });
+        parsed.text.push_str(ELLIPSIS);
+        return parsed;
+    }
     let mut source = raw.to_string();
     if let Some(content) = whole_text_group(raw) {
         if let Some(c) = choice_letter(&content) {
@@ -186,170 +221,6 @@ pub fn parse_answer(raw: &str, budget: &Budget) -> Parsed {
             error: Some(e),
         },
     }
-}
-
-/// Bracket depth change of a token.
-fn depth_delta(t: &Tok) -> i32 {
-    match t {
-        Tok::Sym('(' | '[' | '{') | Tok::LSet | Tok::Begin(_) => 1,
-        Tok::Sym(')' | ']' | '}') | Tok::RSet | Tok::End(_) => -1,
-        Tok::Cmd(n) if n == "langle" || n == "lfloor" || n == "lceil" => 1,
-        Tok::Cmd(n) if n == "rangle" || n == "rfloor" || n == "rceil" => -1,
-        _ => 0,
-    }
-}
-
-/// Splits at depth-0 tokens satisfying `is_sep`.
-fn split_top<'t>(toks: &'t [Tok], is_sep: &dyn Fn(&Tok) -> bool) -> Vec<&'t [Tok]> {
-    let mut parts = Vec::new();
-    let mut depth = 0;
-    let mut start = 0;
-    for (i, t) in toks.iter().enumerate() {
-        if depth == 0 && is_sep(t) {
-            parts.push(&toks[start..i]);
-            start = i + 1;
-        }
-        depth += depth_delta(t);
-    }
-    parts.push(&toks[start..]);
-    parts
-}
-
-/// Whether the first token opens a group that closes exactly at the last token.
-fn wraps_whole(toks: &[Tok]) -> bool {
-    if toks.len() < 2 || depth_delta(&toks[0]) <= 0 {
-        return false;
-    }
-    let mut depth = 0;
-    for (i, t) in toks.iter().enumerate() {
-        depth += depth_delta(t);
-        if depth == 0 {
-            return i == toks.len() - 1;
-        }
-    }
-    false
-}
-
-/// Commands that are operators or constants, never part of a name.
-const NOT_NAMES: &[&str] = &[
-    "frac", "sqrt", "pi", "cdot", "times", "div", "pm", "mp", "le", "ge", "ne", "in", "cup", "cap",
-    "infty", "circ", "sum", "prod", "int", "lim", "approx", "binom", "to", "quad",
-];
-
-/// Whether a token can start a name: a letter or a symbolic command (`\theta`, `\angle`).
-fn symbolic(t: &Tok) -> bool {
-    match t {
-        Tok::Letter(_) => true,
-        Tok::Cmd(n) => {
-            !crate::normalize::FUNCTION_NAMES.contains(&n.as_str())
-                && !NOT_NAMES.contains(&n.as_str())
-        }
-        _ => false,
-    }
-}
-
-/// End of one name atom starting at `i`: a symbol with subscripts and primes (`a_{n}`,
-/// `f'`, `x^{\prime}`), or `None` when no atom starts there.
-fn name_atom_end(toks: &[Tok], mut i: usize) -> Option<usize> {
-    if !symbolic(toks.get(i)?) {
-        return None;
-    }
-    i += 1;
-    loop {
-        match toks.get(i) {
-            Some(Tok::Sym('_')) => {
-                i += 1;
-                if toks.get(i) == Some(&Tok::Sym('{')) {
-                    let mut depth = 0;
-                    while let Some(t) = toks.get(i) {
-                        depth += depth_delta(t);
-                        i += 1;
-                        if depth == 0 {
-                            break;
-                        }
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-            Some(Tok::Sym('\'')) => i += 1,
-            Some(Tok::Sym('^')) if matches!(toks.get(i + 1), Some(Tok::Cmd(n)) if n == "prime") => {
-                i += 2
-            }
-            Some(Tok::Sym('^'))
-                if toks.get(i + 1) == Some(&Tok::Sym('{'))
-                    && matches!(toks.get(i + 2), Some(Tok::Cmd(n)) if n == "prime") =>
-            {
-                i += 3;
-                while matches!(toks.get(i), Some(Tok::Cmd(n)) if n == "prime") {
-                    i += 1;
-                }
-                i += 1;
-            }
-            _ => return Some(i.min(toks.len())),
-        }
-    }
-}
-
-/// Most atoms in a product name (`\angle ABC`, `AM`).
-const MAX_NAME_ATOMS: usize = 6;
-
-/// Whether tokens are a product of name atoms, optionally applied to arguments: `x`,
-/// `a_{n}`, `f(x)`, `\Delta p`, `m_{\max}`, `AM`, `\angle ABC`.
-fn is_simple_name(toks: &[Tok]) -> bool {
-    let mut i = 0;
-    let mut atoms = 0;
-    while atoms < MAX_NAME_ATOMS {
-        match name_atom_end(toks, i) {
-            Some(end) => {
-                i = end;
-                atoms += 1;
-            }
-            None => break,
-        }
-    }
-    if atoms == 0 {
-        return false;
-    }
-    i >= toks.len() || (toks.get(i) == Some(&Tok::Sym('(')) && wraps_whole(&toks[i..]))
-}
-
-/// Whether tokens only name the answer: a simple name, a tuple of names (`(a, b, c)`) or a
-/// ratio of names (`\frac{AM}{MB}`).
-fn is_name(toks: &[Tok]) -> bool {
-    if is_simple_name(toks) {
-        return true;
-    }
-    if wraps_whole(toks) && matches!(toks[0], Tok::Sym('(')) {
-        let parts = split_top(&toks[1..toks.len() - 1], &|t| matches!(t, Tok::Sym(',')));
-        return parts.len() >= 2 && parts.iter().all(|p| is_simple_name(p));
-    }
-    if matches!(toks.first(), Some(Tok::Cmd(n)) if n == "frac")
-        && toks.get(1) == Some(&Tok::Sym('{'))
-    {
-        let rest = &toks[1..];
-        let Some(split) = group_end(rest) else {
-            return false;
-        };
-        let (num, den) = rest.split_at(split);
-        return wraps_whole(num)
-            && wraps_whole(den)
-            && is_simple_name(&num[1..num.len() - 1])
-            && is_simple_name(&den[1..den.len() - 1]);
-    }
-    false
-}
-
-/// Index just past the bracket group that starts `toks`, if it closes.
-fn group_end(toks: &[Tok]) -> Option<usize> {
-    let mut depth = 0;
-    for (i, t) in toks.iter().enumerate() {
-        depth += depth_delta(t);
-        if depth == 0 {
-            return Some(i + 1);
-        }
-    }
-    None
 }
 
 fn is_relation(t: &Tok) -> bool {
@@ -419,39 +290,24 @@ fn structure(toks: &[Tok], budget: &Budget, depth: usize) -> Result<Answer, Stri
                 a => out.push(a),
             }
         }
-        return Ok(Answer::Set(out));
+        return Ok(crate::assignments::solutions(out));
     }
     let first = &toks[0];
     let last = &toks[toks.len() - 1];
     if wraps_whole(toks) {
         let inner = &toks[1..toks.len() - 1];
         match (first, last) {
-            (Tok::LSet, Tok::RSet) => {
-                let parts = split_top(inner, &|t| matches!(t, Tok::Sym(',' | ';')));
-                let mut out = Vec::new();
-                for p in parts.into_iter().filter(|p| !p.is_empty()) {
-                    match structure(p, budget, d)? {
-                        Answer::Set(inner) => out.extend(inner),
-                        a => out.push(a),
-                    }
-                }
-                return Ok(Answer::Set(out));
+            (Tok::LSet, Tok::RSet) => return set_of(inner, budget, d),
+            // `{2, 4}` written without backslashes is a set too; `{5}` is a group.
+            (Tok::Sym('{'), Tok::Sym('}')) => {
+                return if split_top(inner, &|t| *t == Tok::Sym(',')).len() > 1 {
+                    set_of(inner, budget, d)
+                } else {
+                    structure(inner, budget, d)
+                };
             }
             (Tok::Begin(_), Tok::End(_)) => {
-                let mut rows = Vec::new();
-                for row in split_top(inner, &|t| *t == Tok::RowSep) {
-                    if row.is_empty() {
-                        continue;
-                    }
-                    let cells = split_top(row, &|t| *t == Tok::Sym('&'));
-                    rows.push(
-                        cells
-                            .into_iter()
-                            .map(|c| structure(c, budget, d))
-                            .collect::<Result<Vec<_>, _>>()?,
-                    );
-                }
-                return Ok(Answer::Matrix(rows));
+                return crate::matrix::literal(inner, &|c| structure(c, budget, d));
             }
             (Tok::Sym(o @ ('(' | '[')), Tok::Sym(c @ (')' | ']'))) => {
                 let mut parts = split_top(inner, &|t| *t == Tok::Sym(','));
@@ -470,7 +326,8 @@ fn structure(toks: &[Tok], budget: &Budget, depth: usize) -> Result<Answer, Stri
                         items,
                     });
                 }
-                if *o == '(' && *c == ')' && matches!(inner.first(), Some(Tok::Begin(_))) {
+                // `\left[ \begin{array}{cc} … \end{array} \right]`: brackets around a matrix.
+                if matches!(inner.first(), Some(Tok::Begin(_))) && wraps_whole(inner) {
                     return structure(inner, budget, d);
                 }
             }
@@ -503,7 +360,25 @@ fn structure(toks: &[Tok], budget: &Budget, depth: usize) -> Result<Answer, Stri
     if !rel_positions.is_empty() {
         return relation(toks, &rel_positions, budget, d);
     }
+    if let Some(m) = crate::matrix::arithmetic(toks, budget) {
+        return m;
+    }
     Ok(expr_answer(expr_of(toks, budget)?))
+}
+
+/// The items of a set's content (split at `,` and `;`), nested lists flattened.
+fn set_of(inner: &[Tok], budget: &Budget, depth: usize) -> Result<Answer, String> {
+    let mut out = Vec::new();
+    for p in split_top(inner, &|t| matches!(t, Tok::Sym(',' | ';'))) {
+        if p.is_empty() {
+            continue;
+        }
+        match structure(p, budget, depth)? {
+            Answer::Set(inner) => out.extend(inner),
+            a => out.push(a),
+        }
+    }
+    Ok(Answer::Set(out))
 }
 
 /// Equations and inequalities.
@@ -565,79 +440,8 @@ fn relation(toks: &[Tok], pos: &[usize], budget: &Budget, depth: usize) -> Resul
             lhs_text,
         });
     }
-    if let Some(interval) = inequality_interval(toks, pos, budget) {
+    if let Some(interval) = crate::inequality::solve(toks, pos, budget) {
         return Ok(interval);
     }
     Ok(Answer::Relation(render(toks)))
-}
-
-/// Direction of an inequality sign: `Some((strict, less))`.
-fn ineq_kind(t: &Tok) -> Option<(bool, bool)> {
-    match t {
-        Tok::Sym('<') => Some((true, true)),
-        Tok::Sym('>') => Some((true, false)),
-        Tok::Cmd(n) if n == "le" => Some((false, true)),
-        Tok::Cmd(n) if n == "ge" => Some((false, false)),
-        _ => None,
-    }
-}
-
-/// `x > a`, `a \le x < b` (one named variable, constant bounds) as an interval.
-fn inequality_interval(toks: &[Tok], pos: &[usize], budget: &Budget) -> Option<Answer> {
-    let kinds: Vec<(bool, bool)> = pos
-        .iter()
-        .map(|&p| ineq_kind(&toks[p]))
-        .collect::<Option<_>>()?;
-    let neg_inf = || Answer::Expr(Expr::Neg(Box::new(Expr::Inf)));
-    let constant = |t: &[Tok]| -> Option<Answer> {
-        let e = expr_of(t, budget).ok()?;
-        let mut syms = Vec::new();
-        e.symbols(&mut syms);
-        syms.is_empty().then_some(Answer::Expr(e))
-    };
-    match pos.len() {
-        1 => {
-            let (strict, less) = kinds[0];
-            let (left, right) = (&toks[..pos[0]], &toks[pos[0] + 1..]);
-            // Normalise to `x < a` / `x > a` with the variable on the left.
-            let (bound, var_less) = if is_name(left) {
-                (constant(right)?, less)
-            } else if is_name(right) {
-                (constant(left)?, !less)
-            } else {
-                return None;
-            };
-            let (open, close, items) = if var_less {
-                ('(', if strict { ')' } else { ']' }, vec![neg_inf(), bound])
-            } else {
-                (
-                    if strict { '(' } else { '[' },
-                    ')',
-                    vec![bound, Answer::Expr(Expr::Inf)],
-                )
-            };
-            Some(Answer::Seq { open, close, items })
-        }
-        2 => {
-            let (a, x, b) = (
-                &toks[..pos[0]],
-                &toks[pos[0] + 1..pos[1]],
-                &toks[pos[1] + 1..],
-            );
-            if !is_name(x) || kinds[0].1 != kinds[1].1 {
-                return None;
-            }
-            let (lo, hi, lo_strict, hi_strict) = if kinds[0].1 {
-                (constant(a)?, constant(b)?, kinds[0].0, kinds[1].0)
-            } else {
-                (constant(b)?, constant(a)?, kinds[1].0, kinds[0].0)
-            };
-            Some(Answer::Seq {
-                open: if lo_strict { '(' } else { '[' },
-                close: if hi_strict { ')' } else { ']' },
-                items: vec![lo, hi],
-            })
-        }
-        _ => None,
-    }
 }

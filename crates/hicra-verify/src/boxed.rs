@@ -125,8 +125,31 @@ pub(crate) fn only_joins(gap: &str) -> bool {
     rest.trim().is_empty()
 }
 
-/// The boxed answer of a response: the last box, or, when several boxes end the text
-/// joined only by `,` / `and` / `or` / `\quad`, all of them as one comma list.
+/// Most words between two boxes of one list (`\boxed{2} cats and \boxed{4}`).
+const MAX_GAP_WORDS: usize = 4;
+
+/// Whether the text between two boxes lists them in one sentence: only joiners, or a few
+/// words with `and`, `or`, `,` or `;` and no sentence end (`\boxed{2} cats and \boxed{4}
+/// dogs`).
+fn lists_both(gap: &str) -> bool {
+    if only_joins(gap) {
+        return true;
+    }
+    let words: Vec<&str> = gap
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '$'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let sentence_end = gap.contains(['\n', '.', '!', '?', ':']);
+    let joined = gap.contains([',', ';']) || words.iter().any(|w| matches!(*w, "and" | "or"));
+    !sentence_end
+        && joined
+        && words.len() <= MAX_GAP_WORDS
+        && words.iter().all(|w| w.chars().all(char::is_alphabetic))
+}
+
+/// The boxed answer of a text: the last box, or, when several boxes end the text listed in
+/// one sentence (joined by `,` / `and` / `or` / `\quad`, or a few words with those), all of
+/// them as one comma list.
 pub fn boxed_answer(text: &str) -> Option<String> {
     let last = last_box_before(text, text.len())?;
     let mut parts = vec![last.content];
@@ -135,7 +158,7 @@ pub fn boxed_answer(text: &str) -> Option<String> {
         let Some(prev) = last_box_before(text, first.start) else {
             break;
         };
-        if prev.end > first.start || !only_joins(&text[prev.end..first.start]) {
+        if prev.end > first.start || !lists_both(&text[prev.end..first.start]) {
             break;
         }
         parts.push(prev.content);

@@ -63,8 +63,8 @@ pub fn answers_equal(g: &Answer, c: &Answer, ctx: &Ctx) -> bool {
         return false;
     }
     match (g, c) {
-        (Answer::Choice(a), Answer::Choice(b)) => a == b,
-        (Answer::Text(a), Answer::Text(b)) => a == b,
+        (Answer::Choice(a), Answer::Choice(b)) => same(a == b, "same choice", ctx),
+        (Answer::Text(a), Answer::Text(b)) => same(a == b, "same text", ctx),
         (Answer::Expr(a), Answer::Expr(b)) => expr_equal(a, b, ctx),
         (
             Answer::Equation {
@@ -82,6 +82,17 @@ pub fn answers_equal(g: &Answer, c: &Answer, ctx: &Ctx) -> bool {
                 ..
             },
         ) => expr_equal(a, rhs, ctx),
+        // A response that states what an expression comes to (`a + b = 7`) answers a gold
+        // value with its constant right side (as Math-Verify does); a gold equation still
+        // needs the whole relation.
+        (
+            Answer::Expr(a),
+            Answer::Equation {
+                rhs,
+                lhs_is_name: false,
+                ..
+            },
+        ) if is_constant(rhs) => expr_equal(a, rhs, ctx),
         (
             Answer::Equation {
                 lhs: gl,
@@ -101,7 +112,7 @@ pub fn answers_equal(g: &Answer, c: &Answer, ctx: &Ctx) -> bool {
             }
             equations_equal((gl, gr), (cl, cr), ctx)
         }
-        (Answer::Relation(a), Answer::Relation(b)) => a == b,
+        (Answer::Relation(a), Answer::Relation(b)) => same(a == b, "same relation", ctx),
         (Answer::Set(a), Answer::Set(b)) | (Answer::Union(a), Answer::Union(b)) => {
             unordered_equal(a, b, ctx)
         }
@@ -129,8 +140,35 @@ pub fn answers_equal(g: &Answer, c: &Answer, ctx: &Ctx) -> bool {
             }
             ok
         }
+        // A set and a tuple meet as in Math-Verify: a set gold takes the tuple's items in
+        // any order (`{1, 3}` = `(3, 1)`), a tuple gold takes the set's items in the order
+        // written (`(1, 3)` = `1, 3`, not `3, 1`).
+        (
+            Answer::Set(a),
+            Answer::Seq {
+                open: '(',
+                close: ')',
+                items,
+            },
+        ) if a.len() == items.len() => unordered_equal(a, items, ctx),
+        (
+            Answer::Seq {
+                open: '(',
+                close: ')',
+                items,
+            },
+            Answer::Set(b),
+        ) if b.len() == items.len() => {
+            let ok = ordered_equal(items, b, ctx);
+            if ok {
+                ctx.how.set("same items in the same order");
+            }
+            ok
+        }
         (Answer::Matrix(a), Answer::Matrix(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|(r, s)| ordered_equal(r, s, ctx))
+            let equal =
+                a.len() == b.len() && a.iter().zip(b).all(|(r, s)| ordered_equal(r, s, ctx));
+            same(equal, "same matrix", ctx)
         }
         (
             Answer::Matrix(m),
@@ -150,6 +188,21 @@ pub fn answers_equal(g: &Answer, c: &Answer, ctx: &Ctx) -> bool {
         ) => vector_equal(m, items, ctx, false),
         _ => false,
     }
+}
+
+/// `equal`, recording `how` as the reason when it holds.
+fn same(equal: bool, how: &'static str, ctx: &Ctx) -> bool {
+    if equal {
+        ctx.how.set(how);
+    }
+    equal
+}
+
+/// Whether an expression has no variables.
+fn is_constant(e: &Expr) -> bool {
+    let mut names = Vec::new();
+    e.symbols(&mut names);
+    names.is_empty()
 }
 
 /// A one-row or one-column matrix against a tuple.

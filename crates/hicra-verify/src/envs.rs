@@ -1,6 +1,7 @@
 //! LaTeX math environments in prose (`$…$`, `$$…$$`, `\(…\)`, `\[…\]`,
-//! `\begin{align*}…\end{align*}` and friends) and the answer inside one: its last line, and
-//! the last side of a chain of `=`.
+//! `\begin{align*}…\end{align*}` and friends; inline math does not run over lines) and the
+//! answer inside one: its last line (inside an `aligned` layout too), after its last
+//! `\Rightarrow` or `\equiv`, and the last side of a chain of `=`.
 
 /// Display environments whose content is mathematics.
 const MATH_ENVIRONMENTS: &[&str] = &[
@@ -32,16 +33,31 @@ pub struct Env<'a> {
 }
 
 /// Every complete math environment in `text`, in order (at most [`MAX_ENVS`]; an unclosed
-/// delimiter ends the scan). `\$` is a dollar sign, not a delimiter.
+/// delimiter ends the scan). `\$` is a dollar sign, not a delimiter. Inline math (`$…$`,
+/// `\(…\)`) does not run over lines: such a pair is not an environment.
 pub fn math_envs(text: &str) -> Vec<Env<'_>> {
+    scan(text).0
+}
+
+/// Byte ranges of inline delimiter pairs broken over lines that set their content apart
+/// (`Answer $ \n 9 \n $`, `\( \n 9 \n \)`): their text is neither an environment nor a
+/// plain answer. A `$` pair over lines against numbers (`$1.5 an hour\n… 120$`) is
+/// currency, and its text stays.
+pub fn broken_inline_spans(text: &str) -> Vec<(usize, usize)> {
+    scan(text).1
+}
+
+/// The environments of `text` and the broken inline pairs (see [`math_envs`]).
+fn scan(text: &str) -> (Vec<Env<'_>>, Vec<(usize, usize)>) {
     let b = text.as_bytes();
     let mut out = Vec::new();
+    let mut broken = Vec::new();
     let mut i = 0;
-    while i < b.len() && out.len() < MAX_ENVS {
-        let (open_len, close): (usize, &str) = match b[i] {
+    while i < b.len() && out.len() + broken.len() < MAX_ENVS {
+        let (open_len, close, inline): (usize, &str, bool) = match b[i] {
             b'\\' => match b.get(i + 1) {
-                Some(b'(') => (2, "\\)"),
-                Some(b'[') => (2, "\\]"),
+                Some(b'(') => (2, "\\)", true),
+                Some(b'[') => (2, "\\]", false),
                 Some(b'b') if text[i..].starts_with("\\begin{") => {
                     let name_start = i + 7;
                     let Some(len) = text[name_start..].find('}') else {
@@ -76,8 +92,8 @@ pub fn math_envs(text: &str) -> Vec<Env<'_>> {
                 }
                 None => break,
             },
-            b'$' if b.get(i + 1) == Some(&b'$') => (2, "$$"),
-            b'$' => (1, "$"),
+            b'$' if b.get(i + 1) == Some(&b'$') => (2, "$$", false),
+            b'$' => (1, "$", true),
             _ => {
                 i += 1;
                 continue;
@@ -87,6 +103,22 @@ pub fn math_envs(text: &str) -> Vec<Env<'_>> {
         let Some(off) = find_closing(&text[from..], close) else {
             break;
         };
+        let content = &text[from..from + off];
+        if inline && content.contains('\n') {
+            // Delimiters standing apart from their content (`$ \n 9 \n $`, `\( … \)`) set
+            // out math that is not an answer; a `$` against a number is a currency sign.
+            let apart = content
+                .trim_start_matches([' ', '\t'])
+                .starts_with(['\n', '\r'])
+                || content
+                    .trim_end_matches([' ', '\t'])
+                    .ends_with(['\n', '\r']);
+            if close != "$" || apart {
+                broken.push((i, from + off + close.len()));
+            }
+            i = from + off + close.len();
+            continue;
+        }
         out.push(Env {
             start: i,
             end: from + off + close.len(),
@@ -94,7 +126,7 @@ pub fn math_envs(text: &str) -> Vec<Env<'_>> {
         });
         i = from + off + close.len();
     }
-    out
+    (out, broken)
 }
 
 /// Offset of the closing delimiter `close` in `s`, skipping escaped `\$`.
@@ -258,16 +290,107 @@ fn top_rows(content: &str) -> Vec<&str> {
     rows
 }
 
+/// The line without its alignment marks: `&` outside nested environments (a matrix keeps
+/// its column separators).
+fn without_alignment(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut depth = 0i32;
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
+        if rest.starts_with("\\begin{") {
+            depth += 1;
+        } else if rest.starts_with("\\end{") {
+            depth -= 1;
+        }
+        if c == '\\' && rest.len() > 1 && rest.is_char_boundary(2) {
+            // An escape (`\&` stays as written).
+            out.push_str(&rest[..2]);
+            rest = &rest[2..];
+            continue;
+        }
+        out.push(if c == '&' && depth <= 0 { ' ' } else { c });
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// Alignment environments that only lay out lines (`\begin{aligned} … \end{aligned}`).
+const LAYOUTS: &[&str] = &[
+    "aligned",
+    "split",
+    "gathered",
+    "align*",
+    "align",
+    "eqnarray*",
+];
+
+/// The content of an alignment environment wrapping the whole of `content`, else `content`.
+fn unwrap_alignment(content: &str) -> &str {
+    let t = content.trim();
+    for name in LAYOUTS {
+        let open = format!("\\begin{{{name}}}");
+        let close = format!("\\end{{{name}}}");
+        if let Some(inner) = t.strip_prefix(&open).and_then(|r| r.strip_suffix(&close)) {
+            return inner;
+        }
+    }
+    content
+}
+
+/// Signs after which a line states its conclusion: the part after the last one is the answer
+/// (`2x = 6 \Rightarrow x = 3`, `24 \equiv 3 \pmod{7}` gives `3`).
+const STEP_SIGNS: &[&str] = &[
+    "\\Rightarrow",
+    "\\Longrightarrow",
+    "\\implies",
+    "\\therefore",
+    "\\equiv",
+];
+
+/// The part of a line after its last top-level [`STEP_SIGNS`], without a trailing modulus
+/// (`\pmod{7}`, `\pmod 7`, `(\bmod 7)`, `\mod 7`).
+fn after_last_step(line: &str) -> &str {
+    let cuts = top_level_separators(line, |b, i| b[i] == b'\\');
+    let mut out = line;
+    let mut modular = false;
+    for &at in cuts.iter().rev() {
+        if let Some(sign) = STEP_SIGNS.iter().find(|sign| {
+            line[at..].starts_with(**sign)
+                && !line[at + sign.len()..].starts_with(|c: char| c.is_ascii_alphabetic())
+        }) {
+            out = line[at + sign.len()..].trim();
+            modular = *sign == "\\equiv";
+            break;
+        }
+    }
+    if !modular || out.is_empty() {
+        return if out.is_empty() { line } else { out };
+    }
+    for m in ["(\\bmod", "(\\mod", "\\pmod", "\\bmod", "\\mod"] {
+        if let Some(at) = out.find(m) {
+            return out[..at].trim();
+        }
+    }
+    out
+}
+
 /// The answer of one line or part (see [`env_answer`]).
 fn line_answer(content: &str) -> String {
-    let rows = top_rows(content);
+    let rows = top_rows(unwrap_alignment(content));
     let last_line = rows
         .iter()
         .map(|r| r.trim())
         .rfind(|l| !l.is_empty())
         .unwrap_or("");
-    let line = last_line.replace('&', " ");
-    let line = line.trim().trim_end_matches(['.', ',', ';']).trim();
+    let line = without_alignment(last_line);
+    let line = line.trim();
+    // Sentence punctuation goes; an ellipsis (`1, 2, 3, ...`) is part of the answer.
+    let line = if line.ends_with("...") {
+        line
+    } else {
+        line.trim_end_matches(['.', ',', ';']).trim()
+    };
+    let line = after_last_step(line);
     let sides = split_equals(line);
     if sides.len() >= 3 {
         return sides[sides.len() - 1].trim().to_string();

@@ -215,6 +215,25 @@ impl Expr {
         }
     }
 
+    /// The tree with every variable `name` replaced by `value`.
+    pub fn substitute(&self, name: &str, value: &Expr) -> Expr {
+        let map = |v: &Vec<Expr>| v.iter().map(|e| e.substitute(name, value)).collect();
+        let boxed = |e: &Expr| Box::new(e.substitute(name, value));
+        match self {
+            Expr::Sym(s) if s == name => value.clone(),
+            Expr::Add(v) => Expr::Add(map(v)),
+            Expr::Mul(v) => Expr::Mul(map(v)),
+            Expr::Func(f, v) => Expr::Func(*f, map(v)),
+            Expr::Group(v) => Expr::Group(map(v)),
+            Expr::Neg(a) => Expr::Neg(boxed(a)),
+            Expr::Pm(a) => Expr::Pm(boxed(a)),
+            Expr::Div(a, b) => Expr::Div(boxed(a), boxed(b)),
+            Expr::Pow(a, b) => Expr::Pow(boxed(a), boxed(b)),
+            Expr::Alt(a, b) => Expr::Alt(boxed(a), boxed(b)),
+            _ => self.clone(),
+        }
+    }
+
     /// Resolves every `Alt` to its first (`second = false`) or second reading.
     pub fn choose_alt(&self, second: bool) -> Expr {
         let map = |v: &Vec<Expr>| v.iter().map(|e| e.choose_alt(second)).collect::<Vec<_>>();

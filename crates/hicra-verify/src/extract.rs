@@ -2,14 +2,17 @@
 //!
 //! Strict mode takes only the last `\boxed{…}` / `\fbox{…}` (or `\boxed 5`): the paper's
 //! protocol. Flexible mode looks, in order, for:
-//! 1. boxed answers ([`boxed_answer`]: the last box; several boxes ending the text joined
-//!    by `,`/`and`/`or`/`\quad` form one set);
+//! 1. boxed answers ([`boxed_answer`]: the last box; several boxes ending the text listed in
+//!    one sentence form one set);
 //! 2. the last LaTeX math environment (`$…$`, `$$…$$`, `\(…\)`, `\[…\]`,
 //!    `\begin{align*}…`), or a text marker ("final answer is", "the answer is", "answer:",
 //!    `<answer>…</answer>`, GSM8K `#### …`) when the marker comes after that environment;
-//!    inside an environment the answer is the last side of an `=` chain (`envs`);
-//! 3. a plain expression ending the text (`so we get -7/4.`); digits inside words
-//!    (`QX7BR`) are not numbers.
+//!    inside an environment the answer is the last side of an `=` chain (`envs`); a plain
+//!    value after the environment wins when the environment only labels something or the
+//!    value is in a later sentence (`The area of $PQRS$ is 48.`);
+//! 3. a whole response of bare LaTeX (`\frac{7}{3}`), then a plain expression ending the
+//!    text (`so we get -7/4.`, `1,500m²`); digits inside words (`QX7BR`) are not numbers
+//!    (`plain`).
 //!
 //! The search covers the last 64 KiB of the response (the final answer is at the end; this
 //! bounds the work).
@@ -17,14 +20,15 @@
 pub use crate::boxed::last_boxed;
 use crate::boxed::{boxed_answer, only_joins};
 use crate::envs::{Env, env_answer, math_envs};
+use crate::plain::{
+    bare_math, has_prose, has_sentence_break, is_label, plain_tail_at, without_broken_math,
+};
 use serde::{Deserialize, Serialize};
 
 /// Longest extracted answer kept (bytes); longer ones are cut at a character boundary.
 const MAX_EXTRACTED_BYTES: usize = 4_096;
 /// Bytes at the end of a response searched for environments and text markers.
 const WINDOW: usize = 64 * 1024;
-/// Words at the end of the text examined for a plain expression.
-const MAX_TAIL_WORDS: usize = 400;
 
 /// How answers are found in a response.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,11 +120,25 @@ fn marker_answer(rest: &str) -> Option<String> {
     if let Some(b) = boxed_answer(line) {
         return Some(b);
     }
-    if let Some(env) = math_envs(line).first() {
+    let envs = math_envs(line);
+    let mut first = None;
+    for (k, env) in envs.iter().enumerate() {
         let a = env_answer(env.content);
-        if !a.trim().is_empty() {
+        if a.trim().is_empty() {
+            continue;
+        }
+        if !is_label(&a) {
             return Some(a);
         }
+        // `The largest $k$ is 17.`: the math only names what the sentence states.
+        let next = envs.get(k + 1).map_or(line.len(), |e| e.start);
+        if let Some((_, value)) = plain_tail_at(first_sentence(&line[env.end..next])) {
+            return Some(value);
+        }
+        first.get_or_insert(a);
+    }
+    if first.is_some() {
+        return first;
     }
     let text = first_sentence(line)
         .trim()
@@ -129,55 +147,13 @@ fn marker_answer(rest: &str) -> Option<String> {
         .trim();
     let text = text.strip_prefix("\\(").unwrap_or(text);
     let text = text.strip_suffix("\\)").unwrap_or(text).trim();
-    (!text.is_empty()).then(|| text.to_string())
-}
-
-/// A word that reads as (part of) a plain expression: digits and operators, no letters
-/// (`12`, `-7/4`, `1,234.5`, `(3,`, `=`).
-fn is_expression_word(w: &str) -> bool {
-    !w.is_empty()
-        && w.chars().all(|c| {
-            c.is_ascii_digit()
-                || matches!(
-                    c,
-                    '.' | ',' | '/' | '+' | '-' | '*' | '^' | '(' | ')' | '[' | ']' | '%' | '$'
-                )
-        })
-}
-
-/// A plain expression ending the text: the last run of expression words (skipping the
-/// words after it), trimmed of sentence punctuation; `None` when it has no digit.
-fn plain_tail(text: &str) -> Option<String> {
-    let words: Vec<&str> = text.split_whitespace().rev().take(MAX_TAIL_WORDS).collect();
-    let first = words
-        .iter()
-        .position(|w| is_expression_word(w) && w.contains(|c: char| c.is_ascii_digit()))?;
-    let run: Vec<&str> = words[first..]
-        .iter()
-        .take_while(|w| is_expression_word(w))
-        .copied()
-        .collect();
-    let joined = run.into_iter().rev().collect::<Vec<_>>().join(" ");
-    let t = joined
-        .trim_start_matches(['=', '(', ','])
-        .trim_end_matches(['.', ',', ';', ':', '$', ')'])
-        .trim_matches('$')
-        .trim();
-    // Keep a closing bracket that closes something in the expression.
-    let t = if joined
-        .trim_end_matches(['.', ',', ';', ':', '$'])
-        .ends_with(')')
-        && t.contains('(')
+    if has_prose(text)
+        && let Some((_, value)) = plain_tail_at(text)
     {
-        joined
-            .trim_start_matches(['=', ','])
-            .trim_end_matches(['.', ',', ';', ':', '$'])
-            .trim()
-    } else {
-        t
-    };
-    t.contains(|c: char| c.is_ascii_digit())
-        .then(|| cap(t, MAX_EXTRACTED_BYTES).to_string())
+        // `Answer: the smallest n is 3`.
+        return Some(value);
+    }
+    (!text.is_empty()).then(|| text.to_string())
 }
 
 /// The content of the last `<answer>…</answer>` (an unclosed tag runs to the end).
@@ -209,10 +185,33 @@ fn stated_answer(hay: &str) -> Option<String> {
         .rposition(|e| !env_answer(e.content).trim().is_empty());
     match (last, marker) {
         (Some(k), Some(m)) if m > envs[k].start => marker_answer(&hay[m..]),
-        (Some(k), _) => Some(joined_env_answers(hay, &envs[..=k])),
+        (Some(k), _) => {
+            Some(value_after(hay, &envs[k]).unwrap_or_else(|| joined_env_answers(hay, &envs[..=k])))
+        }
         (None, Some(m)) => marker_answer(&hay[m..]),
         (None, None) => None,
     }
+}
+
+/// A plain value stated after the last environment that takes its place: when the
+/// environment only names something (`The area of $PQRS$ is 48.`), or when the value is in
+/// a later sentence (`… $m = \frac{30}{n}$. Therefore, there are 9 ways.`).
+fn value_after(hay: &str, env: &Env<'_>) -> Option<String> {
+    let tail = without_broken_math(&hay[env.end..]);
+    let (at, value) = plain_tail_at(&tail)?;
+    let before = &tail[..at];
+    // The sentence ended inside the environment (`… = 2.$$ Therefore`), in the text after
+    // it, or a new one starts after a displayed formula (`\[ … \] Therefore`).
+    let displayed = ["$$", "\\[", "\\begin"]
+        .iter()
+        .any(|open| hay[env.start..].starts_with(open));
+    let new_sentence = env.content.trim_end().ends_with('.')
+        || has_sentence_break(before)
+        || displayed
+            && before
+                .trim_start()
+                .starts_with(|c: char| c.is_ascii_uppercase());
+    (new_sentence || is_label(&env_answer(env.content))).then_some(value)
 }
 
 /// Most environments joined into one set of answers.
@@ -247,7 +246,8 @@ pub fn extract_answer(response: &str, mode: ExtractMode) -> Option<String> {
             let hay = window(response);
             boxed_answer(hay)
                 .or_else(|| stated_answer(hay))
-                .or_else(|| plain_tail(hay))
+                .or_else(|| bare_math(hay))
+                .or_else(|| plain_tail_at(&without_broken_math(hay)).map(|(_, a)| a))
                 .map(|a| cap(a.trim(), MAX_EXTRACTED_BYTES).to_string())
                 .filter(|a| !a.is_empty())
         }
@@ -266,9 +266,7 @@ fn has_prose_outside_math(s: &str) -> bool {
         at = e.end;
     }
     outside.push_str(&s[at..]);
-    outside
-        .split(|c: char| !c.is_alphabetic())
-        .any(|w| w.len() >= 3 && w != "and")
+    has_prose(&outside)
 }
 
 /// The answer inside a gold string: after the last `####` (GSM8K), the boxed answer of a
@@ -287,7 +285,7 @@ pub fn gold_answer(s: &str) -> String {
         return b;
     }
     if s.len() > 40
-        && has_prose_outside_math(s)
+        && has_prose_outside_math(window(s))
         && let Some(a) = stated_answer(window(s))
     {
         return a;

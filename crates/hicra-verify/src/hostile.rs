@@ -1,12 +1,15 @@
-//! Hostile (gold, response) pairs: deep nesting, megabyte responses, towers of exponents,
-//! huge factorials and binomials, runaway markers. They are what the operation budget exists
-//! for; the fuzz tests check each ends with a verdict decided by the budget, and
-//! `hicra bench verify` times the slowest of them against the 50 ms per-call bound.
+//! Hostile (gold, response) pairs: deep nesting (up to 10⁵ braces), megabyte responses, a
+//! 10⁶-digit number, towers of exponents, huge factorials and binomials, runaway markers.
+//! They are what the operation budget exists for; the fuzz tests check each ends with a
+//! verdict decided by the budget, and `hicra bench verify` times the slowest of them against
+//! the 50 ms per-call bound.
 
 /// The hostile pairs, `(gold, response)`. Case 2 holds a correct answer (`2`) at the end of
 /// a 1 MB response.
 pub fn hostile_pairs() -> Vec<(String, String)> {
     let nested = format!("\\boxed{{{}1{}}}", "{".repeat(10_000), "}".repeat(10_000));
+    let deeper = format!("\\boxed{{{}1{}}}", "{".repeat(100_000), "}".repeat(100_000));
+    let million_digits = "7".repeat(1_000_000);
     let parens = format!("{}1{}", "(".repeat(10_000), ")".repeat(10_000));
     let megabyte = format!("{} \\boxed{{2}}", "word 12 ".repeat(1 << 17));
     let tower = format!("{}10{}", "10^{".repeat(200), "}".repeat(200));
@@ -20,6 +23,9 @@ pub fn hostile_pairs() -> Vec<(String, String)> {
         ("1000000000!".into(), "\\boxed{1000000000!}".into()),
         ("1".into(), boxed(tower)),
         ("1".into(), boxed("9".repeat(100_000))),
+        ("1".into(), deeper),
+        (million_digits.clone(), boxed(million_digits.clone())),
+        ("7".into(), format!("The answer is {million_digits}.")),
         ("2^{100000}".into(), "\\boxed{2^{99999} \\cdot 2}".into()),
         (
             "\\binom{1000000}{500000}".into(),

@@ -1,8 +1,10 @@
 //! String-level normalisation of LaTeX answers before parsing.
 //!
 //! Owns: Unicode symbols, math delimiters (`$…$`, `\(…\)`, `\[…\]`), `\boxed` wrappers,
-//! `\left`/`\right`, `\dfrac`/`\tfrac`, spacing commands, degrees, dollars, `\text{}`-like
-//! groups (units are dropped, other text unwrapped) and thousands separators.
+//! `\left`/`\right`, `\dfrac`/`\tfrac`, spacing commands, `\quad` separators, degrees,
+//! dollars, `\text{}`-like groups (units are dropped, other text unwrapped) and thousands
+//! separators; and the other readings of an answer: its decimal-comma reading, the list
+//! reading of `144,149`, and the exact side before an approximation sign.
 
 /// Text-like LaTeX commands whose argument is plain text.
 const TEXT_COMMANDS: &[&str] = &[
@@ -216,9 +218,41 @@ fn remove_sizing(s: &str) -> String {
     out
 }
 
+/// `\quad` and `\qquad` between two answers separate them (`3 \quad -5` is `3, -5`); at
+/// the start of an answer or a side (`y = \quad (1, 2)`) they are only space.
+fn quad_separators(s: &str) -> String {
+    if !s.contains("quad") {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find("\\q") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let len = ["\\qquad", "\\quad"]
+            .iter()
+            .find(|q| tail.starts_with(**q) && command_at(tail, 0, &q[1..]))
+            .map(|q| q.len());
+        match len {
+            Some(len) => {
+                let leading = out.trim_end().is_empty()
+                    || out.trim_end().ends_with(['=', ',', ';', '(', '[', '{']);
+                out.push_str(if leading { " " } else { " , " });
+                rest = &tail[len..];
+            }
+            None => {
+                out.push_str("\\q");
+                rest = &tail[2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Plain replacements of commands with equivalent spellings.
 fn replace_commands(s: &str) -> String {
-    let mut out = s.to_string();
+    let mut out = quad_separators(s);
     if out.contains("circ") {
         out = out
             .replace("^{\\circ}", "")
@@ -241,8 +275,6 @@ fn replace_commands(s: &str) -> String {
         ("displaystyle", " "),
         ("textstyle", " "),
         ("limits", " "),
-        ("quad", " , "),
-        ("qquad", " , "),
         ("degree", ""),
         ("circ", ""),
         ("lvert", "|"),
@@ -272,7 +304,46 @@ fn replace_commands(s: &str) -> String {
     }
     out = remove_spacing(&out);
     out = out.replace("^{}", "").replace("^ {}", "");
-    out = out.replace("\\%", "%").replace("{,}", ",");
+    out = braced_commas(&out.replace("\\%", "%"));
+    out
+}
+
+/// `{,}` (and `{, }` with spaces, between digits) is a thousands comma: `14 {, }916` is
+/// `14,916`.
+fn braced_commas(s: &str) -> String {
+    if !s.contains('{') || !s.contains(',') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('{') {
+        let inner = rest[at + 1..].trim_start_matches(' ');
+        let closes = inner
+            .strip_prefix(',')
+            .map(|r| r.trim_start_matches(' '))
+            .and_then(|r| r.strip_prefix('}'));
+        match closes {
+            Some(after) => {
+                let before = &rest[..at];
+                let digits_around = before.trim_end().ends_with(|c: char| c.is_ascii_digit())
+                    && after.trim_start().starts_with(|c: char| c.is_ascii_digit());
+                if digits_around {
+                    out.push_str(before.trim_end());
+                    out.push(',');
+                    rest = after.trim_start();
+                } else {
+                    out.push_str(before);
+                    out.push(',');
+                    rest = after;
+                }
+            }
+            None => {
+                out.push_str(&rest[..=at]);
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -482,6 +553,64 @@ pub fn decimal_comma_reading(s: &str) -> Option<String> {
     }
     let thousands = frac.len() == 3 && int.len() <= 3 && !int.starts_with('0');
     (!thousands).then(|| format!("{sign}{int}.{frac}"))
+}
+
+/// The list reading of a response written like a number with thousands separators:
+/// `144,149` is 144149 or the two answers 144, 149 (a gold equal to either matches).
+pub fn thousands_list_reading(s: &str) -> Option<String> {
+    let t = s.trim().trim_matches('$').trim();
+    let groups: Vec<&str> = t.split(',').collect();
+    let digits = |g: &str| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit());
+    let first = groups[0].strip_prefix('-').unwrap_or(groups[0]);
+    let thousands = groups.len() >= 2
+        && groups.len() <= 8
+        && digits(first)
+        && first.len() <= 3
+        && groups[1..].iter().all(|g| g.len() == 3 && digits(g));
+    thousands.then(|| groups.join(", "))
+}
+
+/// Signs after which a value is only approximate.
+const APPROX_SIGNS: &[&str] = &["\\approx", "\\thickapprox", "\\simeq", "\\sim", "\u{2248}"];
+
+/// The exact part of an answer that goes on to an approximation: `2/7 \approx 0.29` is
+/// `2/7`, `x = \frac{2}{7} \approx 0.29` is `x = \frac{2}{7}`, `≈` likewise. A bare name
+/// before the sign (`x \approx 0.29`) is not a value, so the answer is kept whole.
+pub fn exact_side(s: &str) -> &str {
+    if !(s.contains("\\approx") || s.contains("\\sim") || s.contains('\u{2248}')) {
+        return s;
+    }
+    let b = s.as_bytes();
+    let mut depth = 0i32;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'{' => depth += 1,
+            b'}' => depth -= 1,
+            _ if depth == 0 => {
+                let found = APPROX_SIGNS.iter().any(|sign| {
+                    s.is_char_boundary(i)
+                        && s[i..].starts_with(*sign)
+                        && !s[i + sign.len()..].starts_with(|c: char| c.is_ascii_alphabetic())
+                });
+                if found {
+                    let before = s[..i].trim();
+                    let is_value = before.contains(|c: char| {
+                        c.is_ascii_digit() || matches!(c, '=' | '+' | '-' | '*' | '/' | '^')
+                    }) || ["\\frac", "\\sqrt", "\\pi"]
+                        .iter()
+                        .any(|c| before.contains(c));
+                    return if is_value { before } else { s };
+                }
+                if b[i] == b'\\' {
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    s
 }
 
 /// Trims whitespace and trailing sentence punctuation.

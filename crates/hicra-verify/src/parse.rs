@@ -1,7 +1,9 @@
 //! Recursive-descent parser from tokens to [`Expr`], with a depth cap and a work budget.
 
 use crate::budget::{Budget, MAX_DEPTH, MAX_PARSE_DEPTH};
+use crate::commands::{DECORATIONS, NON_OPERANDS, function_of};
 use crate::expr::{Expr, Func};
+use crate::groups::split_top;
 use crate::lexer::{Tok, render};
 use crate::number::{from_base, parse_number};
 use num_bigint::BigInt;
@@ -13,98 +15,24 @@ pub struct ParseError(pub String);
 
 type PResult<T> = Result<T, ParseError>;
 
-/// Commands that never start an operand.
-const NON_OPERANDS: &[&str] = &[
-    "le",
-    "ge",
-    "ne",
-    "approx",
-    "in",
-    "notin",
-    "cup",
-    "cap",
-    "pm",
-    "mp",
-    "cdot",
-    "times",
-    "div",
-    "to",
-    "rightarrow",
-    "Rightarrow",
-    "implies",
-    "iff",
-    "rfloor",
-    "rceil",
-    "rangle",
-    "sim",
-    "simeq",
-    "equiv",
-    "prime",
-    "setminus",
-    "subset",
-    "subseteq",
-    "land",
-    "lor",
-    "wedge",
-    "vee",
-    "text",
-    "begin",
-    "end",
-    "over",
-    "choose",
-    "mod",
-    "pmod",
-    "bmod",
-    "forall",
-    "exists",
-    "quad",
-    "neq",
-    "leq",
-    "geq",
-];
-
-/// Decorations that rename a symbol (`\bar{x}` is its own variable).
-const DECORATIONS: &[&str] = &[
-    "overline",
-    "bar",
-    "hat",
-    "vec",
-    "dot",
-    "ddot",
-    "tilde",
-    "widehat",
-    "widetilde",
-    "underline",
-    "mathbb",
-    "mathcal",
-    "mathfrak",
-    "mathscr",
-    "overrightarrow",
-];
-
-/// Maps a function word to its [`Func`].
-fn function_of(name: &str) -> Option<Func> {
-    Some(match name {
-        "sin" => Func::Sin,
-        "cos" => Func::Cos,
-        "tan" | "tg" => Func::Tan,
-        "sec" => Func::Sec,
-        "csc" | "cosec" => Func::Csc,
-        "cot" | "ctg" => Func::Cot,
-        "arcsin" => Func::Asin,
-        "arccos" => Func::Acos,
-        "arctan" | "arctg" => Func::Atan,
-        "sinh" => Func::Sinh,
-        "cosh" => Func::Cosh,
-        "tanh" => Func::Tanh,
-        "ln" | "log" | "lg" => Func::Ln,
-        "exp" => Func::Exp,
-        _ => return None,
-    })
+/// Parses a whole token slice as one expression. A ratio `a:b` (one top-level colon) is
+/// the quotient `a/b`.
+pub fn parse_expr(toks: &[Tok], budget: &Budget) -> PResult<Expr> {
+    let parts = split_top(toks, &|t| *t == Tok::Sym(':'));
+    match parts.as_slice() {
+        [_] => parse_plain(toks, budget),
+        // `12:00` and `3:05` are times of day, not ratios.
+        [_, [Tok::Num(b)]] if b.starts_with('0') => Err(ParseError("a time of day".into())),
+        [a, b] if !a.is_empty() && !b.is_empty() => Ok(Expr::Div(
+            Box::new(parse_plain(a, budget)?),
+            Box::new(parse_plain(b, budget)?),
+        )),
+        _ => Err(ParseError("a ratio has two parts".into())),
+    }
 }
 
-/// Parses a whole token slice as one expression.
-pub fn parse_expr(toks: &[Tok], budget: &Budget) -> PResult<Expr> {
+/// Parses a token slice without top-level colons.
+fn parse_plain(toks: &[Tok], budget: &Budget) -> PResult<Expr> {
     let mut p = Parser {
         toks: toks.to_vec(),
         pos: 0,
@@ -259,10 +187,29 @@ impl Parser<'_> {
                     let whole = factors.remove(0);
                     factors.push(match fraction {
                         Expr::Div(a, b) if matches!((&*a, &*b), (Expr::Num(_), Expr::Num(_))) => {
-                            Expr::Add(vec![whole, Expr::Div(a, b)])
+                            mixed(whole, Expr::Div(a, b))
                         }
                         other => Expr::Mul(vec![whole, other]),
                     });
+                }
+                Some(Tok::Num(_))
+                    if factors.len() == 1
+                        && self.mixed_number_base(&factors[0])
+                        && self.slash_fraction_follows() =>
+                {
+                    // `4 4/9` written in plain text is a mixed number too; its fraction is
+                    // proper (`11 6/6` and `4 4/0` are no numbers).
+                    let p = self.atom()?;
+                    self.pos += 1;
+                    let q = self.atom()?;
+                    let proper = matches!((&p, &q), (Expr::Num(p), Expr::Num(q)) if p < q);
+                    if !proper {
+                        return Err(ParseError(
+                            "a mixed number whose fraction is not proper".into(),
+                        ));
+                    }
+                    let whole = factors.remove(0);
+                    factors.push(mixed(whole, Expr::Div(Box::new(p), Box::new(q))));
                 }
                 _ if self.starts_operand() => factors.push(self.postfix()?),
                 _ => break,
@@ -276,9 +223,27 @@ impl Parser<'_> {
         })
     }
 
-    /// Whether `e`, just read from a plain integer literal, can start a mixed number.
+    /// Whether the next tokens are `p/q` with integer literals, and nothing binds tighter
+    /// after them.
+    fn slash_fraction_follows(&self) -> bool {
+        let int = |k: usize| matches!(self.toks.get(k), Some(Tok::Num(s)) if s.bytes().all(|b| b.is_ascii_digit()));
+        int(self.pos)
+            && self.toks.get(self.pos + 1) == Some(&Tok::Sym('/'))
+            && int(self.pos + 2)
+            && !matches!(
+                self.toks.get(self.pos + 3),
+                Some(Tok::Sym('^' | '_' | '!' | '(') | Tok::Num(_) | Tok::Letter(_))
+            )
+    }
+
+    /// Whether `e`, just read from a plain integer literal (or its negation), can start a
+    /// mixed number.
     fn mixed_number_base(&self, e: &Expr) -> bool {
-        matches!(e, Expr::Num(n) if n.is_integer())
+        let whole = match e {
+            Expr::Neg(inner) => &**inner,
+            other => other,
+        };
+        matches!(whole, Expr::Num(n) if n.is_integer())
             && self.pos > 0
             && matches!(self.toks.get(self.pos - 1), Some(Tok::Num(s)) if !s.contains('.'))
     }
@@ -630,6 +595,14 @@ impl Parser<'_> {
         } else {
             Expr::Mul(factors)
         })
+    }
+}
+
+/// The mixed number `whole fraction` (`-4 4/9` is `-(4 + 4/9)`).
+fn mixed(whole: Expr, fraction: Expr) -> Expr {
+    match whole {
+        Expr::Neg(n) => Expr::Neg(Box::new(Expr::Add(vec![*n, fraction]))),
+        n => Expr::Add(vec![n, fraction]),
     }
 }
 

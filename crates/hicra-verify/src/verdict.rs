@@ -1,11 +1,11 @@
 //! The top-level check: configuration, verdicts and [`verify`].
 
 use crate::answer::{Parsed, parse_answer};
-use crate::budget::Budget;
+use crate::budget::{Budget, MAX_ANSWER_BYTES};
 use crate::compare::{Ctx, parsed_equal};
 use crate::extract::{ExtractMode, extract_answer};
 use crate::gold::Gold;
-use crate::normalize::decimal_comma_reading;
+use crate::normalize::{decimal_comma_reading, exact_side, thousands_list_reading};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 
@@ -62,12 +62,20 @@ pub fn verify(gold: &Gold, response: &str, config: &Config) -> Verdict {
 }
 
 /// The readings of an answer text: itself, and first its decimal-comma reading when it has
-/// one (`3,14` is 3.14 or the list 3, 14).
+/// one (`3,14` is 3.14 or the list 3, 14) and its exact side when it goes on to an
+/// approximation (`2/7 \approx 0.29` is 2/7 or 0.29).
 fn readings(text: &str) -> Vec<String> {
-    match decimal_comma_reading(text) {
-        Some(decimal) => vec![decimal, text.to_string()],
-        None => vec![text.to_string()],
+    if text.len() > MAX_ANSWER_BYTES {
+        // Too long to parse: compared as text only.
+        return vec![text.to_string()];
     }
+    let mut out: Vec<String> = decimal_comma_reading(text).into_iter().collect();
+    let exact = exact_side(text);
+    if exact.len() < text.len() {
+        out.push(exact.to_string());
+    }
+    out.push(text.to_string());
+    out
 }
 
 /// Compares an already extracted answer with the gold: `(correct, reason)`.
@@ -86,7 +94,11 @@ pub fn compare_answer(gold: &Gold, answer: &str, config: &Config) -> (bool, Stri
         abs_tolerance: config.abs_tolerance,
         how: Cell::new(""),
     };
-    let cands: Vec<Parsed> = readings(answer)
+    let mut answer_readings = readings(answer);
+    if answer.len() <= MAX_ANSWER_BYTES {
+        answer_readings.extend(thousands_list_reading(answer));
+    }
+    let cands: Vec<Parsed> = answer_readings
         .iter()
         .map(|a| parse_answer(a, &budget))
         .collect();

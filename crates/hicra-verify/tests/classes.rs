@@ -1,31 +1,10 @@
-//! Labelled cases for each equivalence class of issue 15, graded end to end in flexible
-//! mode (extraction from a response, then comparison). The labels are what a careful human
-//! grader says, written by hand.
+//! Labelled cases for each equivalence class the verifier documents (crate docs, "What is
+//! equal, class by class"), graded end to end in flexible mode (extraction from a response,
+//! then comparison). The labels are what a careful human grader says, written by hand.
 
-use hicra_verify::{Config, Gold, verify};
+mod labelled;
 
-/// (gold, response, expected verdict)
-type Case = (&'static str, &'static str, bool);
-
-fn check(class: &str, cases: &[Case]) {
-    let mut failures = Vec::new();
-    for (gold, response, expected) in cases {
-        let v = verify(&Gold::from(*gold), response, &Config::default());
-        if v.correct != *expected {
-            failures.push(format!(
-                "gold {gold:?}, response {response:?}: expected {expected}, got {} (extracted {:?}, {})",
-                v.correct, v.extracted, v.reason
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{class}: {} of {} cases wrong:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
-}
+use labelled::check;
 
 #[test]
 fn class1_latex_answers_outside_boxes() {

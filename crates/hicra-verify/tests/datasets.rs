@@ -46,18 +46,7 @@ fn load(set: &'static str) -> Vec<Item> {
 }
 
 fn all_items() -> Vec<Item> {
-    [
-        "gsm8k",
-        "math500",
-        "aime24",
-        "aime25",
-        "amc23",
-        "minerva_math",
-        "olympiadbench",
-    ]
-    .into_iter()
-    .flat_map(load)
-    .collect()
+    common::SETS.into_iter().flat_map(load).collect()
 }
 
 fn boxed(answer: &str) -> String {
@@ -85,27 +74,11 @@ fn as_integer(text: &str) -> Option<i64> {
     t.parse().ok()
 }
 
-/// Splits at depth-0 commas (for reordering multiple answers).
+/// The items of a multiple answer (depth-0 commas), each without `$`.
 fn top_level_items(text: &str) -> Vec<String> {
-    let mut items = Vec::new();
-    let mut depth = 0i32;
-    let mut current = String::new();
-    for c in text.chars() {
-        match c {
-            '(' | '[' | '{' => depth += 1,
-            ')' | ']' | '}' => depth -= 1,
-            _ => {}
-        }
-        if c == ',' && depth == 0 {
-            items.push(std::mem::take(&mut current));
-        } else {
-            current.push(c);
-        }
-    }
-    items.push(current);
-    items
-        .into_iter()
-        .map(|s| s.trim().trim_matches('$').trim().to_string())
+    common::top_level_items(text)
+        .iter()
+        .map(|s| bare(s))
         .collect()
 }
 
@@ -240,15 +213,7 @@ fn golds_match_themselves_equivalents_and_not_perturbations() {
     let mut report = Vec::new();
     let (mut self_ok, mut eq_ok, mut eq_n, mut pert_ok, mut pert_n) = (0, 0, 0, 0, 0);
     let mut failures = Vec::new();
-    for set in [
-        "gsm8k",
-        "math500",
-        "aime24",
-        "aime25",
-        "amc23",
-        "minerva_math",
-        "olympiadbench",
-    ] {
+    for set in common::SETS {
         let (mut s_ok, mut s_n, mut e_ok, mut e_n, mut p_ok, mut p_n) = (0, 0, 0, 0, 0, 0);
         for item in items.iter().filter(|i| i.set == set) {
             s_n += 1;

@@ -1,28 +1,35 @@
 //! Differential test against Math-Verify (the field's reference grader, PyPI
 //! `math-verify`): several thousand (gold, response) pairs built from the golds in
-//! `shared/data/math`, rewritten in the formats of issue 15's classes, plus wrong answers,
-//! graded by both. Fails when hicra disagrees on more than 1% of the pairs outside the
-//! accepted list below, or when an accepted disagreement no longer occurs.
+//! `shared/data/math` (`differential`): the golds rewritten in equivalent formats, wrong
+//! answers, and the answer forms the verifier documents (labels in a final sentence, units,
+//! bare LaTeX, approximations, relations, matrices, tuples, ratios, several boxes, named
+//! golds, broken inline math, pairs of equations), graded by both. Fails when hicra
+//! disagrees on more than 1% of the pairs outside the accepted list below, or when an
+//! accepted disagreement no longer occurs. Every disagreement is printed (the first 200
+//! outside the accepted list, then a count per format of the accepted ones).
 //!
 //! Math-Verify runs once, in one Python process for all pairs
 //! (`tests/math_verify_oracle.py`). The Python is `$HICRA_PYTHON`, else the virtual
 //! environment `.ci/run` creates (`target/math-verify-venv`), else `python3`. When
 //! Math-Verify cannot be imported the test fails under CI (`CI=true`) and is skipped with a
-//! message elsewhere.
+//! message elsewhere. The answer forms also carry the verdict they were written with, which
+//! hicra must give whether or not Math-Verify is available.
 //!
 //! `cargo test -p hicra-verify --test math_verify -- --ignored --nocapture` also runs the
 //! speed comparison (MATH-500 golds inside ~2,000-character responses), which prints
 //! figures and asserts nothing.
 
-use hicra_verify::{Config, Gold, gold_answer, verify};
+use hicra_verify::{Config, Gold, verify};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 mod common;
+mod differential;
 
-use common::{MATH_DATA as DATA, repair};
+use common::MATH_DATA as DATA;
+use differential::pairs;
 const ORACLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/math_verify_oracle.py");
 
 /// Largest share of pairs on which hicra may disagree with Math-Verify outside
@@ -33,6 +40,132 @@ const MAX_DISAGREEMENT: f64 = 0.01;
 /// `format` is a rewrite name (any presentation) or `rewrite/presentation`; `gold` is the
 /// bare gold, or `*` for every gold in that format. Each entry must still occur.
 const ACCEPTED: &[(&str, &str, bool, &str)] = &[
+    (
+        "bare",
+        "*",
+        true,
+        "a whole response of bare LaTeX is its answer; Math-Verify reads undelimited LaTeX \
+         only as `\\frac{a}{b}` and otherwise takes a number from it (`3\\sqrt{13}` gives 3)",
+    ),
+    (
+        "bare-dfrac",
+        "*",
+        true,
+        "a whole response of bare LaTeX is its answer; Math-Verify does not read \
+         undelimited `\\dfrac`",
+    ),
+    (
+        "relation-linear-chain",
+        "*",
+        true,
+        "`a < 2x + 1 < b` describes the interval ((a-1)/2, (b-1)/2) of the gold; Math-Verify \
+         compares a relation with an interval gold only when allow_set_relation_comp is set",
+    ),
+    (
+        "relation-linear",
+        "*",
+        true,
+        "`2y - 2n < 0` is `y < n`; Math-Verify compares inequalities side by side without \
+         solving them",
+    ),
+    (
+        "relation-abs-ball",
+        "*",
+        true,
+        "`|t| \\le b` is the interval [-b, b] of the gold; Math-Verify compares a relation \
+         with an interval gold only when allow_set_relation_comp is set",
+    ),
+    (
+        "relation-abs-ring",
+        "*",
+        true,
+        "`a \\le |t| \\le b` is [-b, -a] \\cup [a, b], the gold; Math-Verify does not turn a \
+         bound on an absolute value into intervals",
+    ),
+    (
+        "matrix-vmatrix",
+        "*",
+        true,
+        "a `vmatrix` with the gold's entries is read as the matrix it writes; Math-Verify \
+         evaluates it as a determinant",
+    ),
+    (
+        "tuples-assigned-or",
+        "*",
+        true,
+        "`x=a, y=b` or `x=b, y=a` lists the solutions (a, b), (b, a); Math-Verify flattens \
+         it into a set of four equations",
+    ),
+    (
+        "broken-inline",
+        "*",
+        false,
+        "inline math broken over lines is not an environment (as in Math-Verify's LaTeX \
+         extraction), and its text is not a plain answer; Math-Verify's number fallback \
+         still reads the number inside",
+    ),
+    (
+        "broken-parens",
+        "*",
+        false,
+        "`\\( … \\)` broken over lines is not an environment, and its text is not a plain \
+         answer; Math-Verify's number fallback still reads the number inside",
+    ),
+    (
+        "equation-pair-arranged",
+        "*",
+        true,
+        "`y_1 - a^2 = x^2 + 2ax` is the gold's `y_1 = x^2 + 2ax + a^2` rearranged; \
+         Math-Verify compares the two sides of named equations separately",
+    ),
+    (
+        "mixed",
+        "*",
+        true,
+        "`1 1/2` in plain text is the mixed number 3/2; Math-Verify 0.9 reads its first \
+         number only",
+    ),
+    (
+        "approx-sim",
+        "*",
+        true,
+        "the exact side before `\\sim` states the answer; Math-Verify takes the rounded \
+         value after it",
+    ),
+    (
+        "approx-plain",
+        "*",
+        true,
+        "the exact side before `≈` states the answer; Math-Verify takes the last number, the \
+         rounded value",
+    ),
+    (
+        "boxes-gold",
+        "*",
+        true,
+        "the gold lists two boxed three-digit numbers; Math-Verify joins `\\boxed{550}, \
+         \\boxed{555}` into the number 550555",
+    ),
+    (
+        "boxes-set",
+        "*",
+        true,
+        "the response lists two boxed three-digit numbers; Math-Verify joins them into one \
+         number (`501,506`)",
+    ),
+    (
+        "ratio-scaled",
+        "*",
+        true,
+        "`26:30` in plain text is the ratio 13/15; Math-Verify reads its first number",
+    ),
+    (
+        "label-display",
+        "*",
+        true,
+        "`10/11.` ending the sentence is 10/11; Math-Verify reads the full stop into the \
+         number (`10/11.0`) and then does not match it to `\\frac{10}{11}`",
+    ),
     (
         "scaled-equation",
         "*",
@@ -116,333 +249,6 @@ const ACCEPTED: &[(&str, &str, bool, &str)] = &[
     ),
 ];
 
-/// One generated pair.
-struct Pair {
-    /// Which rewrite or perturbation produced it.
-    format: &'static str,
-    /// The gold as both graders receive it.
-    gold: String,
-    /// The model response as both graders receive it.
-    response: String,
-}
-
-/// The bare gold answers of one benchmark set.
-fn golds(set: &str) -> Vec<String> {
-    let path = format!("{DATA}/{set}/test.jsonl");
-    let content = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    content
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{path}: {e}"));
-            let field = match set {
-                "minerva_math" => &v["solution"],
-                "olympiadbench" => &v["final_answer"][0],
-                _ => &v["answer"],
-            };
-            let text = match field {
-                Value::String(s) => repair(s),
-                Value::Number(n) => n.to_string(),
-                other => panic!("{path}: unexpected gold {other}"),
-            };
-            let bare = gold_answer(&text);
-            bare.trim().trim_matches('$').trim().to_string()
-        })
-        .collect()
-}
-
-/// A small deterministic hash (FNV-1a) to pick formats per gold.
-fn hash(s: &str, salt: u64) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ salt;
-    for b in s.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
-/// The integer a gold states, if it is one (`27`, `27.0`, `1,234`).
-fn integer(g: &str) -> Option<i64> {
-    let t = g.replace(',', "");
-    let t = t.strip_suffix(".0").unwrap_or(&t);
-    t.parse().ok()
-}
-
-/// `\frac{p}{q}` (optionally negative) with integer parts.
-fn fraction(g: &str) -> Option<(i64, i64)> {
-    let (neg, rest) = match g.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, g),
-    };
-    let rest = rest
-        .strip_prefix("\\frac{")
-        .or_else(|| rest.strip_prefix("\\dfrac{"))?;
-    let (p, rest) = rest.split_once("}{")?;
-    let q = rest.strip_suffix('}')?;
-    let (p, q): (i64, i64) = (p.parse().ok()?, q.parse().ok()?);
-    (q != 0).then_some((if neg { -p } else { p }, q))
-}
-
-/// The terminating decimal of `p/q`, if short.
-fn decimal(p: i64, q: i64) -> Option<String> {
-    let mut d = q.abs();
-    for f in [2, 5] {
-        while d % f == 0 {
-            d /= f;
-        }
-    }
-    if d != 1 {
-        return None;
-    }
-    let v = p as f64 / q as f64;
-    let s = format!("{v}");
-    (s.len() <= 8).then_some(s)
-}
-
-/// Writes `n` with a thousands separator `sep`.
-fn grouped(n: i64, sep: &str) -> String {
-    let digits = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push_str(sep);
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
-
-/// Equivalent rewrites of a gold answer: `(format, answer text)`.
-fn rewrites(g: &str) -> Vec<(&'static str, String)> {
-    let mut out = vec![("same", g.to_string())];
-    if g.contains("\\frac") {
-        out.push(("dfrac", g.replace("\\frac", "\\dfrac")));
-    }
-    if let Some(n) = integer(g) {
-        out.push(("named", format!("x = {n}")));
-        out.push(("chain", format!("{} + {} = {n}", n - 1, 1)));
-        if n.abs() >= 1000 {
-            out.push(("thousands-braced", grouped(n, "{,}")));
-            out.push(("thousands-comma", grouped(n, ",")));
-        }
-        out.push(("unit", format!("{n} \\text{{ cm}}")));
-    }
-    if let Some((p, q)) = fraction(g) {
-        if let Some(d) = decimal(p, q) {
-            out.push(("decimal", d));
-        }
-        if (0..10).contains(&p) && (1..10).contains(&q) {
-            out.push(("frac-shorthand", format!("\\frac{p}{q}")));
-        }
-        out.push(("slash", format!("{p}/{q}")));
-    }
-    if g.starts_with('(') && g.ends_with(')') && !g.contains("\\left") {
-        out.push((
-            "left-right",
-            format!("\\left({}\\right)", &g[1..g.len() - 1]),
-        ));
-    }
-    if g.contains("\\sqrt{") {
-        out.push(("spaced", g.replace("\\sqrt{", "\\, \\sqrt{")));
-    }
-    if let Some(rest) = g.strip_prefix("0.") {
-        out.push(("leading-dot", format!(".{rest}")));
-    }
-    let items = top_level_items(g);
-    if items.len() >= 2 && g.starts_with('(') && g.ends_with(')') {
-        // One tuple: semicolons, and a named tuple.
-        let inner = top_level_items(&g[1..g.len() - 1]);
-        if inner.len() >= 2 && inner.len() <= 3 {
-            out.push(("semicolons", format!("({})", inner.join("; "))));
-            let names = ["x", "y", "z"][..inner.len()].join(", ");
-            out.push(("named-tuple", format!("({names}) = {g}")));
-        }
-    } else if items.len() >= 2 {
-        let mut rev = items.clone();
-        rev.reverse();
-        out.push(("reordered", rev.join(", ")));
-        out.push(("and-joined", rev.join(" \\text{ and } ")));
-        out.push(("boxes", rev.join(" | ")));
-    }
-    if g.contains("\\ge") || g.contains("\\le") {
-        out.push((
-            "relation-ascii",
-            g.replace("\\geq", ">=")
-                .replace("\\leq", "<=")
-                .replace("\\ge", ">=")
-                .replace("\\le", "<="),
-        ));
-    }
-    if let Some((lhs, rhs)) = g.split_once('=')
-        && !rhs.contains('=')
-        && !lhs.trim().is_empty()
-        && !rhs.trim().is_empty()
-        && !g.contains(['<', '>', ','])
-    {
-        out.push(("swapped-sides", format!("{} = {}", rhs.trim(), lhs.trim())));
-        out.push((
-            "scaled-equation",
-            format!(
-                "2\\left({}\\right) = 2\\left({}\\right)",
-                lhs.trim(),
-                rhs.trim()
-            ),
-        ));
-    }
-    out
-}
-
-/// Splits at top-level commas (outside brackets and braces).
-fn top_level_items(g: &str) -> Vec<String> {
-    let mut items = Vec::new();
-    let mut depth = 0i32;
-    let mut cur = String::new();
-    for c in g.chars() {
-        match c {
-            '(' | '[' | '{' => depth += 1,
-            ')' | ']' | '}' => depth -= 1,
-            ',' if depth == 0 => {
-                items.push(cur.trim().to_string());
-                cur.clear();
-                continue;
-            }
-            _ => {}
-        }
-        cur.push(c);
-    }
-    items.push(cur.trim().to_string());
-    items.retain(|i| !i.is_empty());
-    items
-}
-
-/// Wrong answers for a gold: `(format, answer text)`; `other` is a different gold.
-fn perturbations(g: &str, other: &str) -> Vec<(&'static str, String)> {
-    let mut out = vec![("other-gold", other.to_string())];
-    if let Some(n) = integer(g) {
-        out.push(("plus-one", (n + 1).to_string()));
-        out.push(("doubled", (2 * n + 2).to_string()));
-    }
-    if let Some((p, q)) = fraction(g) {
-        out.push(("numerator", format!("\\frac{{{}}}{{{q}}}", p + 1)));
-    }
-    if g.contains("\\sqrt{") {
-        out.push(("sqrt-arg", g.replacen("\\sqrt{", "\\sqrt{2", 1)));
-    }
-    let items = top_level_items(g);
-    if items.len() >= 2 && !(g.starts_with('(') && g.ends_with(')')) {
-        out.push(("dropped-item", items[1..].join(", ")));
-    }
-    if g.starts_with('(') && g.ends_with(')') {
-        let inner = top_level_items(&g[1..g.len() - 1]);
-        if inner.len() == 2 && inner[0] != inner[1] {
-            out.push(("swapped-tuple", format!("({}, {})", inner[1], inner[0])));
-        }
-    }
-    if let Some((lhs, rhs)) = g.split_once('=')
-        && !rhs.contains('=')
-        && !g.contains(['<', '>', ','])
-        && !rhs.trim().is_empty()
-    {
-        out.push((
-            "shifted-equation",
-            format!("{} = {} + 1", lhs.trim(), rhs.trim()),
-        ));
-    }
-    out
-}
-
-/// Ways a response states its answer `a`: `(format, response)`. One pair in 50 pads the
-/// environment with spaces and newlines.
-fn present(a: &str, k: u64) -> (&'static str, String) {
-    let lead = "Let me work through this step by step. Combining the cases above";
-    if k % 50 == 7 {
-        return ("padded", format!("{lead}, we obtain\n\\[\n {a} \n\\]"));
-    }
-    match k % 5 {
-        0 => ("boxed", format!("{lead}, the answer is $\\boxed{{{a}}}$.")),
-        1 => ("inline", format!("{lead}, we obtain ${a}$.")),
-        2 => ("display", format!("{lead}, we obtain\n\\[{a}\\]")),
-        3 => (
-            "final",
-            format!("{lead}.\nThe final answer is ${a}$. I hope it is correct."),
-        ),
-        _ => ("parens", format!("{lead}, we obtain \\({a}\\).")),
-    }
-}
-
-/// The generated pairs: for each gold, two equivalent rewrites and one wrong answer, each in
-/// a presentation chosen by hash.
-fn pairs() -> Vec<Pair> {
-    let sets = [
-        "math500",
-        "aime24",
-        "aime25",
-        "amc23",
-        "minerva_math",
-        "olympiadbench",
-        "gsm8k",
-    ];
-    let mut all: Vec<String> = Vec::new();
-    for set in sets {
-        let mut g = golds(set);
-        if set == "gsm8k" {
-            g.truncate(400);
-        }
-        all.extend(g);
-    }
-    all.retain(|g| !g.is_empty() && g.len() <= 200);
-    let mut out = Vec::new();
-    for (i, g) in all.iter().enumerate() {
-        let other = (1..all.len())
-            .map(|k| &all[(i + k * 7) % all.len()])
-            .find(|o| *o != g)
-            .expect("golds differ");
-        let gold = format!("${g}$");
-        let good = rewrites(g);
-        let bad = perturbations(g, other);
-        let picks = [
-            (&good, hash(g, 1), true),
-            (&good, hash(g, 2), true),
-            (&bad, hash(g, 3), false),
-        ];
-        let mut seen = Vec::new();
-        for (options, h, _) in picks {
-            let (format, answer) = &options[(h % options.len() as u64) as usize];
-            if seen.contains(format) {
-                continue;
-            }
-            seen.push(format);
-            let (how, response) = if *format == "boxes" {
-                // Several boxed answers in the final sentence.
-                let boxes: Vec<String> = answer
-                    .split(" | ")
-                    .map(|a| format!("$\\boxed{{{a}}}$"))
-                    .collect();
-                (
-                    "text",
-                    format!(
-                        "Checking each case, the solutions are {}.",
-                        boxes.join(" and ")
-                    ),
-                )
-            } else {
-                present(answer, h >> 8)
-            };
-            out.push(Pair {
-                format: leak(format!("{format}/{how}")),
-                gold: gold.clone(),
-                response,
-            });
-        }
-    }
-    out
-}
-
-/// Interns a format name for the `'static` table.
-fn leak(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
-}
-
 /// The Python that runs Math-Verify.
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("HICRA_PYTHON") {
@@ -519,6 +325,45 @@ fn math_verify(pairs: &[(String, String)]) -> Option<(Vec<bool>, f64)> {
     Some((verdicts, seconds))
 }
 
+/// The last `n` bytes of `s` or a little more, from a character boundary.
+fn tail(s: &str, n: usize) -> &str {
+    let mut from = s.len().saturating_sub(n);
+    while !s.is_char_boundary(from) {
+        from -= 1;
+    }
+    &s[from..]
+}
+
+/// The answer forms are written with the verdict they should get: hicra gives it on every
+/// one (this needs no Math-Verify).
+#[test]
+fn answer_forms_get_their_written_verdicts() {
+    let config = Config::default();
+    let forms: Vec<_> = pairs()
+        .into_iter()
+        .filter(|p| p.expected.is_some())
+        .collect();
+    assert!(forms.len() >= 1_000, "only {} form pairs", forms.len());
+    let wrong: Vec<String> = forms
+        .iter()
+        .filter_map(|p| {
+            let v = verify(&Gold::from(p.gold.as_str()), &p.response, &config);
+            (Some(v.correct) != p.expected).then(|| {
+                format!(
+                    "[{}] gold {:?}, response {:?}: {v:?}",
+                    p.format, p.gold, p.response
+                )
+            })
+        })
+        .collect();
+    println!(
+        "{} of {} form pairs get their written verdict",
+        forms.len() - wrong.len(),
+        forms.len()
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 /// A fresh scratch directory under the system temp dir.
 fn tempfile_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -549,40 +394,46 @@ fn agrees_with_math_verify() {
         .collect();
     let hicra_seconds = start.elapsed().as_secs_f64();
     let mut unaccepted = Vec::new();
-    let mut accepted_seen = vec![false; ACCEPTED.len()];
+    let mut accepted_counts = vec![0usize; ACCEPTED.len()];
     for (k, p) in pairs.iter().enumerate() {
         if ours[k] == reference[k] {
             continue;
         }
-        let bare = &p.gold[1..p.gold.len() - 1];
+        let bare = p.gold.trim_matches('$');
         let rewrite = p.format.split('/').next().unwrap_or("");
         match ACCEPTED.iter().position(|(f, g, verdict, _)| {
             (*f == "*" || *f == rewrite || *f == p.format)
                 && (*g == "*" || *g == bare)
                 && *verdict == ours[k]
         }) {
-            Some(i) => accepted_seen[i] = true,
+            Some(i) => accepted_counts[i] += 1,
             None => unaccepted.push(format!(
                 "[{}] gold {:?}: hicra {}, Math-Verify {}; response ends {:?}",
                 p.format,
                 p.gold,
                 ours[k],
                 reference[k],
-                &p.response[p.response.len().saturating_sub(60)..]
+                tail(&p.response, 60)
             )),
         }
     }
     for line in unaccepted.iter().take(200) {
         println!("{line}");
     }
+    for ((format, gold, verdict, _), n) in ACCEPTED.iter().zip(&accepted_counts) {
+        println!("accepted: {n:>4} x [{format}] gold {gold:?}, hicra {verdict}");
+    }
+    let accepted: usize = accepted_counts.iter().sum();
     let positives = reference.iter().filter(|&&r| r).count();
     let rate = unaccepted.len() as f64 / pairs.len() as f64;
     println!(
-        "{} pairs ({} correct by Math-Verify): {} accepted disagreements, {} others ({:.2}%); \
-         grading time hicra {:.3} s, Math-Verify {:.1} s",
+        "{} pairs ({} correct by Math-Verify): agreement {:.4}; {} accepted disagreements \
+         ({} kinds), {} others ({:.2}%); grading time hicra {:.3} s, Math-Verify {:.1} s",
         pairs.len(),
         positives,
-        accepted_seen.iter().filter(|&&s| s).count(),
+        1.0 - (accepted + unaccepted.len()) as f64 / pairs.len() as f64,
+        accepted,
+        accepted_counts.iter().filter(|&&n| n > 0).count(),
         unaccepted.len(),
         100.0 * rate,
         hicra_seconds,
@@ -590,8 +441,8 @@ fn agrees_with_math_verify() {
     );
     let stale: Vec<_> = ACCEPTED
         .iter()
-        .zip(&accepted_seen)
-        .filter(|(_, seen)| !**seen)
+        .zip(&accepted_counts)
+        .filter(|(_, n)| **n == 0)
         .map(|(a, _)| a)
         .collect();
     assert!(

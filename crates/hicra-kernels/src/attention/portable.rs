@@ -10,6 +10,24 @@ use crate::lanes::{add_lanes, fma_lanes, halving_sum};
 /// weighted sum of values, row by row; multiply-adds fused with `FMA`.
 #[inline(always)]
 pub fn block<const FMA: bool>(job: &Job, pair: usize, o: &mut [f32]) {
+    each_row(job, pair, o, dot::<FMA>, |probs, (bi, gi), oi| {
+        for (j, &p) in probs.iter().enumerate() {
+            axpy::<FMA>(p, job.v.row(bi, gi, j, oi.len()), oi);
+        }
+    });
+}
+
+/// Runs the rows of (sequence, KV head) `pair` into `o`: each query row's scores (`score` of
+/// the row and a cached key, plus the mask), their softmax, then `mix` of the probabilities
+/// and the values of (sequence, KV head) into the row's output.
+#[inline(always)]
+fn each_row(
+    job: &Job,
+    pair: usize,
+    o: &mut [f32],
+    score: impl Fn(&[f32], &[f32]) -> f32,
+    mix: impl Fn(&[f32], (usize, usize), &mut [f32]),
+) {
     let (g, r, hd, s, t) = job.dims;
     let (bi, gi) = (pair / g, pair % g);
     let qb = &job.q[pair * r * hd..(pair + 1) * r * hd];
@@ -19,13 +37,10 @@ pub fn block<const FMA: bool>(job: &Job, pair: usize, o: &mut [f32]) {
         let row = bi * t + i % t;
         let m = &job.mask[row * s..(row + 1) * s];
         for (j, p) in probs.iter_mut().enumerate() {
-            *p = dot::<FMA>(qi, job.k.row(bi, gi, j, hd)) + m[j];
+            *p = score(qi, job.k.row(bi, gi, j, hd)) + m[j];
         }
         softmax_in_place(&mut probs);
-        let oi = &mut o[i * hd..(i + 1) * hd];
-        for (j, &p) in probs.iter().enumerate() {
-            axpy::<FMA>(p, job.v.row(bi, gi, j, hd), oi);
-        }
+        mix(&probs, (bi, gi), &mut o[i * hd..(i + 1) * hd]);
     }
 }
 
@@ -73,24 +88,16 @@ pub fn block_lanes<const L: usize, const S: usize, const V: usize>(
     pair: usize,
     o: &mut [f32],
 ) {
-    let (g, r, hd, s, t) = job.dims;
-    let (bi, gi) = (pair / g, pair % g);
-    let qb = &job.q[pair * r * hd..(pair + 1) * r * hd];
-    let mut probs = vec![0f32; s];
-    for i in 0..r {
-        let qi = &qb[i * hd..(i + 1) * hd];
-        let row = bi * t + i % t;
-        for (j, p) in probs.iter_mut().enumerate() {
-            let key = job.k.row(bi, gi, j, hd);
-            let mut chains = [[0f32; L]; S];
-            for c in 0..hd / L {
-                let lanes = c * L..(c + 1) * L;
-                fma_lanes(&mut chains[c % S], &qi[lanes.clone()], &key[lanes]);
-            }
-            *p = halving_sum(combined(chains)) + job.mask[row * s + j];
+    let score = |query: &[f32], key: &[f32]| {
+        let mut chains = [[0f32; L]; S];
+        for c in 0..query.len() / L {
+            let lanes = c * L..(c + 1) * L;
+            fma_lanes(&mut chains[c % S], &query[lanes.clone()], &key[lanes]);
         }
-        softmax_in_place(&mut probs);
-        let oi = &mut o[i * hd..(i + 1) * hd];
+        halving_sum(combined(chains))
+    };
+    each_row(job, pair, o, score, |probs, (bi, gi), oi| {
+        let hd = oi.len();
         for c in 0..hd / L {
             let mut chains = [[0f32; L]; V];
             for (j, &p) in probs.iter().enumerate() {
@@ -99,7 +106,7 @@ pub fn block_lanes<const L: usize, const S: usize, const V: usize>(
             }
             oi[c * L..(c + 1) * L].copy_from_slice(&combined(chains));
         }
-    }
+    });
 }
 
 /// Chains of lanes added lane-wise, in order.

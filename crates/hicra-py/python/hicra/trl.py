@@ -1,4 +1,5 @@
-"""HICRA inside TRL's GRPO trainer (written against TRL 1.16).
+"""HICRA inside TRL's GRPO trainer (written against TRL 1.16; importing this module with any
+other TRL release raises :class:`hicra.versions.UnsupportedVersionError`).
 
 :class:`HicraGRPOTrainer` calls TRL's ``_generate_and_score_completions`` unchanged (so
 every generation backend, vLLM server and colocate modes included, works as before), then
@@ -6,27 +7,40 @@ replaces its ``(B,)`` ``advantages`` with ``(B, T)`` per-token HICRA advantages.
 ``_compute_loss`` unsqueezes ``advantages`` only when it is 1-D, so per-token advantages
 reach the clipped objective as they are; no part of the loss is copied or overridden.
 
-Logged through TRL's metrics (averaged per logging step): ``hicra/planning_token_frac``
-(planning tokens / completion tokens), ``hicra/semantic_entropy`` (gram occurrences pooled
-over the step's completions, natural log), ``hicra/conditional_entropy``, and with
-``hicra_token_entropy`` (default on) ``hicra/token_entropy_planning`` and
-``hicra/token_entropy_execution`` (mean policy entropy over those tokens; this costs one
-extra no-grad forward pass per generation batch).
+Several processes (torchrun, accelerate, DeepSpeed): each process turns its own rows into
+per-token advantages; the ``released`` variant compares a response with its whole group, so
+when a process holds part of a group (``per_device_train_batch_size * steps_per_generation``
+not a multiple of ``num_generations``) the processes gather the batch and each takes its rows
+of the one result. With LoRA (``peft_config=``) the token-entropy pass runs the adapted policy.
+
+Logged through TRL's metrics (averaged per logging step, over all processes' completions):
+``hicra/planning_token_frac`` (planning tokens / completion tokens), ``hicra/semantic_entropy``
+(gram occurrences pooled over the step's completions, natural log),
+``hicra/conditional_entropy``, and with ``hicra_token_entropy`` (default on)
+``hicra/token_entropy_planning`` and ``hicra/token_entropy_execution`` (mean policy entropy
+over those tokens; this costs one extra no-grad forward pass per generation batch).
 """
 
 from __future__ import annotations
 
 import inspect
+import os
+import shlex
+import warnings
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Sequence
 
-import numpy as np
-import torch
-from accelerate.utils import gather_object
-from trl import GRPOConfig, GRPOTrainer
+from hicra.versions import require
 
-from hicra.advantages import VARIANTS, apply_hicra
-from hicra.grams import StrategicGrams
+require("trl", "hicra.trl")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from accelerate.utils import gather_object  # noqa: E402
+from trl import GRPOConfig, GRPOTrainer  # noqa: E402
+
+from hicra.advantages import VARIANTS, apply_hicra  # noqa: E402
+from hicra.grams import StrategicGrams  # noqa: E402
 
 # The multimodal inputs TRL's forward helper accepts, passed through when present.
 _FORWARD_KEYS = (
@@ -79,6 +93,81 @@ class HicraGRPOConfig(GRPOConfig):
             raise ValueError(f"hicra_entropy_quantile {self.hicra_entropy_quantile} is outside [0, 1]")
 
 
+def _flag_value(argv: Sequence[str], *names: str) -> Optional[str]:
+    """The value of ``--name VALUE`` or ``--name=VALUE`` in ``argv`` (the last one given)."""
+    value = None
+    for i, arg in enumerate(argv):
+        for name in names:
+            if arg == name and i + 1 < len(argv):
+                value = argv[i + 1]
+            elif arg.startswith(name + "="):
+                value = arg[len(name) + 1 :]
+    return value
+
+
+def _launcher_argv() -> list:
+    """The command line of the process that started this one (Linux), or ``[]``."""
+    try:
+        with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
+            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+def _is_accelerate_launch(argv: Sequence[str]) -> bool:
+    head = [os.path.basename(a) for a in argv[:3]]
+    return "accelerate.commands.launch" in argv or ("accelerate" in head and "launch" in argv)
+
+
+def requested_processes(launcher_argv: Sequence[str]) -> Optional[int]:
+    """How many processes an ``accelerate launch`` command line asked for: its
+    ``--num_processes``, else ``num_processes`` in its ``--config_file``; ``None`` if neither
+    or if the command is no ``accelerate launch``."""
+    if not _is_accelerate_launch(launcher_argv):
+        return None
+    count = _flag_value(launcher_argv, "--num_processes", "--num-processes")
+    if count is None:
+        config = _flag_value(launcher_argv, "--config_file", "--config-file")
+        if config is not None:
+            try:
+                import yaml
+
+                with open(config) as f:
+                    count = (yaml.safe_load(f) or {}).get("num_processes")
+            except (OSError, ValueError, AttributeError, ImportError):
+                count = None
+    try:
+        return None if count is None else int(count)
+    except (TypeError, ValueError):
+        return None
+
+
+def single_process_warning(
+    world_size: int, environ: Mapping[str, str], launcher_argv: Sequence[str]
+) -> Optional[str]:
+    """The warning for a run that asked for several processes but got one, else ``None``.
+
+    Asked for several: the launching ``accelerate launch`` command line says so, or a launcher
+    set ``MASTER_PORT`` (accelerate does only when told to start more than one process) while
+    leaving ``WORLD_SIZE`` unset. ``accelerate launch --cpu --num_processes N`` and an
+    accelerate config with ``distributed_type: MULTI_CPU`` both start one process without MPI.
+    """
+    if world_size != 1:
+        return None
+    asked = requested_processes(launcher_argv)
+    rendezvous_only = "MASTER_PORT" in environ and "WORLD_SIZE" not in environ
+    if not ((asked is not None and asked > 1) or (asked is None and rendezvous_only)):
+        return None
+    count = str(asked) if asked else "several"
+    launcher = shlex.join(launcher_argv[:6]) + (" ..." if len(launcher_argv) > 6 else "")
+    return (
+        f"{count} processes were asked for ({launcher or 'MASTER_PORT is set'}) but this run has one "
+        f"(WORLD_SIZE is {environ.get('WORLD_SIZE', 'unset')}): on a CPU, accelerate starts a single "
+        f"process for --cpu and for distributed_type: MULTI_CPU unless MPI launches it. Start the "
+        f"processes with torchrun instead: torchrun --nproc_per_node {asked or 2} your_script.py ..."
+    )
+
+
 class HicraGRPOTrainer(GRPOTrainer):
     """TRL's ``GRPOTrainer`` with HICRA per-token advantages."""
 
@@ -89,6 +178,9 @@ class HicraGRPOTrainer(GRPOTrainer):
         self.strategic_grams = StrategicGrams.load(self.args.strategic_grams)
         self._hicra_rewards: Optional[torch.Tensor] = None
         self._hicra_batches = 0
+        message = single_process_warning(self.accelerator.num_processes, os.environ, _launcher_argv())
+        if message is not None:
+            warnings.warn(message, stacklevel=2)
 
     # TRL gathers the rewards of all processes here; HICRA's `released` variant needs them.
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
@@ -103,32 +195,32 @@ class HicraGRPOTrainer(GRPOTrainer):
         completion_ids = output["completion_ids"]
         mask = output["completion_mask"].bool()
         tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
-        planning = self.strategic_grams.planning_mask(tokenizer, completion_ids, mask)
+        planning = torch.as_tensor(self.strategic_grams.planning_mask(tokenizer, completion_ids, mask))
 
         variant = args.hicra_variant
-        needs_entropy = variant in ("released", "entropy")
         entropy = None
-        if needs_entropy or args.hicra_token_entropy:
+        if variant in ("released", "entropy") or args.hicra_token_entropy:
             entropy = self._hicra_token_entropies(output)
-        correct = self._hicra_correct(len(completion_ids)) if variant == "released" else None
         num_generations = self.num_generations if mode == "train" else self.num_generations_eval
-        group_size = self._hicra_group_size(len(completion_ids), num_generations, variant)
+        local = len(completion_ids)
+        whole_groups = self._hicra_holds_whole_groups(local, num_generations)
 
         seed = (int(args.seed) * 1_000_003 + self._hicra_batches) % 2**64
         self._hicra_batches += 1
         advantages = output["advantages"]
-        per_token = apply_hicra(
-            advantages,
-            planning,
-            mask=mask,
-            alpha=args.hicra_alpha,
-            variant=variant,
-            entropy=None if entropy is None else entropy,
-            correct=correct,
-            group_size=group_size,
-            seed=seed,
-            entropy_quantile=args.hicra_entropy_quantile,
-        )
+        settings = dict(alpha=args.hicra_alpha, variant=variant, seed=seed, entropy_quantile=args.hicra_entropy_quantile)
+        if variant == "released" and not whole_groups:
+            per_token = self._hicra_released_gathered(advantages, planning, mask, entropy, num_generations, settings)
+        else:
+            per_token = apply_hicra(
+                advantages,
+                planning,
+                mask=mask,
+                entropy=entropy,
+                correct=self._hicra_correct()[self._hicra_rows(local)] if variant == "released" else None,
+                group_size=num_generations if whole_groups else None,
+                **settings,
+            )
         output["advantages"] = per_token.to(device=advantages.device, dtype=advantages.dtype)
         self._hicra_log(mode, completion_ids, mask, planning, entropy, tokenizer)
         return output
@@ -154,26 +246,50 @@ class HicraGRPOTrainer(GRPOTrainer):
         )
         return entropies.float()
 
-    def _hicra_correct(self, local: int) -> np.ndarray:
-        """This process's completions whose weighted reward reaches ``hicra_correct_reward``."""
+    def _hicra_rows(self, local: int) -> slice:
+        """This process's rows in the batch gathered from all processes (in process order)."""
+        start = self.accelerator.process_index * local
+        return slice(start, start + local)
+
+    def _hicra_correct(self) -> np.ndarray:
+        """Every process's completions whose weighted reward reaches ``hicra_correct_reward``."""
         rewards = self._hicra_rewards
         weights = self.reward_weights.to(rewards.device).unsqueeze(0)
         total = (rewards * weights).nansum(dim=1)
-        start = self.accelerator.process_index * local
-        return (total[start : start + local] >= self.args.hicra_correct_reward).cpu().numpy()
+        return (total >= self.args.hicra_correct_reward).cpu().numpy()
 
-    def _hicra_group_size(self, local: int, num_generations: int, variant: str) -> Optional[int]:
-        """Responses per group within this process's slice (only `released` uses groups)."""
-        start = self.accelerator.process_index * local
-        if local % num_generations == 0 and start % num_generations == 0:
-            return num_generations
-        if variant == "released":
+    def _hicra_holds_whole_groups(self, local: int, num_generations: int) -> bool:
+        """Whether this process's rows are whole groups. Every process holds as many rows, so
+        every process gets the same answer (the gathered path below is collective)."""
+        return local % num_generations == 0
+
+    def _hicra_gather_rows(self, x: torch.Tensor) -> torch.Tensor:
+        """All processes' ``(B, T)`` rows in process order, padded with 0 to the longest ``T``."""
+        x = x.to(self.accelerator.device)
+        return self.accelerator.gather(self.accelerator.pad_across_processes(x, dim=1, pad_index=0))
+
+    def _hicra_released_gathered(self, advantages, planning, mask, entropy, num_generations, settings):
+        """The released variant when groups span processes: the whole batch on every process,
+        one call over whole groups, this process's rows of the result."""
+        local, width = mask.shape
+        everyone = self.accelerator.gather(advantages.detach().float().to(self.accelerator.device))
+        if everyone.numel() % num_generations:
             raise ValueError(
-                f"the released HICRA variant needs whole groups on each process, but this process "
-                f"holds {local} completions for groups of {num_generations}; make "
-                f"per_device_train_batch_size * steps_per_generation a multiple of num_generations"
+                f"the released HICRA variant needs whole groups of num_generations={num_generations} "
+                f"completions, but the processes hold {everyone.numel()} together; make "
+                f"per_device_train_batch_size * steps_per_generation * number of processes a multiple "
+                f"of num_generations"
             )
-        return None
+        per_token = apply_hicra(
+            everyone.cpu(),
+            self._hicra_gather_rows(planning.int()).bool().cpu(),
+            mask=self._hicra_gather_rows(mask.int()).bool().cpu(),
+            entropy=self._hicra_gather_rows(entropy.float()).cpu(),
+            correct=self._hicra_correct(),
+            group_size=num_generations,
+            **settings,
+        )
+        return per_token[self._hicra_rows(local), :width]
 
     def _hicra_log(self, mode, completion_ids, mask, planning, entropy, tokenizer) -> None:
         device = self.accelerator.device
