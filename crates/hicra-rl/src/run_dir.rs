@@ -9,7 +9,7 @@ use hicra_model::io::atomic;
 
 use crate::checkpoint::list_checkpoints;
 use crate::error::{Result, RlError};
-use crate::run_record::{RUN_RECORD, RunKind, RunRecord};
+use crate::run_record::{RunKind, RunRecord};
 
 /// What an output directory holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,7 +206,9 @@ mod tests {
         let e = prepare_new_run(dir, RunKind::Sft, true).unwrap_err();
         assert!(e.to_string().contains("hicra train"), "{e}");
         prepare_new_run(dir, RunKind::Train, true).unwrap();
-        assert!(!dir.join("checkpoints").exists() && !dir.join(RUN_RECORD).exists());
+        assert!(
+            !dir.join("checkpoints").exists() && !dir.join(crate::run_record::RUN_RECORD).exists()
+        );
         assert!(dir.join("notes.txt").exists());
     }
 }
