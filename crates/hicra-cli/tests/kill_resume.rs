@@ -38,14 +38,19 @@ impl Moments {
     }
 }
 
+/// A command line for an output directory.
+type CommandLine = Box<dyn Fn(&Path) -> Vec<String>>;
+/// A command line continuing an output directory, when it shows a run to continue.
+type ResumeLine = Box<dyn Fn(&Path) -> Option<Vec<String>>>;
+
 /// One command under test: how to start it into an output, how a user goes on after a kill,
 /// and what of its output must equal the uninterrupted run's.
 struct Job {
     name: &'static str,
     /// The command line writing into `out`.
-    start: Box<dyn Fn(&Path) -> Vec<String>>,
+    start: CommandLine,
     /// The command line continuing `out`, when `out` shows a run to continue.
-    resume: Box<dyn Fn(&Path) -> Option<Vec<String>>>,
+    resume: ResumeLine,
     /// The comparable outputs of a finished `out`.
     outputs: fn(&Path) -> BTreeMap<PathBuf, Vec<u8>>,
 }
