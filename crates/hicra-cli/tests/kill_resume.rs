@@ -104,11 +104,18 @@ fn kill_and_resume(job: &Job, dir: &Path, moments: &mut Moments) -> usize {
                 }
             }
             let status = child.wait().unwrap();
-            assert!(
-                status.success(),
-                "{}: chain {chain}: {args:?} failed",
-                job.name
-            );
+            if !status.success() {
+                // Once more, to show why (the output as the failed run left it).
+                let again = Command::new(env!("CARGO_BIN_EXE_hicra"))
+                    .args(&args)
+                    .output()
+                    .unwrap();
+                panic!(
+                    "{}: chain {chain}: {args:?} failed; again: {}",
+                    job.name,
+                    String::from_utf8_lossy(&again.stderr)
+                );
+            }
             break;
         }
         assert_eq!(

@@ -48,8 +48,10 @@ pub struct Args {
 /// Runs `hicra sft`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(dir) = &args.resume {
-        let config = resumed_config(dir)?;
-        return fine_tune(config, dir);
+        return match resumed_config(dir)? {
+            Some(config) => fine_tune(config, dir),
+            None => Ok(()),
+        };
     }
     let sets = [args.set.clone(), args.device.config_overrides()].concat();
     let mut config = load_config(args.config.as_deref(), &sets)?;
@@ -73,8 +75,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// The settings an unfinished SFT in `dir` runs again with (checked as a training resume
-/// is); its partial outputs are removed.
-fn resumed_config(dir: &Path) -> anyhow::Result<TrainConfig> {
+/// is); its partial outputs are removed. `None` for a finished SFT: nothing to do.
+fn resumed_config(dir: &Path) -> anyhow::Result<Option<TrainConfig>> {
     for removed in clean_run_temporaries(dir) {
         eprintln!(
             "note: removed {}, left by the interrupted run",
@@ -89,13 +91,16 @@ fn resumed_config(dir: &Path) -> anyhow::Result<TrainConfig> {
         RunDir::Run {
             kind: RunKind::Sft,
             kept: Some(_),
-        } => bail!(
-            "{} holds a finished SFT (its model is in {}): nothing to resume; `hicra sft \
-             --force --out {}` with the same settings redoes it",
-            dir.display(),
-            dir.join("model").display(),
-            dir.display()
-        ),
+        } => {
+            eprintln!(
+                "note: {} holds a finished SFT (its model is in {}): nothing to resume; \
+                 `hicra sft --force --out {}` with the same settings redoes it",
+                dir.display(),
+                dir.join("model").display(),
+                dir.display()
+            );
+            return Ok(None);
+        }
         _ => bail!("{} holds no `hicra sft` run to resume", dir.display()),
     }
     let record = RunRecord::read(dir)?
@@ -114,7 +119,7 @@ fn resumed_config(dir: &Path) -> anyhow::Result<TrainConfig> {
         "note: SFT keeps no checkpoints: running {} again from step 0",
         dir.display()
     );
-    Ok(config)
+    Ok(Some(config))
 }
 
 /// Removes what an interrupted SFT wrote besides its settings.
