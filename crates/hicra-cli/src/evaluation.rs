@@ -123,6 +123,15 @@ impl ItemRecord {
     }
 }
 
+/// A record of the data that was not evaluated, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedItem {
+    /// Where it is: `FILE:LINE` (or `FILE: row N`, `FILE: element N`).
+    pub location: String,
+    /// Why it was left out (malformed, or a prompt too long for the model).
+    pub reason: String,
+}
+
 /// The summary written to `summary.json` and printed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvalSummary {
@@ -160,6 +169,9 @@ pub struct EvalSummary {
     pub max_new_tokens: usize,
     /// Base seed.
     pub seed: u64,
+    /// The records of the data file that were not evaluated, with the reason (`n` counts
+    /// only the evaluated problems).
+    pub skipped: Vec<SkippedItem>,
     /// Wall-clock seconds of generation and grading (of this invocation, when resumed).
     pub time_s: f64,
 }
@@ -233,6 +245,7 @@ pub fn summarize(
     mode: &str,
     items: &[ItemRecord],
     settings: &EvalSettings,
+    skipped: &[SkippedItem],
     time_s: f64,
 ) -> EvalSummary {
     let n = items.len();
@@ -289,6 +302,7 @@ pub fn summarize(
         top_p: settings.top_p,
         max_new_tokens: settings.max_new_tokens,
         seed: settings.seed,
+        skipped: skipped.to_vec(),
         time_s,
     }
 }
@@ -325,7 +339,7 @@ mod tests {
             ),
             item(&[true, true, true, true], &[Some("1"); 4], &[5, 5, 5, 5]),
         ];
-        let s = summarize("d", "m", "strict-boxed", &items, &settings, 0.0);
+        let s = summarize("d", "m", "strict-boxed", &items, &settings, &[], 0.0);
         assert_eq!((s.n, s.samples), (2, 4));
         assert!((s.pass_at_1 - (0.25 + 1.0) / 2.0).abs() < 1e-12);
         // Two problems at 0.25 and 1: s = 0.75 / √2, half-width t(0.975, 1) · s / √2.

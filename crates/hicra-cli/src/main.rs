@@ -5,7 +5,7 @@ mod evaluation;
 mod report;
 mod stats;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// RL fine-tuning of language models with Hierarchy-Aware Credit Assignment.
 #[derive(Parser)]
@@ -63,7 +63,9 @@ fn main() {
     // SAFETY: called first thing in `main`, before any other thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     pin_thread_count();
-    let cli = Cli::parse();
+    quiet_on_closed_pipe();
+    let matches = with_negative_numbers(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Generate(args) => commands::generate::run(args),
         Command::Score(args) => commands::score::run(args),
@@ -82,6 +84,24 @@ fn main() {
     if let Err(err) = result {
         eprintln!("error: {err:#}");
         std::process::exit(1);
+    }
+}
+
+/// Lets every subcommand take negative numbers as values (`--temperature -1` is a value,
+/// refused by the command's own check, not an unknown flag).
+fn with_negative_numbers(cmd: clap::Command) -> clap::Command {
+    cmd.allow_negative_numbers(true)
+        .mut_subcommands(with_negative_numbers)
+}
+
+/// Ends the process quietly, as Unix tools do, when the reader of its output goes away
+/// (`hicra generate … | head`): Rust ignores SIGPIPE, so a print to a closed pipe would panic.
+/// Every file hicra writes survives a sudden end (atomic writes, resumable logs).
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -256,7 +256,11 @@ fn eval_resume_after_a_kill_gives_the_uninterrupted_result() {
     other.push("--resume");
     let out = hicra(&other);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("other settings"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("other inputs or settings") && err.contains("\"seed\":5"),
+        "{err}"
+    );
     let empty = d.path().join("empty");
     let mut none = eval_args(m, p, empty.to_str().unwrap());
     none.push("--resume");

@@ -53,7 +53,7 @@ fn train_writes_a_run_directory_and_resumes() {
         assert!(out.join(p).exists(), "{p} missing");
     }
     // extend the finished run by one step through --resume on an edited config
-    let resolved = resolved.replace("steps = 2", "steps = 3");
+    let resolved = resolved.replace("\nsteps = 2\n", "\nsteps = 3\n");
     std::fs::write(out.join("config.toml"), resolved).unwrap();
     let o = hicra()
         .args(["train", "--resume"])

@@ -52,7 +52,8 @@ impl GramSet {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_lines(&text, &path.display().to_string())
+        let text = text.strip_prefix('\u{FEFF}').unwrap_or(&text);
+        Self::from_lines(text, &path.display().to_string())
     }
 
     /// Builds a set from grams (trimmed; empty ones skipped; grams equal after

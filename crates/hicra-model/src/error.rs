@@ -130,6 +130,15 @@ pub enum ModelError {
         /// Bytes free on the device.
         free_bytes: u64,
     },
+    /// An output path holds something a write would destroy (a file where a directory goes,
+    /// files the write did not make).
+    #[error("{path}: {message}")]
+    OutputInUse {
+        /// The output path.
+        path: PathBuf,
+        /// What is there.
+        message: String,
+    },
     /// Any other failure with a message.
     #[error("{0}")]
     Other(String),

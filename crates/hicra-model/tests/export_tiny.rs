@@ -132,7 +132,7 @@ fn arch_class(arch: Arch) -> &'static str {
 }
 
 #[test]
-fn export_replaces_an_existing_directory_and_leaves_no_temp_files() {
+fn export_replaces_a_previous_export_refuses_other_files_and_leaves_no_temp_files() {
     let tmp = tempfile::tempdir().unwrap();
     let tok = test_tokenizer();
     let src = tmp.path().join("src");
@@ -147,12 +147,23 @@ fn export_replaces_an_existing_directory_and_leaves_no_temp_files() {
     let loaded = load(&src);
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("stale.txt"), "old").unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let err = loaded.save_hf(&out).unwrap_err().to_string();
+    assert!(err.contains("notes.txt"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    std::fs::remove_file(out.join("notes.txt")).unwrap();
     loaded.save_hf(&out).unwrap();
+    // A previous export is replaced whole.
+    std::fs::write(out.join("model.safetensors"), "truncated").unwrap();
     loaded.save_hf(&out).unwrap();
-    assert!(
-        !out.join("stale.txt").exists(),
-        "old directory contents replaced"
+    assert_ne!(
+        std::fs::metadata(out.join("model.safetensors"))
+            .unwrap()
+            .len(),
+        9
     );
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()

@@ -60,9 +60,9 @@ fn apply_hicra<'py>(
 ) -> PyResult<HicraArrays<'py>> {
     guarded("apply_hicra", || {
         let variant = parse_variant(variant)?;
-        if !alpha.is_finite() {
+        if !(alpha.is_finite() && alpha >= 0.0) {
             return Err(PyValueError::new_err(format!(
-                "alpha = {alpha} is not finite"
+                "alpha = {alpha} must be a finite number >= 0 (as algorithm.hicra.alpha)"
             )));
         }
         if !(0.0..=1.0).contains(&entropy_quantile) {

@@ -5,11 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use hicra_model::io::{atomic, digest};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Result, RlError};
 
@@ -30,39 +29,16 @@ pub struct Manifest {
 
 /// Writes `bytes` to `path` and fsyncs it.
 pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = fs::File::create(path).map_err(|e| RlError::io(path, e))?;
-    f.write_all(bytes).map_err(|e| RlError::io(path, e))?;
-    f.sync_all().map_err(|e| RlError::io(path, e))
+    atomic::write_synced(path, bytes).map_err(RlError::from_model_io)
 }
 
 /// Writes `bytes` to `path` atomically (sibling temp file, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    write_synced(&tmp, bytes)?;
-    fs::rename(&tmp, path).map_err(|e| RlError::io(path, e))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")));
-    Ok(())
-}
-
-fn sync_dir(dir: &Path) {
-    // Best effort: directory fsync is not supported everywhere.
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    atomic::write_atomic(path, bytes).map_err(RlError::from_model_io)
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = fs::File::open(path).map_err(|e| RlError::io(path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| RlError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    digest::sha256_file(path).map_err(RlError::from_model_io)
 }
 
 fn list_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -86,16 +62,10 @@ pub fn write_checkpoint(
     step: u64,
     fill: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<Manifest> {
-    let parent = dest.parent().unwrap_or(Path::new("."));
+    let parent = atomic::parent_of(dest);
+    let parent = parent.as_path();
     fs::create_dir_all(parent).map_err(|e| RlError::io(parent, e))?;
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "checkpoint".into());
-    let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(|e| RlError::io(&tmp, e))?;
-    }
+    let tmp = atomic::temp_path(dest);
     fs::create_dir_all(&tmp).map_err(|e| RlError::io(&tmp, e))?;
     let result = (|| {
         fill(&tmp)?;
@@ -123,7 +93,7 @@ pub fn write_checkpoint(
             source: e,
         })?;
         write_synced(&tmp.join(MANIFEST), &json)?;
-        sync_dir(&tmp);
+        atomic::sync_dir(&tmp);
         Ok(manifest)
     })();
     let manifest = match result {
@@ -134,14 +104,14 @@ pub fn write_checkpoint(
         }
     };
     if dest.exists() {
-        let old = parent.join(format!(".old-{name}-{}", std::process::id()));
+        let old = atomic::temp_path(dest);
         fs::rename(dest, &old).map_err(|e| RlError::io(dest, e))?;
         fs::rename(&tmp, dest).map_err(|e| RlError::io(dest, e))?;
         let _ = fs::remove_dir_all(&old);
     } else {
         fs::rename(&tmp, dest).map_err(|e| RlError::io(dest, e))?;
     }
-    sync_dir(parent);
+    atomic::sync_dir(parent);
     Ok(manifest)
 }
 

@@ -98,6 +98,14 @@ impl RlError {
         }
     }
 
+    /// Keeps an I/O error of the model crate's file helpers typed, with its path.
+    pub fn from_model_io(error: hicra_model::ModelError) -> Self {
+        match error {
+            hicra_model::ModelError::Io { path, source } => RlError::Io { path, source },
+            other => RlError::Model(other.to_string()),
+        }
+    }
+
     /// Adds the step to a non-finite error (other errors pass through).
     pub fn at_step(self, step: u64) -> Self {
         match self {

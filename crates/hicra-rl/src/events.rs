@@ -53,6 +53,14 @@ pub enum TrainEvent<'a> {
         /// Mean response length in tokens.
         length: f64,
     },
+    /// Something the user should know while the run goes on (e.g. nothing was trained for
+    /// several steps).
+    Warning {
+        /// The step.
+        step: u64,
+        /// What is wrong, and what to look at.
+        message: String,
+    },
     /// A checkpoint was written.
     Checkpoint {
         /// The step.

@@ -65,22 +65,74 @@ pub fn render_prompt(
         (FormattedPrompt::Chat(messages), Some(template)) if settings.use_chat_template => {
             let messages = with_system_prompt(messages, &settings.system_prompt);
             let text = template.render(&messages, true).map_err(|e| {
-                RlError::model(&format!("chat template of problem {}", problem.id), e)
+                RlError::model(
+                    &format!("chat template of {}", problem_place(task, problem)),
+                    e,
+                )
             })?;
             (text, false)
         }
         _ => (formatted.to_plain_text(), true),
     };
     let ids = model.tokenizer.encode(&text, add_special).map_err(|e| {
-        RlError::model(&format!("encoding the prompt of problem {}", problem.id), e)
+        RlError::model(
+            &format!("encoding the prompt of {}", problem_place(task, problem)),
+            e,
+        )
     })?;
     if ids.is_empty() {
         return Err(RlError::Task(format!(
-            "problem {} has an empty prompt",
-            problem.id
+            "{}: the prompt is empty",
+            problem_place(task, problem)
         )));
     }
     Ok(RenderedPrompt { text, ids })
+}
+
+/// The problems among `problems` whose prompt does not fit the model's context with
+/// `max_new_tokens` new tokens: each problem's index and `PLACE: why`, PLACE being its file
+/// and line where the task knows them ([`Task::locate`]), else its id.
+pub fn overlong_prompts(
+    model: &LoadedModel,
+    task: &dyn Task,
+    problems: &[Problem],
+    settings: &PromptSettings,
+    max_new_tokens: usize,
+) -> Result<Vec<(usize, String)>> {
+    let mut out = Vec::new();
+    for (i, problem) in problems.iter().enumerate() {
+        let prompt = render_prompt(model, task, problem, settings)?;
+        if let Some(why) = prompt_misfit(model, task, problem, &prompt, max_new_tokens) {
+            out.push((i, why));
+        }
+    }
+    Ok(out)
+}
+
+/// `PLACE: why` when `prompt` (of `problem`) does not fit the model's context with
+/// `max_new_tokens` new tokens.
+fn prompt_misfit(
+    model: &LoadedModel,
+    task: &dyn Task,
+    problem: &Problem,
+    prompt: &RenderedPrompt,
+    max_new_tokens: usize,
+) -> Option<String> {
+    let context = model.model.config().max_position_embeddings;
+    let n = prompt.ids.len();
+    (n + max_new_tokens > context).then(|| {
+        format!(
+            "{}: the prompt has {n} tokens; with {max_new_tokens} new tokens it exceeds the \
+             model's context of {context} tokens",
+            problem_place(task, problem)
+        )
+    })
+}
+
+/// Where a problem is, for messages: its file and line where the task knows them, else its id.
+pub fn problem_place(task: &dyn Task, problem: &Problem) -> String {
+    task.locate(problem)
+        .unwrap_or_else(|| format!("problem {}", problem.id))
 }
 
 /// Sampling settings of a pass (the seed is the pass's base seed).
@@ -224,6 +276,13 @@ pub fn generate_and_grade(
         .flat_map(|p| (0..plan.samples).map(move |s| (p, s)))
         .collect();
     for (b, batch) in rows.chunks(plan.batch_rows).enumerate().skip(first_batch) {
+        let max_new = plan.sampling.max_new_tokens;
+        if let Some(why) = batch
+            .iter()
+            .find_map(|&(p, _)| prompt_misfit(model, task, &problems[p], &prompts[p], max_new))
+        {
+            return Err(RlError::Task(why));
+        }
         let ids: Vec<Vec<u32>> = batch.iter().map(|&(p, _)| prompts[p].ids.clone()).collect();
         let params = SamplingParams {
             temperature: plan.sampling.temperature,

@@ -6,7 +6,8 @@
 //! engine) and [`update::GradientHook`] (what happens between gradients and the optimiser
 //! step). [`generation`] is the one prompt → generate → grade path of rollouts, validation and
 //! `hicra eval`. The trainer and the SFT loop put the pieces together; [`run`] keeps a run's
-//! directory and state, and [`events`] is what the trainer reports while it runs.
+//! directory and state, [`run_dir`] says what an output directory holds, [`run_record`] what
+//! a run was started with (checked on resume), and [`events`] is what the trainer reports.
 
 pub mod advantage;
 pub mod analysis;
@@ -25,6 +26,8 @@ pub mod metrics;
 pub mod optim;
 pub mod rollout;
 pub mod run;
+pub mod run_dir;
+pub mod run_record;
 pub mod sft;
 pub mod step_metrics;
 pub mod tasks;

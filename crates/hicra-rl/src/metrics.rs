@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::checkpoint::write_atomic;
@@ -50,16 +50,18 @@ impl JsonlSink {
         })
     }
 
-    /// Keeps only the lines whose `"step"` is at most `step` (used on resume so the log
-    /// continues exactly where the checkpoint was taken). Rewrites the file atomically.
-    pub fn truncate_after(path: &Path, step: u64) -> Result<()> {
+    /// Keeps only the lines whose `"step"` is at most `step` (none for `None`), so that a
+    /// resumed log continues exactly where the checkpoint was taken; a last line cut short by
+    /// a kill is dropped. Rewrites the file atomically.
+    pub fn truncate_after(path: &Path, step: Option<u64>) -> Result<()> {
         if !path.exists() {
             return Ok(());
         }
-        let f = File::open(path).map_err(|e| RlError::io(path, e))?;
+        let text = fs::read(path).map_err(|e| RlError::io(path, e))?;
+        let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let mut kept = String::new();
-        for (i, line) in BufReader::new(f).lines().enumerate() {
-            let line = line.map_err(|e| RlError::io(path, e))?;
+        for (i, line) in text[..complete].split(|&b| b == b'\n').enumerate() {
+            let line = String::from_utf8_lossy(line);
             if line.trim().is_empty() {
                 continue;
             }
@@ -69,7 +71,7 @@ impl JsonlSink {
             })?;
             if v.get("step")
                 .and_then(|s| s.as_u64())
-                .is_some_and(|s| s <= step)
+                .is_some_and(|s| step.is_some_and(|last| s <= last))
             {
                 kept.push_str(&line);
                 kept.push('\n');
@@ -377,7 +379,7 @@ mod tests {
         }
         s.flush().unwrap();
         drop(s);
-        JsonlSink::truncate_after(&p, 2).unwrap();
+        JsonlSink::truncate_after(&p, Some(2)).unwrap();
         let text = fs::read_to_string(&p).unwrap();
         let lines: Vec<serde_json::Value> = text
             .lines()

@@ -308,7 +308,7 @@ impl AdamW {
                 map.insert(format!("w.{name}"), master.clone());
             }
         }
-        candle_core::safetensors::save(&map, path)?;
+        candle_core::safetensors::save(&map, path).map_err(|e| file_error(path, e))?;
         Ok(self.step)
     }
 
@@ -316,7 +316,8 @@ impl AdamW {
     /// its shape. Master weights come from `w.<name>` where saved, else from the parameters'
     /// current values (a state saved by an f32 run).
     pub fn load_state(&mut self, path: &Path, step: u64) -> Result<()> {
-        let map = candle_core::safetensors::load(path, &candle_core::Device::Cpu)?;
+        let map = candle_core::safetensors::load(path, &candle_core::Device::Cpu)
+            .map_err(|e| file_error(path, e))?;
         let dev = self.params.first().map(|(_, v)| v.device().clone());
         for (i, (name, var)) in self.params.iter().enumerate() {
             for (kind, slot) in [("m", &mut self.m[i]), ("v", &mut self.v[i])] {
@@ -353,6 +354,14 @@ impl AdamW {
         }
         self.step = step;
         Ok(())
+    }
+}
+
+/// A failure to read or write the optimiser state file, naming it.
+fn file_error(path: &Path, error: candle_core::Error) -> RlError {
+    match error {
+        candle_core::Error::Io(source) => RlError::io(path, source),
+        other => RlError::Invalid(format!("{}: {other}", path.display())),
     }
 }
 

@@ -159,15 +159,13 @@ impl RunSetup {
     }
 }
 
-/// The latest checkpoint of `run_dir` (verified) and its loop state.
-pub(crate) fn latest_checkpoint(run_dir: &Path) -> Result<(PathBuf, TrainerState)> {
+/// The latest checkpoint of `run_dir` (verified) and its loop state; `None` when the run has
+/// none yet.
+pub(crate) fn latest_checkpoint(run_dir: &Path) -> Result<Option<(PathBuf, TrainerState)>> {
     let ckpts = list_checkpoints(&run_dir.join("checkpoints"));
-    let (_, dir) = ckpts.last().ok_or_else(|| {
-        RlError::Invalid(format!(
-            "{} has no checkpoint to resume from",
-            run_dir.display()
-        ))
-    })?;
+    let Some((_, dir)) = ckpts.last() else {
+        return Ok(None);
+    };
     let manifest = verify_checkpoint(dir)?;
     let state_path = dir.join("trainer_state.json");
     let text = fs::read_to_string(&state_path).map_err(|e| RlError::io(&state_path, e))?;
@@ -181,7 +179,7 @@ pub(crate) fn latest_checkpoint(run_dir: &Path) -> Result<(PathBuf, TrainerState
             file: "trainer_state.json".into(),
         });
     }
-    Ok((dir.clone(), state))
+    Ok(Some((dir.clone(), state)))
 }
 
 /// Removes all but the newest `keep` checkpoints of `checkpoints_dir` (0 keeps every one).
@@ -194,20 +192,30 @@ pub(crate) fn prune_checkpoints(checkpoints_dir: &Path, keep: usize) {
     }
 }
 
-/// Loads `metrics.jsonl` of a run as JSON objects (for comparisons and reports).
+/// Loads `metrics.jsonl` of a run as JSON objects (for comparisons and reports). A last line
+/// cut short (by a kill, or a run still writing it) is left out; any other bad line is an
+/// error naming it.
 pub fn read_metrics(run_dir: &Path) -> Result<Vec<serde_json::Value>> {
     let p = run_dir.join("metrics.jsonl");
     let text = fs::read_to_string(&p).map_err(|e| RlError::io(&p, e))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| RlError::Json {
-                context: format!("{} line {}", p.display(), i + 1),
-                source: e,
-            })
-        })
-        .collect()
+    let count = text.lines().count();
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(v) => out.push(v),
+            Err(_) if i + 1 == count && !text.ends_with('\n') => {}
+            Err(e) => {
+                return Err(RlError::Json {
+                    context: format!("{} line {}", p.display(), i + 1),
+                    source: e,
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Peak resident memory of this process in MiB (`VmHWM`), when the OS reports it.

@@ -28,6 +28,7 @@ pub struct SftExample {
 /// naming the file and line.
 pub fn load_sft_jsonl(path: &Path) -> Result<Vec<SftExample>> {
     let text = std::fs::read_to_string(path).map_err(|e| RlError::io(path, e))?;
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(&text);
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {

@@ -21,6 +21,30 @@ fn load_dataset(path: &str) -> Result<Dataset> {
     Ok(loaded.dataset)
 }
 
+/// Checks that holding `val_holdout` problems out of a training file of `n` leaves problems
+/// on both sides.
+fn check_holdout(section: &TaskSection, n: usize) -> Result<()> {
+    let holdout = section.val_holdout;
+    if holdout == 0 {
+        return Err(RlError::config(
+            "task.val_holdout",
+            "is 0 and task.val_path is empty, which leaves no validation problems: hold some out \
+             (e.g. 100) or give a validation file",
+        ));
+    }
+    if holdout >= n {
+        return Err(RlError::config(
+            "task.val_holdout",
+            format!(
+                "= {holdout} holds out every problem of task.train_path ({}, {n} usable \
+                 problems) and leaves none to train on: hold out fewer, or give task.val_path",
+                section.train_path
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The task of `section` (`lab`, `arithmetic` or `dataset`).
 pub fn build_task(section: &TaskSection) -> Result<Box<dyn Task>> {
     let t = |e: hicra_tasks::TaskError| RlError::Task(e.to_string());
@@ -30,6 +54,7 @@ pub fn build_task(section: &TaskSection) -> Result<Box<dyn Task>> {
         TaskKind::Dataset => {
             let train = load_dataset(&section.train_path)?;
             let (train, val) = if section.val_path.is_empty() {
+                check_holdout(section, train.len())?;
                 train.split_validation(section.val_holdout, section.seed)
             } else {
                 (train, load_dataset(&section.val_path)?)

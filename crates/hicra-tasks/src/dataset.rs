@@ -1,6 +1,7 @@
 //! Data sets of problems: loading from JSONL / JSON / Parquet with per-record error
 //! handling, seeded shuffling, and epoch-wise iteration by a saveable position.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -88,12 +89,17 @@ pub struct Dataset {
     pub problems: Vec<Problem>,
     /// Where the data came from, if a file.
     pub path: Option<PathBuf>,
+    /// Where each problem (by id) sits in its file, for problems read from one.
+    locations: HashMap<String, RecordLocation>,
     epoch_order: Mutex<Option<(u64, u64, Vec<usize>)>>,
 }
 
+/// How many skipped records an "every record was skipped" error shows.
+const EMPTY_REASONS_SHOWN: usize = 5;
+
 impl Clone for Dataset {
     fn clone(&self) -> Self {
-        Dataset::new(self.name.clone(), self.problems.clone()).with_path(self.path.clone())
+        self.derived(self.name.clone(), self.problems.clone())
     }
 }
 
@@ -113,8 +119,22 @@ impl Dataset {
             name: name.into(),
             problems,
             path: None,
+            locations: HashMap::new(),
             epoch_order: Mutex::new(None),
         }
+    }
+
+    /// A data set of `problems` taken from this one (same file, same locations).
+    fn derived(&self, name: String, problems: Vec<Problem>) -> Dataset {
+        let mut d = Dataset::new(name, problems).with_path(self.path.clone());
+        d.locations = self.locations.clone();
+        d
+    }
+
+    /// Where the problem with id `id` sits in its file (`FILE:LINE`, `FILE: row N`), when it
+    /// was read from one.
+    pub fn location(&self, id: &str) -> Option<&RecordLocation> {
+        self.locations.get(id)
     }
 
     fn with_path(mut self, path: Option<PathBuf>) -> Self {
@@ -137,7 +157,8 @@ impl Dataset {
             dataset: &name,
             repair_escapes: options.repair_escapes,
         };
-        let mut problems = Vec::new();
+        let mut problems: Vec<Problem> = Vec::new();
+        let mut locations = HashMap::new();
         let mut skipped = Vec::new();
         for (location, record) in read_records(path)? {
             if options.limit.is_some_and(|limit| problems.len() >= limit) {
@@ -146,7 +167,12 @@ impl Dataset {
             let outcome =
                 record.and_then(|value| problem_from_record(&value, location.number, &ctx));
             match outcome {
-                Ok(problem) => problems.push(problem),
+                Ok(problem) => {
+                    locations
+                        .entry(problem.id.clone())
+                        .or_insert_with(|| location.clone());
+                    problems.push(problem);
+                }
                 Err(reason) => match options.on_error {
                     OnError::Fail => {
                         return Err(TaskError::Malformed {
@@ -162,9 +188,15 @@ impl Dataset {
             return Err(TaskError::Empty {
                 path: path.to_path_buf(),
                 skipped: skipped.len(),
+                first_reasons: skipped
+                    .iter()
+                    .take(EMPTY_REASONS_SHOWN)
+                    .map(ToString::to_string)
+                    .collect(),
             });
         }
-        let dataset = Dataset::new(name, problems).with_path(Some(path.to_path_buf()));
+        let mut dataset = Dataset::new(name, problems).with_path(Some(path.to_path_buf()));
+        dataset.locations = locations;
         Ok(Loaded { dataset, skipped })
     }
 
@@ -210,9 +242,8 @@ impl Dataset {
                 .collect()
         };
         (
-            Dataset::new(self.name.clone(), pick(false)).with_path(self.path.clone()),
-            Dataset::new(format!("{}-validation", self.name), pick(true))
-                .with_path(self.path.clone()),
+            self.derived(self.name.clone(), pick(false)),
+            self.derived(format!("{}-validation", self.name), pick(true)),
         )
     }
 

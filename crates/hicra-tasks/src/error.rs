@@ -36,12 +36,17 @@ pub enum TaskError {
         path: PathBuf,
     },
     /// The file held no usable problem.
-    #[error("{path}: no usable problems ({skipped} records skipped)")]
+    #[error(
+        "{path}: no usable problems ({skipped} records skipped){}",
+        first_reasons.iter().map(|r| format!("\n  {r}")).collect::<String>()
+    )]
     Empty {
         /// The file.
         path: PathBuf,
         /// How many records were skipped as malformed.
         skipped: usize,
+        /// The first skipped records, each as `location: reason`.
+        first_reasons: Vec<String>,
     },
     /// A configuration value is invalid; the message names the setting.
     #[error("invalid setting `{key}`: {message}")]

@@ -32,5 +32,5 @@ pub use hash::{VALIDATION_PER_MILLE, split_of, stable_hash};
 pub use problem::{Message, Problem, PromptSource, gold_value_text};
 pub use prompt::{BOXED_INSTRUCTION, FormattedPrompt, PromptFormat, PromptStyle};
 pub use record::json_type_name;
-pub use source::{FileFormat, RecordLocation, RecordUnit, parquet_rows};
+pub use source::{FileFormat, RecordLocation, RecordUnit, parquet_rows, strip_bom};
 pub use task::{MathTask, Score, Split, Task, score_math, task_anatomy};

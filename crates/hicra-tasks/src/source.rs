@@ -92,10 +92,18 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TaskError + '_ {
     }
 }
 
+/// The UTF-8 byte order mark some editors put at the start of a text file.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// `bytes` without a leading UTF-8 byte order mark.
+pub fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(BOM).unwrap_or(bytes)
+}
+
 fn read_jsonl(path: &Path) -> Result<Vec<RawRecord>, TaskError> {
     let bytes = std::fs::read(path).map_err(io_error(path))?;
     let mut records = Vec::new();
-    for (index, raw_line) in bytes.split(|&b| b == b'\n').enumerate() {
+    for (index, raw_line) in strip_bom(&bytes).split(|&b| b == b'\n').enumerate() {
         let raw_line = raw_line.strip_suffix(b"\r").unwrap_or(raw_line);
         if raw_line.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -116,11 +124,12 @@ fn read_jsonl(path: &Path) -> Result<Vec<RawRecord>, TaskError> {
 }
 
 fn read_json_list(path: &Path) -> Result<Vec<RawRecord>, TaskError> {
-    let text = std::fs::read_to_string(path).map_err(io_error(path))?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| TaskError::Malformed {
-        location: format!("{}:{}", path.display(), e.line()),
-        reason: format!("invalid JSON: {e}"),
-    })?;
+    let bytes = std::fs::read(path).map_err(io_error(path))?;
+    let value: Value =
+        serde_json::from_slice(strip_bom(&bytes)).map_err(|e| TaskError::Malformed {
+            location: format!("{}:{}", path.display(), e.line()),
+            reason: format!("invalid JSON: {e}"),
+        })?;
     let Value::Array(items) = value else {
         return Err(TaskError::Malformed {
             location: path.display().to_string(),

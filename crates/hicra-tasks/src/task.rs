@@ -55,6 +55,12 @@ pub trait Task: Send + Sync {
     /// The fixed validation set.
     fn validation_problems(&self) -> &[Problem];
 
+    /// Where `problem` comes from, for messages about it (`FILE:LINE` for a problem read from
+    /// a file); `None` for generated problems.
+    fn locate(&self, _problem: &Problem) -> Option<String> {
+        None
+    }
+
     /// The prompt for a problem (chat messages for a chat template, or raw text).
     fn prompt(&self, problem: &Problem) -> FormattedPrompt;
 
@@ -168,6 +174,13 @@ impl Task for MathTask {
 
     fn validation_problems(&self) -> &[Problem] {
         &self.validation.problems
+    }
+
+    fn locate(&self, problem: &Problem) -> Option<String> {
+        self.train
+            .location(&problem.id)
+            .or_else(|| self.validation.location(&problem.id))
+            .map(ToString::to_string)
     }
 
     fn prompt(&self, problem: &Problem) -> FormattedPrompt {

@@ -126,6 +126,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let sets = [args.set.clone(), args.device.config_overrides()].concat();
     let mut base = load_config(args.config.as_deref(), &sets)?;
     anyhow::ensure!(args.seeds >= 1, "--seeds must be at least 1");
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.target),
+        "--target is a validation accuracy, between 0 and 1 (got {})",
+        args.target
+    );
     anyhow::ensure!(!args.methods.is_empty(), "--methods names no method");
     anyhow::ensure!(
         args.threads_per_run >= 1,

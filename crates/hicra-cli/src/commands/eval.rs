@@ -1,12 +1,17 @@
 //! `hicra eval`: evaluates a model on a benchmark with the paper's protocol (K samples per
 //! problem at temperature 0.6, strict `\boxed{}` matching, averaged pass@1 and pass@k), and
 //! writes `items.jsonl` as problems finish, then `summary.json`. `--resume` continues a killed
-//! run from its `items.jsonl` with the samples an uninterrupted run would have drawn.
+//! run from its `items.jsonl` with the samples an uninterrupted run would have drawn
+//! ([`out_dir`]: what a run checks before it continues or replaces one). Records that cannot
+//! be evaluated (malformed, or a prompt too long for the model) are skipped and listed in the
+//! summary, unless `--on-error fail`.
+
+mod out_dir;
+mod progress;
 
 use std::cell::RefCell;
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use hicra_tasks::arith::{ArithConfig, ArithTask};
@@ -17,9 +22,9 @@ use hicra_tasks::{
 };
 use hicra_verify::ExtractMode;
 
-use serde::{Deserialize, Serialize};
-
-use crate::evaluation::{EvalSettings, ItemRecord, evaluate, summarize};
+use crate::evaluation::{EvalSettings, SkippedItem, evaluate, summarize};
+use out_dir::{Existing, ItemWriter, RunIdentity, open_run};
+use progress::Progress;
 
 /// Arguments of `hicra eval`.
 #[derive(clap::Args, Debug)]
@@ -65,7 +70,7 @@ pub struct Args {
     /// Size of a built-in task's validation set (`lab`, `arith`; default: the task's own).
     #[arg(long)]
     pub task_size: Option<usize>,
-    /// Output directory (default: eval/<dataset>).
+    /// Output directory (default: eval/<dataset>-<model>-<hash of data, model and settings>).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Rows (problem × sample) per generation batch.
@@ -86,9 +91,13 @@ pub struct Args {
     /// Feed prompts as raw text, without the model's chat template.
     #[arg(long)]
     pub raw: bool,
-    /// Continue the evaluation in `--out` from its `items.jsonl` (same settings required).
-    #[arg(long)]
+    /// Continue the evaluation in `--out` from its `items.jsonl` (same data, model and
+    /// settings required).
+    #[arg(long, conflicts_with = "force")]
     pub resume: bool,
+    /// Replace an earlier evaluation in `--out` (its three files; nothing else is touched).
+    #[arg(long)]
+    pub force: bool,
     /// Where the model runs and in which dtype.
     #[command(flatten)]
     pub device: super::device_args::DeviceArgs,
@@ -104,11 +113,14 @@ fn parse_on_error(s: &str) -> Result<OnError, String> {
         .map_err(|_| format!("`{s}` is not one of skip, fail"))
 }
 
-/// The task and problems an evaluation runs on.
+/// The task and problems an evaluation runs on, with the records left out.
 struct EvalData {
     name: String,
     task: Box<dyn Task>,
     problems: Vec<Problem>,
+    /// The data file's sha256 (empty for a built-in task).
+    data_sha256: String,
+    skipped: Vec<SkippedItem>,
 }
 
 fn prompt_format(args: &Args) -> PromptFormat {
@@ -152,15 +164,14 @@ fn load_data(args: &Args) -> anyhow::Result<EvalData> {
             ..LoadOptions::default()
         };
         let loaded = Dataset::load(path, &options)?;
-        for skipped in &loaded.skipped {
-            eprintln!("warning: skipped {skipped}");
-        }
-        if !loaded.skipped.is_empty() {
-            eprintln!(
-                "warning: {} malformed records skipped",
-                loaded.skipped.len()
-            );
-        }
+        let skipped = loaded
+            .skipped
+            .iter()
+            .map(|s| SkippedItem {
+                location: s.location.to_string(),
+                reason: s.reason.clone(),
+            })
+            .collect();
         let dataset = loaded.dataset;
         let problems = dataset.problems.clone();
         let name = dataset.name.clone();
@@ -170,6 +181,8 @@ fn load_data(args: &Args) -> anyhow::Result<EvalData> {
             name,
             task: Box::new(task),
             problems,
+            data_sha256: hicra_model::io::digest::sha256_file(path)?,
+            skipped,
         }
     } else if args.dataset == "lab" {
         let mut config = LabConfig::default();
@@ -181,6 +194,8 @@ fn load_data(args: &Args) -> anyhow::Result<EvalData> {
             name: "lab".into(),
             problems: task.validation_problems().to_vec(),
             task: Box::new(task),
+            data_sha256: String::new(),
+            skipped: Vec::new(),
         }
     } else if args.dataset == "arith" {
         let mut config = ArithConfig::default();
@@ -194,6 +209,8 @@ fn load_data(args: &Args) -> anyhow::Result<EvalData> {
             name: "arith".into(),
             problems: task.validation_problems().to_vec(),
             task: Box::new(task),
+            data_sha256: String::new(),
+            skipped: Vec::new(),
         }
     } else {
         bail!(
@@ -205,28 +222,6 @@ fn load_data(args: &Args) -> anyhow::Result<EvalData> {
         data.problems.truncate(limit);
     }
     Ok(data)
-}
-
-/// Writes `contents` to `path` through a temporary file and a rename.
-fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut file =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-}
-
-/// What an evaluation's results depend on, kept beside them so `--resume` can check it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct RunIdentity {
-    dataset: String,
-    model: String,
-    mode: String,
-    problems: usize,
-    settings: EvalSettings,
 }
 
 fn run_args(args: &Args) -> anyhow::Result<()> {
@@ -247,15 +242,55 @@ fn run_args(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Leaves out the problems whose prompt does not fit the model's context (recorded as
+/// skipped), or fails on the first with `--on-error fail`.
+fn drop_overlong(
+    data: &mut EvalData,
+    model: &hicra_model::LoadedModel,
+    settings: &EvalSettings,
+    on_error: OnError,
+) -> anyhow::Result<()> {
+    let plan = settings.plan();
+    let misfits = hicra_rl::generation::overlong_prompts(
+        model,
+        data.task.as_ref(),
+        &data.problems,
+        &plan.prompts,
+        settings.max_new_tokens,
+    )?;
+    if let (Some((_, first)), OnError::Fail) = (misfits.first(), on_error) {
+        bail!("{first} (--on-error skip leaves such problems out)");
+    }
+    for (index, _) in misfits.iter().rev() {
+        data.problems.remove(*index);
+    }
+    data.skipped.extend(misfits.iter().map(|(_, message)| {
+        let (location, reason) = message.split_once(": ").unwrap_or(("", message));
+        SkippedItem {
+            location: location.to_string(),
+            reason: reason.to_string(),
+        }
+    }));
+    Ok(())
+}
+
+/// Prints the skipped records.
+fn report_skipped(skipped: &[SkippedItem]) {
+    for s in skipped {
+        eprintln!("warning: skipped {}: {}", s.location, s.reason);
+    }
+    if !skipped.is_empty() {
+        eprintln!(
+            "warning: {} records skipped (listed in summary.json under \"skipped\")",
+            skipped.len()
+        );
+    }
+}
+
 /// Runs `hicra eval`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     run_args(&args)?;
-    let data = load_data(&args)?;
-    anyhow::ensure!(
-        !data.problems.is_empty(),
-        "{}: no problems to evaluate",
-        args.dataset
-    );
+    let mut data = load_data(&args)?;
     let settings = EvalSettings {
         samples: args.samples,
         temperature: args.temperature,
@@ -265,24 +300,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         seed: args.seed,
         use_chat_template: !args.raw,
     };
+    let model = hicra_model::load_model(&args.model, &args.device.load_options()?)
+        .with_context(|| format!("loading model {}", args.model))?;
+    drop_overlong(&mut data, &model, &settings, args.on_error)?;
+    report_skipped(&data.skipped);
+    anyhow::ensure!(
+        !data.problems.is_empty(),
+        "{}: no problems to evaluate",
+        args.dataset
+    );
     let mode = serde_json::to_value(args.mode)?
         .as_str()
         .unwrap_or("strict-boxed")
         .to_string();
     let identity = RunIdentity {
         dataset: data.name.clone(),
+        data_sha256: data.data_sha256.clone(),
         model: args.model.clone(),
+        model_sha256: hicra_model::io::digest::sha256_model_spec(&args.model)?,
         mode: mode.clone(),
         problems: data.problems.len(),
+        prompts_sha256: prompts_digest(&model, &data, &settings)?,
         settings: settings.clone(),
     };
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("eval").join(&data.name));
-    let model = hicra_model::load_model(&args.model, &args.device.load_options()?)
-        .with_context(|| format!("loading model {}", args.model))?;
-    let mut items = open_run(&out, &identity, &data.problems, args.resume)?;
+    let out = match &args.out {
+        Some(out) => out.clone(),
+        None => identity.default_dir()?,
+    };
+    let existing = match (args.resume, args.force) {
+        (true, _) => Existing::Resume,
+        (false, true) => Existing::Replace,
+        (false, false) => Existing::Refuse,
+    };
+    let mut items = open_run(&out, &identity, &data.problems, existing)?;
     let done = items.len();
     if done > 0 {
         eprintln!(
@@ -315,11 +365,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &mode,
         &items,
         &settings,
+        &data.skipped,
         start.elapsed().as_secs_f64(),
     );
     let mut json = serde_json::to_vec_pretty(&summary)?;
     json.push(b'\n');
-    write_atomic(&out.join("summary.json"), &json)?;
+    hicra_model::io::atomic::write_atomic(&out.join("summary.json"), &json)?;
     println!("{}", serde_json::to_string_pretty(&summary)?);
     eprintln!(
         "wrote {} and {}",
@@ -329,189 +380,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prepares `out` for a run: a fresh one must not overwrite results; a resumed one must have
-/// been started with the same identity. Returns the items already done.
-fn open_run(
-    out: &Path,
-    identity: &RunIdentity,
-    problems: &[Problem],
-    resume: bool,
-) -> anyhow::Result<Vec<ItemRecord>> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let id_path = out.join("eval_run.json");
-    let items_path = out.join("items.jsonl");
-    if !resume {
-        if items_path.exists() {
-            std::fs::remove_file(&items_path)
-                .with_context(|| format!("removing the old {}", items_path.display()))?;
-        }
-        let _ = std::fs::remove_file(out.join("summary.json"));
-        let mut json = serde_json::to_vec_pretty(identity)?;
-        json.push(b'\n');
-        write_atomic(&id_path, &json)?;
-        return Ok(Vec::new());
+/// The sha256 of every rendered prompt and gold answer, in order.
+fn prompts_digest(
+    model: &hicra_model::LoadedModel,
+    data: &EvalData,
+    settings: &EvalSettings,
+) -> anyhow::Result<String> {
+    let prompts = hicra_rl::generation::render_prompts(
+        model,
+        data.task.as_ref(),
+        &data.problems,
+        &settings.plan().prompts,
+    )?;
+    let mut all = Vec::new();
+    for (prompt, problem) in prompts.iter().zip(&data.problems) {
+        all.extend_from_slice(prompt.text.as_bytes());
+        all.push(0);
+        all.extend_from_slice(problem.gold.to_string().as_bytes());
+        all.push(0);
     }
-    let text = std::fs::read_to_string(&id_path).with_context(|| {
-        format!(
-            "--resume: {} has no evaluation to continue ({} is missing)",
-            out.display(),
-            id_path.display()
-        )
-    })?;
-    let before: RunIdentity =
-        serde_json::from_str(&text).with_context(|| format!("reading {}", id_path.display()))?;
-    if &before != identity {
-        bail!(
-            "--resume: {} was started with other settings ({}); give the same flags, or \
-             start afresh without --resume",
-            out.display(),
-            serde_json::to_string(&before)?
-        );
-    }
-    read_done_items(&items_path, problems)
-}
-
-/// Reads the complete lines of an interrupted run's `items.jsonl`, in problem order. A last
-/// line cut short by the kill is dropped (and truncated away); any other bad line is an error
-/// naming it.
-fn read_done_items(path: &Path, problems: &[Problem]) -> anyhow::Result<Vec<ItemRecord>> {
-    let text = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let mut items = Vec::new();
-    for (n, line) in text[..complete].split(|&b| b == b'\n').enumerate() {
-        if line.is_empty() {
-            continue;
-        }
-        let item: ItemRecord = serde_json::from_slice(line)
-            .with_context(|| format!("{} line {}: not an item record", path.display(), n + 1))?;
-        let expected = problems.get(items.len()).map(|p| p.id.as_str());
-        anyhow::ensure!(
-            expected == Some(item.id.as_str()),
-            "{} line {}: item `{}` where problem `{}` was expected",
-            path.display(),
-            n + 1,
-            item.id,
-            expected.unwrap_or("(none: more items than problems)")
-        );
-        items.push(item);
-    }
-    if complete < text.len() {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        file.set_len(complete as u64)
-            .with_context(|| format!("truncating the cut-off last line of {}", path.display()))?;
-    }
-    Ok(items)
-}
-
-/// Appends item records to `items.jsonl`, one synced line each.
-struct ItemWriter {
-    path: PathBuf,
-    file: std::fs::File,
-}
-
-impl ItemWriter {
-    fn append(path: &Path) -> anyhow::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        Ok(ItemWriter {
-            path: path.to_path_buf(),
-            file,
-        })
-    }
-
-    fn write(&mut self, item: &ItemRecord) -> anyhow::Result<()> {
-        let mut line = serde_json::to_vec(item)?;
-        line.push(b'\n');
-        self.file
-            .write_all(&line)
-            .and_then(|()| self.file.sync_data())
-            .with_context(|| format!("writing {}", self.path.display()))
-    }
-}
-
-/// Progress of an evaluation: a bar on a terminal; otherwise a line every 30 s with the items
-/// done, the rate and the time left.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    name: String,
-    total: usize,
-    done: usize,
-    resumed_at: usize,
-    start: Instant,
-    last_line: Instant,
-}
-
-const PROGRESS_LINE_EVERY: Duration = Duration::from_secs(30);
-
-impl Progress {
-    fn new(name: &str, total: usize, done: usize) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(total as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} [{bar:30}] {pos}/{len} problems, {elapsed} (eta {eta})",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar.set_message(format!("eval {name}"));
-            bar.set_position(done as u64);
-            bar
-        });
-        Progress {
-            bar,
-            name: name.to_string(),
-            total,
-            done,
-            resumed_at: done,
-            start: Instant::now(),
-            last_line: Instant::now(),
-        }
-    }
-
-    fn item_done(&mut self) {
-        self.done += 1;
-        if let Some(bar) = &self.bar {
-            bar.set_position(self.done as u64);
-        }
-        self.tick();
-    }
-
-    fn tick(&mut self) {
-        if self.bar.is_none() && self.last_line.elapsed() >= PROGRESS_LINE_EVERY {
-            self.last_line = Instant::now();
-            eprintln!("{}", self.line());
-        }
-    }
-
-    fn line(&self) -> String {
-        let secs = self.start.elapsed().as_secs_f64().max(1e-9);
-        let rate = (self.done - self.resumed_at) as f64 / secs;
-        let left = self.total - self.done;
-        let eta = if rate > 0.0 {
-            format!("{:.0} s", left as f64 / rate)
-        } else {
-            "unknown".to_string()
-        };
-        format!(
-            "eval {}: {}/{} problems, {:.3} problems/s, ETA {eta}",
-            self.name, self.done, self.total, rate
-        )
-    }
-
-    fn finish(&self) {
-        match &self.bar {
-            Some(bar) => bar.finish_and_clear(),
-            None => eprintln!("{}", self.line()),
-        }
-    }
+    Ok(hicra_model::io::digest::sha256_bytes(&all))
 }

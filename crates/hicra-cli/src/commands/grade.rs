@@ -4,13 +4,16 @@
 //! A bad line (not UTF-8, not JSON, a missing field, a gold of the wrong type) gets an
 //! `{"error", "line", "field"}` output line and a `FILE:LINE: …` warning on stderr, and the
 //! other lines are still graded; with `--strict` the first bad line stops the run with that
-//! error (and no output file is written).
+//! error (and no output file is written). A UTF-8 byte order mark at the start is ignored.
+//!
+//! `--output` is written atomically; it is never the input (also through links), and an
+//! existing file there is replaced only with `--force`.
 
 use anyhow::Context;
 use hicra_verify::{Config, ExtractMode, Gold, verify};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Arguments of `hicra grade`.
@@ -20,9 +23,12 @@ pub struct Args {
     /// number or list of acceptable answers). Blank lines are skipped.
     #[arg(long)]
     pub input: PathBuf,
-    /// Output JSONL file (written atomically); standard output when absent.
+    /// Output JSONL file (written atomically; never the input); standard output when absent.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Replace an existing `--output` file.
+    #[arg(long)]
+    pub force: bool,
     /// Answer extraction: `strict-boxed` (only `\boxed{}`) or `flexible`.
     #[arg(long, default_value = "flexible")]
     pub mode: ExtractMode,
@@ -103,7 +109,7 @@ fn grade_line(line: &str, config: &Config) -> Result<(Value, bool), LineError> {
 
 /// Grades every line of `input` into `out`; with `strict`, the first bad line is an error.
 fn grade_all(
-    input: &PathBuf,
+    input: &Path,
     out: &mut dyn Write,
     config: &Config,
     strict: bool,
@@ -123,7 +129,12 @@ fn grade_all(
             break;
         }
         number += 1;
-        let outcome = match std::str::from_utf8(&buf) {
+        let line = if number == 1 {
+            hicra_tasks::strip_bom(&buf)
+        } else {
+            &buf[..]
+        };
+        let outcome = match std::str::from_utf8(line) {
             Ok(text) if text.trim().is_empty() => continue,
             Ok(text) => grade_line(text.trim_end_matches(['\n', '\r']), config),
             Err(e) => Err(LineError::new(
@@ -155,40 +166,67 @@ fn grade_all(
     Ok(tally)
 }
 
+/// Whether two paths name the same file (through links, hard or symbolic).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        #[cfg(unix)]
+        (Ok(x), Ok(y)) => {
+            use std::os::unix::fs::MetadataExt;
+            x.dev() == y.dev() && x.ino() == y.ino()
+        }
+        #[cfg(not(unix))]
+        (Ok(_), Ok(_)) => a.canonicalize().ok() == b.canonicalize().ok(),
+        _ => false,
+    }
+}
+
+/// Refuses an output that is the input, or an existing file without `--force`.
+fn check_output(input: &Path, output: &Path, force: bool) -> anyhow::Result<()> {
+    if same_file(input, output) {
+        anyhow::bail!(
+            "--output {} is the input file {}: grading would destroy it; name another file",
+            output.display(),
+            input.display()
+        );
+    }
+    if output.exists() && !force {
+        anyhow::bail!(
+            "--output {} already exists: add --force to replace it, or name another file",
+            output.display()
+        );
+    }
+    Ok(())
+}
+
+/// Grades into `path` through a temporary sibling renamed into place (removed on failure).
+fn grade_to_file(args: &Args, path: &Path, config: &Config) -> anyhow::Result<Tally> {
+    check_output(&args.input, path, args.force)?;
+    hicra_model::io::atomic::clean_stale_for(path);
+    let tmp = hicra_model::io::atomic::temp_path(path);
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut writer = BufWriter::new(file);
+    let result = grade_all(&args.input, &mut writer, config, args.strict).and_then(|t| {
+        writer.flush().context("writing output")?;
+        writer
+            .get_ref()
+            .sync_all()
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(t)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Runs `hicra grade`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::with_mode(args.mode);
     let start = Instant::now();
     let tally = match &args.output {
-        Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "grade".into());
-            let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-            let file = std::fs::File::create(&tmp)
-                .with_context(|| format!("cannot create {}", tmp.display()))?;
-            let mut writer = BufWriter::new(file);
-            let result = grade_all(&args.input, &mut writer, &config, args.strict).and_then(|t| {
-                writer.flush().context("writing output")?;
-                Ok(t)
-            });
-            match result {
-                Ok(t) => {
-                    std::fs::rename(&tmp, path)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    t
-                }
-                Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(e);
-                }
-            }
-        }
+        Some(path) => grade_to_file(&args, path, &config)?,
         None => {
             let stdout = std::io::stdout();
             let mut writer = BufWriter::new(stdout.lock());

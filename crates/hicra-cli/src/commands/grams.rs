@@ -112,10 +112,12 @@ fn load_grams(path: Option<&Path>) -> Result<GramSet> {
     })
 }
 
-/// The JSON objects of a JSONL file with their 1-based line numbers (blank lines skipped).
+/// The JSON objects of a JSONL file with their 1-based line numbers (blank lines and a
+/// leading byte order mark skipped).
 fn read_jsonl(path: &Path) -> Result<Vec<(usize, serde_json::Map<String, Value>)>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(&text);
     let mut rows = Vec::new();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {

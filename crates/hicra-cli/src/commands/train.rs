@@ -24,9 +24,15 @@ pub struct Args {
     /// Run directory (default: `trainer.out`, else `runs/<task>-<method>-<time>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue the run in this directory from its latest checkpoint.
-    #[arg(long, conflicts_with_all = ["config", "set", "out", "device", "dtype"])]
+    /// Continue the run in this directory from its latest checkpoint (from step 0 when it has
+    /// none yet). Edits of its config.toml are accepted for the run's length and its
+    /// validation, checkpoint and sample intervals only.
+    #[arg(long, conflicts_with_all = ["config", "set", "out", "device", "dtype", "force"])]
     pub resume: Option<PathBuf>,
+    /// Start over in a run directory whose run kept checkpoints (its files are deleted; files
+    /// no run wrote are never touched).
+    #[arg(long)]
+    pub force: bool,
     /// Where the model trains and in which dtype (overrides `model.device` / `model.dtype`).
     #[command(flatten)]
     pub device: super::device_args::DeviceArgs,
@@ -123,6 +129,9 @@ impl TrainObserver for ProgressObserver {
             TrainEvent::Checkpoint { path, .. } => {
                 say(&self.bar, format!("checkpoint {}", path.display()))
             }
+            TrainEvent::Warning { step, message } => {
+                say(&self.bar, format!("warning at step {step}: {message}"))
+            }
             TrainEvent::Credit { .. } => {}
         }
     }
@@ -190,12 +199,24 @@ pub fn default_out(config: &TrainConfig) -> PathBuf {
     PathBuf::from("runs").join(format!("{}-{method}-{secs}", config.task.kind.name()))
 }
 
+/// Prints what starting or resuming a run found and did.
+fn print_notes(trainer: &Trainer) {
+    for note in trainer.notes() {
+        eprintln!("note: {note}");
+    }
+}
+
 /// Runs a fresh training job and returns its summary.
-pub fn train_fresh(mut config: TrainConfig, out: Option<PathBuf>) -> anyhow::Result<TrainSummary> {
+pub fn train_fresh(
+    mut config: TrainConfig,
+    out: Option<PathBuf>,
+    force: bool,
+) -> anyhow::Result<TrainSummary> {
     ensure_model(&mut config)?;
     let out = out.unwrap_or_else(|| default_out(&config));
-    let mut trainer = Trainer::create(config, &out)
+    let mut trainer = Trainer::create(config, &out, force)
         .with_context(|| format!("starting the run in {}", out.display()))?;
+    print_notes(&trainer);
     println!("run directory: {}", out.display());
     let mut obs = ProgressObserver::new();
     Ok(trainer.train(&mut obs)?)
@@ -219,6 +240,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let summary = if let Some(dir) = args.resume {
         let mut trainer =
             Trainer::resume(&dir).with_context(|| format!("resuming {}", dir.display()))?;
+        print_notes(&trainer);
         println!(
             "resuming {} after step {}",
             dir.display(),
@@ -229,7 +251,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         let sets = [args.set.clone(), args.device.config_overrides()].concat();
         let config = load_config(args.config.as_deref(), &sets)?;
-        train_fresh(config, args.out)?
+        train_fresh(config, args.out, args.force)?
     };
     print_summary(&summary);
     Ok(())

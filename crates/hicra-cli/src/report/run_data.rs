@@ -194,18 +194,29 @@ fn analysis_label(run: &RunAnalysis) -> String {
 }
 
 /// Reads `metrics.jsonl`; a missing file or a line that is not a JSON object with a
-/// numeric `step` is an error naming the file and line.
+/// numeric `step` is an error naming the file and line, except a last line cut short (a run
+/// killed while writing it, or still writing): that one is skipped with a warning.
 pub fn read_metrics(path: &Path) -> Result<Vec<MetricsLine>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read metrics file {}", path.display()))?;
     let mut lines = Vec::new();
+    let count = text.lines().count();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         let at = || format!("{}:{}", path.display(), index + 1);
-        let value: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{}: malformed JSON metrics line", at()))?;
+        let cut_short = index + 1 == count && !text.ends_with('\n');
+        let value: serde_json::Value = match serde_json::from_str(line) {
+            Ok(value) => value,
+            Err(_) if cut_short => {
+                eprintln!("warning: {}: skipped the last line, cut short", at());
+                continue;
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("{}: malformed JSON metrics line", at()));
+            }
+        };
         let Some(object) = value.as_object() else {
             bail!("{}: metrics line is not a JSON object", at());
         };

@@ -17,6 +17,14 @@ pub fn tiny_model(dir: &Path, seed: u64) -> String {
     path.display().to_string()
 }
 
+/// Writes a tiny random Llama model with a ChatML chat template (HF layout, built-in test
+/// tokenizer) to `dir`.
+pub fn chat_model(dir: &Path, seed: u64) {
+    let tok = tiny::test_tokenizer();
+    let cfg = tiny::tiny_config(Arch::Llama, tok.vocab_size());
+    tiny::write_tiny_model(dir, &cfg, &tok, Some(tiny::CHATML_TEMPLATE), seed).unwrap();
+}
+
 /// Writes `dir/tiny.toml`: RL of `model` on arithmetic problems with 2 prompts × 4 samples,
 /// `max_new_tokens` new tokens, `micro_batch` sequences per backward, and the given
 /// `[trainer]` section lines.
@@ -79,4 +87,88 @@ pub fn train_tiny_run(dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&train.stderr)
     );
     run
+}
+
+/// The `hicra` binary under test.
+pub fn hicra() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hicra"))
+}
+
+/// Runs `hicra` with `args` and returns its output.
+pub fn run(args: &[&str]) -> std::process::Output {
+    hicra().args(args).output().unwrap()
+}
+
+/// Asserts that a run succeeded; returns its stderr.
+pub fn ok(out: std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
+/// Asserts that a run failed cleanly (an error, exit status 1, no panic); returns its stderr.
+pub fn refused(out: std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+/// Writes `n` GSM8K-style problems (`question`, `answer` with `#### N`) to `path`.
+pub fn write_problems(path: &Path, n: usize) {
+    let lines: String = (0..n)
+        .map(|i| {
+            format!(
+                "{{\"question\": \"What is {i} plus {}?\", \"answer\": \"#### {}\"}}\n",
+                i + 1,
+                2 * i + 1
+            )
+        })
+        .collect();
+    std::fs::write(path, lines).unwrap();
+}
+
+/// The path as a `&str`.
+pub fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Every file under `dir` (relative path → bytes), for byte-for-byte comparisons.
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<PathBuf, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).unwrap().to_path_buf();
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The names under `dir` (recursively) that are temporaries of an interrupted write.
+pub fn temporaries(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if hicra_model::io::atomic::temp_owner(path.file_name().unwrap()).is_some() {
+                found.push(path.clone());
+            }
+            if path.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    found
 }

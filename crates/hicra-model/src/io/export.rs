@@ -5,10 +5,12 @@
 //! `tokenizer.json`, `tokenizer_config.json` (special tokens, `added_tokens_decoder`, chat
 //! template), `special_tokens_map.json` and `generation_config.json`.
 //!
-//! The directory is written into a temporary sibling and renamed into place, so a reader
-//! never sees a half-written export; an existing directory at the target is replaced.
+//! The directory is written into a temporary sibling and swapped into place, so a reader
+//! never sees a half-written export. A previous export at the target is replaced; a directory
+//! holding other files is refused ([`save_hf`]) or written among them ([`save_hf_among`]).
 
 use crate::error::{ModelError, Result};
+use crate::io::atomic;
 use crate::io::chat::ChatTemplate;
 use crate::io::tokenizer::Tokenizer;
 use crate::model::Model;
@@ -159,45 +161,6 @@ fn tokenizer_config(
     Value::Object(m)
 }
 
-/// A fresh temporary directory next to `target` (same filesystem, so rename is atomic).
-fn sibling_temp_dir(target: &Path) -> Result<PathBuf> {
-    let parent = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|e| ModelError::io(&parent, e))?;
-    let base = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "export".into());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let tmp = parent.join(format!(".{base}.tmp-{}-{nanos}", std::process::id()));
-    std::fs::create_dir(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
-    Ok(tmp)
-}
-
-/// Moves `tmp` to `target`, replacing an existing directory (kept until the rename succeeds).
-fn commit_dir(tmp: &Path, target: &Path) -> Result<()> {
-    let backup = tmp.with_extension("old");
-    let had_old = target.exists();
-    if had_old {
-        std::fs::rename(target, &backup).map_err(|e| ModelError::io(target, e))?;
-    }
-    if let Err(e) = std::fs::rename(tmp, target) {
-        if had_old {
-            let _ = std::fs::rename(&backup, target);
-        }
-        return Err(ModelError::io(target, e));
-    }
-    if had_old {
-        let _ = std::fs::remove_dir_all(&backup);
-    }
-    Ok(())
-}
-
 /// What a Hugging Face directory is written from: a model with its tokenizer, chat template
 /// and special tokens (a `LoadedModel`'s parts).
 pub struct HfSource<'a> {
@@ -213,14 +176,177 @@ pub struct HfSource<'a> {
     pub pad_token_id: u32,
 }
 
-/// Writes `source` as a Hugging Face directory at `dir` (atomically: temp dir + rename).
+/// Writes `source` as a Hugging Face directory at `dir`, atomically: into a temporary
+/// sibling, then swapped into place. `dir` must be absent, empty or a previous export (only
+/// the files an export writes, [`HF_FILES`]); anything else is refused
+/// ([`ModelError::OutputInUse`]) and left untouched (see [`save_hf_among`]).
 pub fn save_hf(source: &HfSource, dir: &Path) -> Result<()> {
-    let tmp = sibling_temp_dir(dir)?;
-    let result = write_hf_files(source, &tmp).and_then(|()| commit_dir(&tmp, dir));
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
+    match export_target(dir)? {
+        ExportTarget::Absent | ExportTarget::Empty | ExportTarget::PreviousExport => {}
+        ExportTarget::Other(names) => {
+            return Err(ModelError::OutputInUse {
+                path: dir.to_path_buf(),
+                message: format!(
+                    "holds files an export does not write ({})",
+                    names.join(", ")
+                ),
+            });
+        }
     }
+    let tmp = write_to_temp(source, dir)?;
+    let result = swap_into_place(&tmp, dir);
+    remove_dir_quietly(&tmp);
     result
+}
+
+/// Writes `source`'s Hugging Face files into the directory `dir` that also holds other files:
+/// each of [`HF_FILES`] is replaced (file by file, so not atomically as a whole) and every
+/// other file is left as it is.
+pub fn save_hf_among(source: &HfSource, dir: &Path) -> Result<()> {
+    if let ExportTarget::Absent | ExportTarget::Empty | ExportTarget::PreviousExport =
+        export_target(dir)?
+    {
+        return save_hf(source, dir);
+    }
+    let tmp = write_to_temp(source, dir)?;
+    let result = HF_FILES.iter().try_for_each(|name| {
+        std::fs::rename(tmp.join(name), dir.join(name))
+            .map_err(|e| ModelError::io(dir.join(name), e))
+    });
+    remove_dir_quietly(&tmp);
+    atomic::sync_dir(dir);
+    result
+}
+
+/// The files an export writes.
+pub const HF_FILES: [&str; 6] = [
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+];
+
+/// What is at an export's target path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportTarget {
+    /// Nothing.
+    Absent,
+    /// An empty directory.
+    Empty,
+    /// A directory holding only files an export writes.
+    PreviousExport,
+    /// A directory holding other files too (their names, sorted).
+    Other(Vec<String>),
+}
+
+/// Looks at `dir` before an export: a regular file there is an error naming it.
+pub fn export_target(dir: &Path) -> Result<ExportTarget> {
+    let meta = match std::fs::metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ExportTarget::Absent),
+        Err(e) => return Err(ModelError::io(dir, e)),
+    };
+    if !meta.is_dir() {
+        return Err(ModelError::OutputInUse {
+            path: dir.to_path_buf(),
+            message: "is a file, not a directory".into(),
+        });
+    }
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| ModelError::io(dir, e))? {
+        let entry = entry.map_err(|e| ModelError::io(dir, e))?;
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    let mut others: Vec<String> = names
+        .iter()
+        .filter(|n| !HF_FILES.contains(&n.as_str()))
+        .cloned()
+        .collect();
+    others.sort();
+    Ok(if names.is_empty() {
+        ExportTarget::Empty
+    } else if others.is_empty() {
+        ExportTarget::PreviousExport
+    } else {
+        ExportTarget::Other(others)
+    })
+}
+
+/// Writes the files into a fresh temporary sibling of `dir` (stale ones of earlier, killed
+/// exports to `dir` are removed first) and returns it.
+fn write_to_temp(source: &HfSource, dir: &Path) -> Result<PathBuf> {
+    let parent = atomic::parent_of(dir);
+    std::fs::create_dir_all(&parent).map_err(|e| ModelError::io(&parent, e))?;
+    atomic::clean_stale_for(dir);
+    let tmp = atomic::temp_path(dir);
+    std::fs::create_dir(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
+    let written = write_hf_files(source, &tmp).and_then(|()| {
+        HF_FILES.iter().try_for_each(|name| {
+            let path = tmp.join(name);
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| ModelError::io(&path, e))
+        })
+    });
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            remove_dir_quietly(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Puts the complete directory `tmp` at `target`; a previous one ends up at `tmp` (for the
+/// caller to remove), so a reader sees the old export or the new one, never neither.
+fn swap_into_place(tmp: &Path, target: &Path) -> Result<()> {
+    if !target.exists() {
+        std::fs::rename(tmp, target).map_err(|e| ModelError::io(target, e))?;
+    } else {
+        exchange(tmp, target).map_err(|e| ModelError::io(target, e))?;
+    }
+    atomic::sync_dir(&atomic::parent_of(target));
+    Ok(())
+}
+
+/// Exchanges two directories in one step (Linux `renameat2(RENAME_EXCHANGE)`); elsewhere, or
+/// where the file system cannot, through a third name.
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let ca = CString::new(a.as_os_str().as_bytes())?;
+        let cb = CString::new(b.as_os_str().as_bytes())?;
+        // SAFETY: two valid NUL-terminated paths relative to the working directory.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                ca.as_ptr(),
+                libc::AT_FDCWD,
+                cb.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+    }
+    let third = atomic::temp_path(b);
+    std::fs::rename(b, &third)?;
+    if let Err(e) = std::fs::rename(a, b) {
+        let _ = std::fs::rename(&third, b);
+        return Err(e);
+    }
+    std::fs::rename(&third, a)
+}
+
+fn remove_dir_quietly(dir: &Path) {
+    if dir.exists() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 fn write_hf_files(source: &HfSource, dir: &Path) -> Result<()> {

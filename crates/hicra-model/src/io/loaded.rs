@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{ModelError, Result};
 use crate::generate::{Generation, SamplingParams, StopCheck};
 use crate::io::chat::{ChatMessage, ChatTemplate};
-use crate::io::export::{HfSource, save_hf};
+use crate::io::export::{HfSource, save_hf, save_hf_among};
 use crate::io::tokenizer::Tokenizer;
 use crate::model::Model;
 
@@ -100,15 +100,64 @@ impl LoadedModel {
         PathBuf::from(&self.source)
     }
 
-    /// Writes the model as a Hugging Face directory at `dir` (atomically: temp dir + rename).
-    pub fn save_hf(&self, dir: &Path) -> Result<()> {
-        let source = HfSource {
+    fn hf_source(&self) -> HfSource<'_> {
+        HfSource {
             model: &self.model,
             tokenizer: &self.tokenizer,
             chat_template: self.chat_template.as_ref(),
             eos_token_ids: &self.eos_token_ids,
             pad_token_id: self.pad_token_id,
+        }
+    }
+
+    /// Writes the model as a Hugging Face directory at `dir` (atomically; `dir` must be
+    /// absent, empty or a previous export, see [`save_hf`]).
+    pub fn save_hf(&self, dir: &Path) -> Result<()> {
+        save_hf(&self.hf_source(), dir)
+    }
+
+    /// Writes the model's Hugging Face files into `dir` among other files, leaving those alone
+    /// (see [`save_hf_among`]).
+    pub fn save_hf_among(&self, dir: &Path) -> Result<()> {
+        save_hf_among(&self.hf_source(), dir)
+    }
+
+    /// Checks that the tokenizer belongs to the model: every id it (or the special tokens)
+    /// can produce is a row of the model's embedding, and the model has no more rows than the
+    /// tokenizer's ids padded to a multiple of [`VOCAB_PADDING`] (else the model samples ids
+    /// the tokenizer cannot decode). `tokenizer` names the tokenizer's file in the error.
+    pub fn check_vocabulary(&self, tokenizer: &Path) -> Result<()> {
+        let model_vocab = self.model.config().vocab_size;
+        let tok_vocab = self.tokenizer.vocab_size();
+        let misfit = |message: String| {
+            Err(ModelError::Tokenizer {
+                path: tokenizer.to_path_buf(),
+                message,
+            })
         };
-        save_hf(&source, dir)
+        if tok_vocab > model_vocab {
+            return misfit(format!(
+                "the tokenizer has {tok_vocab} ids but the model's vocab_size is {model_vocab}: \
+                 it is not this model's tokenizer"
+            ));
+        }
+        if model_vocab > tok_vocab.next_multiple_of(VOCAB_PADDING) {
+            return misfit(format!(
+                "the model's vocab_size is {model_vocab} but the tokenizer has only {tok_vocab} \
+                 ids: it is not this model's tokenizer (the model would produce ids it cannot \
+                 decode)"
+            ));
+        }
+        let specials = self.eos_token_ids.iter().chain([&self.pad_token_id]);
+        if let Some(id) = specials.into_iter().find(|&&id| id as usize >= model_vocab) {
+            return misfit(format!(
+                "special token id {id} is outside the model's vocab_size of {model_vocab}"
+            ));
+        }
+        Ok(())
     }
 }
+
+/// The embedding rows a model may have beyond its tokenizer's ids: vocabularies are padded up
+/// to a round size (Qwen2.5's 151936 rows hold 151665 ids).
+pub const VOCAB_PADDING: usize = 1024;

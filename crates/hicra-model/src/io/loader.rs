@@ -78,14 +78,16 @@ pub fn load_hf_dir(dir: &Path, opts: &LoadOptions) -> Result<LoadedModel> {
         )?),
         None => None,
     };
-    Ok(LoadedModel {
+    let loaded = LoadedModel {
         model,
         tokenizer,
         chat_template,
         eos_token_ids,
         pad_token_id,
         source: dir.display().to_string(),
-    })
+    };
+    loaded.check_vocabulary(&dir.join("tokenizer.json"))?;
+    Ok(loaded)
 }
 
 /// Reads `model.safetensors` or the shards listed in `model.safetensors.index.json`.

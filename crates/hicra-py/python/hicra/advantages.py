@@ -25,14 +25,44 @@ def _is_torch(x: Any) -> bool:
     return type(x).__module__.startswith("torch")
 
 
-def _numpy(x: Any, dtype: Any, name: str) -> np.ndarray:
+def _raw(x: Any, name: str) -> np.ndarray:
+    """``x`` (numpy, torch or a nested list) as a numpy array of its own dtype."""
     if _is_torch(x):
         x = x.detach().cpu()
-        x = x.float().numpy() if dtype == np.float32 else x.numpy()
+        x = x.float().numpy() if x.dtype.is_floating_point else x.numpy()
     try:
-        return np.ascontiguousarray(np.asarray(x), dtype=dtype)
+        return np.asarray(x)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{name}: cannot read as a {np.dtype(dtype).name} array ({e})") from None
+        raise ValueError(f"{name}: cannot read as an array ({e})") from None
+
+
+def _numpy(x: Any, dtype: Any, name: str) -> np.ndarray:
+    """``x`` as a contiguous array of ``dtype`` (float32, bool or int64), converting only what
+    converts exactly: numbers to float32; booleans, or integers that are all 0 or 1, to bool;
+    integers, or floats that are all whole, to int64. Anything else raises ``TypeError`` (a
+    dtype that does not fit) or ``ValueError`` (values that do not), naming ``name``."""
+    arr = _raw(x, name)
+    kind = arr.dtype.kind
+    want = np.dtype(dtype)
+    if want == np.bool_:
+        if kind == "b":
+            return np.ascontiguousarray(arr, dtype=np.bool_)
+        if kind in "iu":
+            if arr.size and not np.isin(arr, (0, 1)).all():
+                raise ValueError(f"{name} must hold only 0 and 1 (or booleans)")
+            return np.ascontiguousarray(arr, dtype=np.bool_)
+        raise TypeError(f"{name} must be boolean (or 0/1 integers), got dtype {arr.dtype}")
+    if want == np.int64:
+        if kind in "iu":
+            return np.ascontiguousarray(arr, dtype=np.int64)
+        if kind == "f":
+            if not (np.isfinite(arr).all() and (arr == np.round(arr)).all()):
+                raise ValueError(f"{name} must hold whole numbers, got {arr.ravel()[:4]!r}")
+            return np.ascontiguousarray(arr, dtype=np.int64)
+        raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
+    if kind not in "fiu":
+        raise TypeError(f"{name} must be numbers, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=want)
 
 
 def apply_hicra(
@@ -65,11 +95,17 @@ def apply_hicra(
 
     Returns a torch tensor (float32, on ``advantages``' device) when ``advantages`` is one,
     else a float32 numpy array; with ``return_marked=True`` also the ``(B, T)`` bool array of
-    the tokens the variant amplified. Bad shapes, a group size that does not divide the batch
-    and unknown variants raise ``ValueError``.
+    the tokens the variant amplified. Bad shapes, a group size that does not divide the batch,
+    unknown variants, ``alpha < 0``, non-finite advantages or entropies, non-whole
+    ``lengths`` and masks or flags other than 0/1 raise ``ValueError``; arrays of a dtype that
+    does not fit (a float or string mask, string advantages) raise ``TypeError``.
     """
     if not isinstance(variant, str):
         raise ValueError(f"variant must be a string, one of {', '.join(VARIANTS)}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
+        raise TypeError(f"alpha must be a number, got {type(alpha).__name__}")
+    if not (np.isfinite(alpha) and alpha >= 0):
+        raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
     if variant not in VARIANTS:
         raise ValueError(f"unknown HICRA variant {variant!r} (expected one of {', '.join(VARIANTS)})")
     adv = _numpy(advantages, np.float32, "advantages")
@@ -96,6 +132,8 @@ def apply_hicra(
     ent = None if entropy is None else _numpy(entropy, np.float32, "entropy")
     if ent is not None and ent.ndim != 2:
         raise ValueError(f"entropy must be (B, T), got shape {ent.shape}")
+    if ent is not None and ent.shape == valid.shape and not np.isfinite(ent[valid]).all():
+        raise ValueError("entropy must be finite at every response token (found NaN or infinity)")
     cor = None if correct is None else _numpy(correct, np.bool_, "correct")
     if cor is not None and cor.ndim != 1:
         raise ValueError(f"correct must be (B,), got shape {cor.shape}")

@@ -27,6 +27,14 @@ def grade_batch(
     """Grades ``responses[i]`` against ``golds[i]`` for every ``i``; one dict per pair, in order.
 
     Releases the GIL and grades in parallel (rayon). ``threads`` sets the number of worker
-    threads (default: one per core, or ``RAYON_NUM_THREADS``).
+    threads (default: one per core, or ``RAYON_NUM_THREADS``). ``golds`` and ``responses``
+    must be sequences of the same length; a single string for either raises ``TypeError``
+    (it would be graded character by character).
     """
+    for name, value in (("golds", golds), ("responses", responses)):
+        if isinstance(value, (str, bytes)):
+            raise TypeError(
+                f"{name} must be a sequence with one entry per pair, not a single "
+                f"{type(value).__name__} (use hicra.grade for one pair)"
+            )
     return _native.grade_batch(golds, responses, mode, threads)

@@ -15,6 +15,7 @@ pub use sections::{
     RolloutSection, SftSection, TaskKind, TaskSection, TrainerSection,
 };
 
+pub mod keys;
 mod overrides;
 pub mod sections;
 
@@ -40,25 +41,22 @@ pub struct TrainConfig {
     pub lab_model: LabModelSection,
 }
 
-/// The first section of `value` that does not deserialise (to name it in an error).
-fn failing_section(value: &toml::Value) -> String {
-    fn check<T: serde::de::DeserializeOwned>(v: Option<&toml::Value>) -> bool {
-        v.is_none_or(|v| v.clone().try_into::<T>().is_ok())
-    }
-    type Check = fn(Option<&toml::Value>) -> bool;
-    let sections: [(&str, Check); 8] = [
-        ("model", check::<ModelSection>),
-        ("task", check::<TaskSection>),
-        ("rollout", check::<RolloutSection>),
-        ("algorithm", check::<AlgorithmSection>),
-        ("optim", check::<OptimSection>),
-        ("trainer", check::<TrainerSection>),
-        ("sft", check::<SftSection>),
-        ("lab_model", check::<LabModelSection>),
-    ];
-    for (name, ok) in sections {
-        if !ok(value.get(name)) {
-            return name.to_string();
+/// The first key of `value` whose value does not deserialise (to name it in an error): each
+/// leaf is tried alone in the defaults.
+fn failing_key(value: &toml::Value) -> String {
+    let defaults = to_value(&TrainConfig::default());
+    for (key, leaf) in keys::leaves(value) {
+        let mut probe = defaults.clone();
+        let mut slot = &mut probe;
+        for part in key.split('.') {
+            if slot.get(part).is_none() {
+                break;
+            }
+            slot = slot.get_mut(part).expect("checked above");
+        }
+        *slot = leaf;
+        if probe.try_into::<TrainConfig>().is_err() {
+            return key;
         }
     }
     "config".to_string()
@@ -91,7 +89,7 @@ impl TrainConfig {
             apply_set(&mut value, s)?;
         }
         let config: TrainConfig = value.clone().try_into().map_err(|e: toml::de::Error| {
-            RlError::config(failing_section(&value), e.message().to_string())
+            RlError::config(failing_key(&value), e.message().to_string())
         })?;
         config.validate()?;
         Ok(config)
@@ -122,6 +120,7 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         self.rollout.validate()?;
         self.algorithm.validate(self.prompts_per_step())?;
+        self.algorithm.validate_groups(self.rollout.group_size)?;
         self.optim.validate()?;
         self.trainer.validate()?;
         self.task.validate()?;
@@ -172,6 +171,14 @@ mod tests {
     fn wrong_types_are_named() {
         let e = TrainConfig::resolve(None, &["trainer.steps=many".into()]).unwrap_err();
         assert!(e.to_string().contains("trainer.steps"), "{e}");
+        for (set, key) in [
+            ("trainer.steps=-1", "`trainer.steps`"),
+            ("rollout.top_k=-3", "`rollout.top_k`"),
+            ("task.lab.validation_size=-1", "`task.lab.validation_size`"),
+        ] {
+            let e = TrainConfig::resolve(None, &[set.into()]).unwrap_err();
+            assert!(e.to_string().contains(key), "{set}: {e}");
+        }
         let e = TrainConfig::resolve(Some(("x.toml", "[trainer]\nsteps = \"ten\"\n")), &[])
             .unwrap_err();
         assert!(e.to_string().contains("trainer.steps"), "{e}");
@@ -190,5 +197,31 @@ mod tests {
         assert!(e.to_string().contains("algorithm.mini_batches"), "{e}");
         let e = TrainConfig::resolve(None, &["algorithm.dual_clip=0.5".into()]).unwrap_err();
         assert!(e.to_string().contains("algorithm.dual_clip"), "{e}");
+    }
+
+    #[test]
+    fn settings_that_train_nothing_are_refused_by_name() {
+        for estimator in ["grpo", "dr-grpo", "rloo", "reinforce++-baseline"] {
+            let e = TrainConfig::resolve(
+                None,
+                &[
+                    "rollout.group_size=1".into(),
+                    format!("algorithm.advantage={estimator}"),
+                ],
+            )
+            .unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.contains("rollout.group_size") && msg.contains(&format!("\"{estimator}\"")),
+                "{msg}"
+            );
+        }
+        for (set, key) in [
+            ("trainer.steps=0", "trainer.steps"),
+            ("sft.steps=0", "sft.steps"),
+        ] {
+            let e = TrainConfig::resolve(None, &[set.into()]).unwrap_err();
+            assert!(e.to_string().contains(key), "{e}");
+        }
     }
 }

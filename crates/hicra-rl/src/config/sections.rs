@@ -356,6 +356,27 @@ impl AlgorithmSection {
         Ok(())
     }
 
+    /// Checks that the estimator has responses to compare: every GRPO-family advantage
+    /// measures a response against the other responses to its prompt, so with one response
+    /// per prompt each is 0 and training changes nothing.
+    pub fn validate_groups(&self, group_size: usize) -> Result<()> {
+        if group_size >= 2 {
+            return Ok(());
+        }
+        let estimator = serde_json::to_value(self.advantage)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        Err(RlError::config(
+            "rollout.group_size",
+            format!(
+                "= {group_size} trains nothing with algorithm.advantage = \"{estimator}\": the \
+                 estimator compares the responses to one prompt, so with a single response \
+                 every advantage is 0; use at least 2 (8 or 16 are usual)"
+            ),
+        ))
+    }
+
     /// The loss settings.
     pub fn loss_config(&self) -> LossConfig {
         LossConfig {
@@ -493,6 +514,14 @@ impl TrainerSection {
     /// Checks the loop settings, naming the key.
     pub fn validate(&self) -> Result<()> {
         let err = |k: &str, m: String| Err(RlError::config(k, m));
+        if self.steps == 0 {
+            return err(
+                "trainer.steps",
+                "must be at least 1: a run of 0 steps trains nothing (`hicra eval` evaluates a \
+                 model)"
+                    .into(),
+            );
+        }
         if self.val_size == 0 {
             return err("trainer.val_size", "must be at least 1".into());
         }
@@ -543,6 +572,15 @@ impl SftSection {
         let err = |k: &str, m: String| Err(RlError::config(k, m));
         if self.batch_size == 0 {
             return err("sft.batch_size", "must be at least 1".into());
+        }
+        if self.steps == 0 {
+            return err(
+                "sft.steps",
+                "must be at least 1: 0 steps would train nothing".into(),
+            );
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return err("sft.lr", "must be a positive number".into());
         }
         Ok(())
     }

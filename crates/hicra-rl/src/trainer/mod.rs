@@ -19,7 +19,6 @@
 //! memory (Python) or as one rank of many. [`Trainer::create`] and [`Trainer::resume`] are the
 //! standard run-directory layout on top of it.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -31,14 +30,18 @@ use crate::checkpoint::{self, checkpoint_dir, write_checkpoint};
 use crate::config::TrainConfig;
 use crate::error::{Result, RlError};
 use crate::events::{TrainEvent, TrainObserver};
+use crate::generation::overlong_prompts;
 use crate::generator::{Generator, LocalGenerator};
 use crate::metrics::{JsonlSink, MetricsSink, MultiSink, Record};
 use crate::optim::AdamW;
 use crate::run::{RunSetup, TrainerState, latest_checkpoint, prune_checkpoints};
+use crate::run_dir::{clean_run_temporaries, prepare_new_run};
+use crate::run_record::{RunKind, RunRecord};
 use crate::tasks::build_task;
 use crate::update::PolicyUpdater;
 pub use crate::validation::Evaluation;
 use crate::validation::{evaluate, validation_plan};
+pub use step::ZERO_ADVANTAGE_WARN_STEPS;
 
 mod step;
 
@@ -99,6 +102,8 @@ pub struct Trainer {
     generator: Box<dyn Generator>,
     state: TrainerState,
     sinks: MultiSink,
+    notes: Vec<String>,
+    zero_advantage_streak: u64,
 }
 
 impl Trainer {
@@ -163,67 +168,118 @@ impl Trainer {
             generator,
             state,
             sinks,
+            notes: Vec::new(),
+            zero_advantage_streak: 0,
         })
     }
 
-    /// Starts a new run in `run_dir` (created; must not already hold a run) with the task of
-    /// the config.
-    pub fn create(config: TrainConfig, run_dir: &Path) -> Result<Trainer> {
+    /// Starts a new run in `run_dir` with the task of the config. A run already there that
+    /// kept a checkpoint is refused unless `force` (see [`prepare_new_run`]).
+    pub fn create(config: TrainConfig, run_dir: &Path, force: bool) -> Result<Trainer> {
+        config.validate()?;
         let task = build_task(&config.task)?;
-        Self::create_with_task(config, task, run_dir)
+        Self::start(config, task, run_dir, force)
     }
 
-    /// Starts a new run with a given task (tests, custom tasks).
+    /// Starts a new run with a given task (tests, custom tasks); refuses a run directory whose
+    /// run kept a checkpoint.
     pub fn create_with_task(
         config: TrainConfig,
         task: Box<dyn Task>,
         run_dir: &Path,
     ) -> Result<Trainer> {
-        config.validate()?;
-        if run_dir.join("metrics.jsonl").exists() {
-            return Err(RlError::Invalid(format!(
-                "{} already holds a run; use --resume to continue it or choose another --out",
-                run_dir.display()
-            )));
-        }
-        fs::create_dir_all(run_dir).map_err(|e| RlError::io(run_dir, e))?;
-        checkpoint::write_atomic(&run_dir.join("config.toml"), config.to_toml().as_bytes())?;
-        let policy = load_policy(&config)?;
-        let run = RunSetup::standard(run_dir)?;
-        Self::new(config, task, policy, None, TrainerState::fresh(), None, run)
+        Self::start(config, task, run_dir, false)
     }
 
-    /// Resumes the run in `run_dir` from its latest checkpoint (which must verify).
+    fn start(
+        config: TrainConfig,
+        task: Box<dyn Task>,
+        run_dir: &Path,
+        force: bool,
+    ) -> Result<Trainer> {
+        config.validate()?;
+        let record = RunRecord::new(RunKind::Train, &config)?;
+        let policy = load_policy(&config)?;
+        check_prompts_fit(&config, task.as_ref(), &policy)?;
+        let notes = prepare_new_run(run_dir, RunKind::Train, force)?;
+        // The record first: a directory holding it is a run, however early it is stopped.
+        record.write(run_dir)?;
+        checkpoint::write_atomic(&run_dir.join("config.toml"), config.to_toml().as_bytes())?;
+        let run = RunSetup::standard(run_dir)?;
+        let mut trainer = Self::new(config, task, policy, None, TrainerState::fresh(), None, run)?;
+        trainer.notes = notes;
+        Ok(trainer)
+    }
+
+    /// Resumes the run in `run_dir` from its latest checkpoint (which must verify), or from
+    /// step 0 when it has none yet. The run's `config.toml` may have been edited: see
+    /// [`RunRecord::check_resume`] for what a resume accepts.
     pub fn resume(run_dir: &Path) -> Result<Trainer> {
-        let config = TrainConfig::load(Some(&run_dir.join("config.toml")), &[])?;
+        let (config, notes) = resumed_config(run_dir)?;
         let task = build_task(&config.task)?;
-        Self::resume_with_task(run_dir, task)
+        Self::continue_run(run_dir, config, task, notes)
     }
 
     /// Resumes with a given task.
     pub fn resume_with_task(run_dir: &Path, task: Box<dyn Task>) -> Result<Trainer> {
-        let config = TrainConfig::load(Some(&run_dir.join("config.toml")), &[])?;
-        let (dir, state) = latest_checkpoint(run_dir)?;
-        let policy = hicra_model::load_hf_dir(&dir.join("hf"), &config.model.load_options()?)
-            .map_err(|e| RlError::model("checkpoint model", e))?;
-        // The KL reference is the initial policy: reloaded from its source.
-        let reference = if config.algorithm.kl_coef > 0.0 {
-            Some(load_policy(&config)?.model)
-        } else {
-            None
+        let (config, notes) = resumed_config(run_dir)?;
+        Self::continue_run(run_dir, config, task, notes)
+    }
+
+    fn continue_run(
+        run_dir: &Path,
+        config: TrainConfig,
+        task: Box<dyn Task>,
+        mut notes: Vec<String>,
+    ) -> Result<Trainer> {
+        let metrics = run_dir.join("metrics.jsonl");
+        let checkpoint = latest_checkpoint(run_dir)?;
+        let policy = match &checkpoint {
+            Some((dir, _)) => {
+                hicra_model::load_hf_dir(&dir.join("hf"), &config.model.load_options()?)
+                    .map_err(|e| RlError::model("checkpoint model", e))?
+            }
+            None => load_policy(&config)?,
         };
-        JsonlSink::truncate_after(&run_dir.join("metrics.jsonl"), state.step)?;
+        check_prompts_fit(&config, task.as_ref(), &policy)?;
+        let (state, optimizer_state, reference) = match checkpoint {
+            Some((dir, state)) => {
+                // The KL reference is the initial policy: reloaded from its source.
+                let reference = if config.algorithm.kl_coef > 0.0 {
+                    Some(load_policy(&config)?.model)
+                } else {
+                    None
+                };
+                JsonlSink::truncate_after(&metrics, Some(state.step))?;
+                (state, Some(dir.join("optimizer.safetensors")), reference)
+            }
+            None => {
+                notes.push(format!(
+                    "{} has no checkpoint yet: starting it from step 0 with its recorded config",
+                    run_dir.display()
+                ));
+                JsonlSink::truncate_after(&metrics, None)?;
+                (TrainerState::fresh(), None, None)
+            }
+        };
         let run = RunSetup::standard(run_dir)?;
-        let optimizer_state = dir.join("optimizer.safetensors");
-        Self::new(
+        let mut trainer = Self::new(
             config,
             task,
             policy,
             reference,
             state,
-            Some(&optimizer_state),
+            optimizer_state.as_deref(),
             run,
-        )
+        )?;
+        trainer.notes = notes;
+        Ok(trainer)
+    }
+
+    /// What starting or resuming found and did that the user should hear about (a replaced
+    /// run without checkpoints, accepted config edits, removed temporaries).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// Replaces the generator (an external inference engine); it is synced to the current
@@ -378,6 +434,86 @@ impl Trainer {
         prune_checkpoints(&ckdir, self.config.trainer.keep_checkpoints);
         Ok(dest)
     }
+}
+
+/// How many over-long prompts an error lists.
+const OVERLONG_SHOWN: usize = 5;
+
+/// Checks, before anything runs, that every prompt the run will use (each training problem of
+/// a finite data set, the validation problems) fits the model's context with
+/// `rollout.max_new_tokens` new tokens; an error lists the misfits by file and line.
+fn check_prompts_fit(config: &TrainConfig, task: &dyn Task, policy: &LoadedModel) -> Result<()> {
+    let mut problems: Vec<Problem> = task
+        .validation_problems()
+        .iter()
+        .take(config.trainer.val_size)
+        .cloned()
+        .collect();
+    if let Some(n) = task.train_len() {
+        problems.extend((0..n as u64).map(|i| task.train_problem(i)));
+    }
+    let settings = config.model.prompt_settings();
+    let max_new = config.rollout.max_new_tokens;
+    let misfits = overlong_prompts(policy, task, &problems, &settings, max_new)?;
+    if misfits.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = misfits
+        .iter()
+        .take(OVERLONG_SHOWN)
+        .map(|(_, m)| m.as_str())
+        .collect();
+    Err(RlError::Task(format!(
+        "{} prompts do not fit the model's context with rollout.max_new_tokens = {max_new} \
+         (remove them from the data or lower rollout.max_new_tokens):\n  {}",
+        misfits.len(),
+        shown.join("\n  ")
+    )))
+}
+
+/// The config a resume of `run_dir` continues with: its `config.toml`, checked against what
+/// the run recorded (inputs unchanged, only resumable keys edited; then recorded anew), with
+/// notes on the accepted edits and the removed temporaries of the interrupted run.
+fn resumed_config(run_dir: &Path) -> Result<(TrainConfig, Vec<String>)> {
+    if !run_dir.join("config.toml").is_file() {
+        return Err(RlError::Invalid(format!(
+            "{} is not a run directory (it has no config.toml)",
+            run_dir.display()
+        )));
+    }
+    let mut notes: Vec<String> = clean_run_temporaries(run_dir)
+        .iter()
+        .map(|p| format!("removed {}, left by the interrupted run", p.display()))
+        .collect();
+    let config = TrainConfig::load(Some(&run_dir.join("config.toml")), &[])?;
+    let record = match RunRecord::read(run_dir)? {
+        Some(record) if record.kind != RunKind::Train => {
+            return Err(RlError::Invalid(format!(
+                "{} holds the output of `hicra {}`, not a training run",
+                run_dir.display(),
+                record.kind.name()
+            )));
+        }
+        Some(record) => {
+            for edit in record.check_resume(&config)? {
+                notes.push(format!("config.toml edit accepted: {edit}"));
+            }
+            RunRecord {
+                config: config.clone(),
+                ..record
+            }
+        }
+        None => {
+            notes.push(format!(
+                "{} has no run.json (a run of an older hicra): its inputs and settings are \
+                 recorded now, unchecked",
+                run_dir.display()
+            ));
+            RunRecord::new(RunKind::Train, &config)?
+        }
+    };
+    record.write(run_dir)?;
+    Ok((config, notes))
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ use crate::step_metrics::{
     UpdateSummary, advantage_metrics, hierarchy_metrics, sampling_metrics, update_metrics,
 };
 
+/// Steps in a row with all-zero advantages after which the trainer warns.
+pub const ZERO_ADVANTAGE_WARN_STEPS: u64 = 3;
+
 /// Per-response, per-token values (`[response][token]`).
 type PerToken = Vec<Vec<f32>>;
 
@@ -72,6 +75,7 @@ impl Trainer {
             entropies: scored.entropies.as_deref(),
             advantages: &advantages,
         });
+        self.watch_zero_advantages(step, &advantages, observer);
         let update = self.update(step, &collected.kept, &scored, &advantages)?;
         let time_train = t_train.elapsed().as_secs_f64();
 
@@ -112,6 +116,34 @@ impl Trainer {
                 .write_step_samples(step, &collected.all, &collected.trained, &self.grams)?;
         }
         Ok(m)
+    }
+
+    /// Counts the steps in a row whose advantages are all zero (nothing to learn from) and
+    /// warns when they reach [`ZERO_ADVANTAGE_WARN_STEPS`].
+    fn watch_zero_advantages(
+        &mut self,
+        step: u64,
+        advantages: &TokenAdvantages,
+        observer: &mut dyn TrainObserver,
+    ) {
+        let zero = advantages.advantages.iter().flatten().all(|&v| v == 0.0);
+        self.zero_advantage_streak = if zero {
+            self.zero_advantage_streak + 1
+        } else {
+            0
+        };
+        if self.zero_advantage_streak == ZERO_ADVANTAGE_WARN_STEPS {
+            observer.event(&TrainEvent::Warning {
+                step,
+                message: format!(
+                    "every advantage of the last {ZERO_ADVANTAGE_WARN_STEPS} steps was zero, so \
+                     they trained nothing: each group's rewards were all equal (all correct or \
+                     all wrong; see zero_var_group_frac in metrics.jsonl). \
+                     Easier or harder problems, a larger rollout.group_size or \
+                     algorithm.dynamic_sampling = true give the groups something to compare"
+                ),
+            });
+        }
     }
 
     /// Phase 1: samples the step's groups (with dynamic sampling: rounds until enough groups

@@ -13,8 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use hicra_rl::checkpoint::{checkpoint_dir, list_checkpoints, verify_checkpoint};
+use hicra_rl::checkpoint::{checkpoint_dir, verify_checkpoint};
 use hicra_rl::config::TrainConfig;
+use hicra_rl::run_dir::RunDir;
+use hicra_rl::run_record::RunKind;
 
 use super::progress::{Progress, format_duration, last_step};
 
@@ -62,18 +64,26 @@ enum Need {
     Start,
 }
 
-/// What a run directory holds: a finished run, one to resume, or nothing reusable (then it
-/// is cleared). A run made with another configuration is an error naming the directory.
+/// What a run directory holds: a finished run, one to resume, or nothing reusable (then
+/// `hicra train` starts it over). A run made with another configuration, or files no run
+/// wrote, are an error naming the directory.
 fn need_of(plan: &RunPlan) -> anyhow::Result<Need> {
-    let checkpoints = plan.dir.join("checkpoints");
-    let ckpts = list_checkpoints(&checkpoints);
-    if ckpts.is_empty() {
-        if plan.dir.exists() {
-            std::fs::remove_dir_all(&plan.dir)
-                .with_context(|| format!("clearing the unfinished run {}", plan.dir.display()))?;
-        }
-        return Ok(Need::Start);
+    match RunDir::inspect(&plan.dir)? {
+        RunDir::Vacant
+        | RunDir::Run {
+            kind: RunKind::Train,
+            kept: None,
+        } => return Ok(Need::Start),
+        RunDir::Run {
+            kind: RunKind::Train,
+            kept: Some(_),
+        } => {}
+        RunDir::Run { .. } | RunDir::Foreign(_) => bail!(
+            "{} holds files that are not a training run: choose another --out",
+            plan.dir.display()
+        ),
     }
+    let checkpoints = plan.dir.join("checkpoints");
     let path = plan.dir.join("config.toml");
     let existing = TrainConfig::load(Some(&path), &[])
         .with_context(|| format!("reading the existing run's {}", path.display()))?;

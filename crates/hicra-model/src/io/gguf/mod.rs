@@ -233,12 +233,14 @@ pub(crate) fn load_gguf(path: &Path, opts: &LoadOptions) -> Result<LoadedModel, 
         .pad_token_id
         .or_else(|| contents.eos_token_ids.first().copied())
         .unwrap_or(0);
-    Ok(LoadedModel {
+    let loaded = LoadedModel {
         model,
         tokenizer,
         chat_template,
         eos_token_ids: contents.eos_token_ids,
         pad_token_id,
         source: path.display().to_string(),
-    })
+    };
+    loaded.check_vocabulary(path)?;
+    Ok(loaded)
 }
