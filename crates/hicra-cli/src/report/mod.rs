@@ -125,11 +125,13 @@ pub fn load_runs(paths: &[PathBuf], grams: Option<&Path>) -> Result<Vec<RunData>
                 run.analysis = analyze_run(path, &opts, &mut Silent).ok();
                 Ok(run)
             } else {
-                Ok(RunData::from_analysis(analyze_run(
-                    path,
-                    &opts,
-                    &mut Silent,
-                )?))
+                let run = analyze_run(path, &opts, &mut Silent).with_context(|| {
+                    format!(
+                        "{} has no metrics.jsonl (a hicra run directory), and `hicra analyze` cannot read it",
+                        path.display()
+                    )
+                })?;
+                Ok(RunData::from_analysis(run))
             }
         })
         .collect()
