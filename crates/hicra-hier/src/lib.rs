@@ -8,6 +8,7 @@
 //! - [`pass_at_k`]: the unbiased pass@k estimator.
 //! - [`mining`]: Strategic-Gram mining (word n-grams → sentence embeddings → k-means → DF).
 
+pub mod entropy;
 pub mod error;
 pub mod gram_set;
 pub mod metrics;

@@ -12,25 +12,7 @@ use crate::error::HierError;
 use crate::gram_set::{GramSet, mask_from_matches};
 use crate::tally::GramTally;
 
-/// Words in the n-gram following a gram occurrence, for [`conditional_entropy`].
-pub const FOLLOWING_NGRAM_WORDS: usize = 3;
-
-/// Shannon entropy (natural log) of the distribution given by `counts`; 0 when the total is 0.
-pub fn entropy_of_counts<I: IntoIterator<Item = usize>>(counts: I) -> f64 {
-    let counts: Vec<usize> = counts.into_iter().filter(|&c| c > 0).collect();
-    let total: usize = counts.iter().sum();
-    if total == 0 {
-        return 0.0;
-    }
-    let total = total as f64;
-    counts
-        .iter()
-        .map(|&c| {
-            let p = c as f64 / total;
-            -p * p.ln()
-        })
-        .sum()
-}
+pub use crate::entropy::{FOLLOWING_NGRAM_WORDS, entropy_of_counts};
 
 /// How often each gram occurs over all texts (indexed like [`GramSet::grams`]).
 pub fn gram_counts<S: AsRef<str>>(texts: &[S], grams: &GramSet) -> Vec<usize> {

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::entropy::{FOLLOWING_NGRAM_WORDS, entropy_of_counts};
 use crate::gram_set::{GramMatch, GramSet};
-use crate::metrics::{FOLLOWING_NGRAM_WORDS, entropy_of_counts};
 use crate::words::first_words;
 
 /// Gram occurrences of a population of texts: how often each gram occurs, and how often each

@@ -2,7 +2,7 @@
 //! of tuples `(2, 5), (5, 2)`, and `x = 2, y = 5` is the tuple `(2, 5)` (values ordered by
 //! the names). A list of values for one name (`x = 3, x = -5`) stays a set of answers.
 
-use crate::answer::Answer;
+use crate::answer_form::Answer;
 
 /// Most names in one solution tuple.
 const MAX_NAMES: usize = 8;

@@ -3,7 +3,7 @@
 //! `2 \le |t| \le 5` is `[-5, -2] \cup [2, 5]`. The variable side must be linear in its one
 //! variable, or the absolute value of such; anything else stays a relation.
 
-use crate::answer::Answer;
+use crate::answer_form::Answer;
 use crate::budget::Budget;
 use crate::evaluate::{Env, approx, approx_equal, exact};
 use crate::expr::{Expr, Func};

@@ -196,6 +196,7 @@
 //!   plain variable (`i^2` is not `-1`).
 
 mod answer;
+mod answer_form;
 mod assignments;
 mod boxed;
 mod budget;

@@ -3,7 +3,7 @@
 //! differences, scalar multiples and products of literal matrices, evaluated cell by cell
 //! (as expressions) before comparing.
 
-use crate::answer::Answer;
+use crate::answer_form::Answer;
 use crate::budget::Budget;
 use crate::expr::Expr;
 use crate::groups::{depth_delta, group_end, split_top, wraps_whole};

@@ -20,6 +20,7 @@ pub mod format;
 pub mod input;
 mod measure;
 pub mod movers;
+pub mod progress;
 pub mod reading;
 mod records;
 mod rescore;
@@ -35,6 +36,7 @@ use hicra_model::{LoadOptions, Tokenizer};
 
 pub use error::AnalysisError;
 pub use format::Format;
+pub use progress::{Progress, Silent};
 pub use series::{Analysis, Example, Row, RunAnalysis};
 
 use checkpoints::{Checkpoint, CheckpointReport};
@@ -97,23 +99,6 @@ impl AnalyzeOptions {
         Ok(self)
     }
 }
-
-/// Where an analysis reports its progress.
-pub trait Progress {
-    /// A stage of `total` units (bytes read, responses rescored) starts.
-    fn begin(&mut self, _stage: &str, _total: u64) {}
-    /// `n` more units are done.
-    fn advance(&mut self, _n: u64) {}
-    /// The stage is over.
-    fn end(&mut self) {}
-    /// Something the user should see now (a bad record, a checkpoint that failed).
-    fn note(&mut self, _message: &str) {}
-}
-
-/// Reports nothing.
-pub struct Silent;
-
-impl Progress for Silent {}
 
 /// Analyses each path as one run.
 pub fn analyze(

@@ -12,10 +12,10 @@ use hicra_hier::GramSet;
 use hicra_hier::gram_set::mask_from_matches;
 use hicra_model::{ChatMessage, LoadOptions, LoadedModel, ScoreOptions};
 
-use super::Progress;
 use super::checkpoints::{Checkpoint, CheckpointReport, Pairing};
 use super::error::AnalysisError;
 use super::input::{Source, Unit};
+use super::progress::Progress;
 use super::records::for_each_chunk;
 use super::sample::{Prompt, Sample, Split};
 use super::series::{Rescored, Row};

@@ -41,7 +41,6 @@ use crate::tasks::build_task;
 use crate::update::PolicyUpdater;
 pub use crate::validation::Evaluation;
 use crate::validation::{evaluate, validation_plan};
-pub use step::ZERO_ADVANTAGE_WARN_STEPS;
 
 mod step;
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::fields::{self, FieldError};
-use super::{RunHints, Unit, numbered_files, step_in_name};
+use super::unit::{RunHints, Unit, numbered_files, step_in_name};
 use crate::analysis::sample::{Prompt, Sample, Split};
 
 /// The sample files of a run directory (or of its `samples/` folder given directly).

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::fields::{self, FieldError};
 use super::lines::first_object;
-use super::{RunHints, Unit, keys};
+use super::unit::{RunHints, Unit, keys};
 use crate::analysis::sample::{Sample, Split};
 
 /// A JSONL file whose first record has `step`, `prompt` and `response`.

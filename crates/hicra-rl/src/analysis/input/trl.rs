@@ -11,7 +11,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::fields::{self, FieldError};
-use super::{RunHints, Unit, numbered_files, step_in_name};
+use super::unit::{RunHints, Unit, numbered_files, step_in_name};
 use crate::analysis::sample::{Sample, Split};
 
 /// Extra columns read as the run's verdict.

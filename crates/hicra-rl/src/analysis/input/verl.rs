@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::fields::{self, FieldError};
 use super::lines::first_object;
-use super::{RunHints, Unit, keys, numbered_files, step_in_name};
+use super::unit::{RunHints, Unit, keys, numbered_files, step_in_name};
 use crate::analysis::sample::{Prompt, Sample, Split};
 
 fn dump_files(dir: &Path) -> Vec<(u64, std::path::PathBuf)> {
