@@ -2,19 +2,14 @@
 //! `hicra eval` on that checkpoint with the same settings, and `hicra eval --resume` after a
 //! kill gives the summary and items of an uninterrupted evaluation.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-use hicra_model::Arch;
-use hicra_model::io::tiny::{CHATML_TEMPLATE, test_tokenizer, tiny_config, write_tiny_model};
+use std::path::Path;
+use std::process::Output;
+
 use serde_json::Value;
 
-fn hicra(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hicra"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::{chat_model, run as hicra, write_problems};
 
 fn ok(out: Output) -> Output {
     assert!(
@@ -24,25 +19,6 @@ fn ok(out: Output) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
-}
-
-fn chat_model(dir: &Path) {
-    let tokenizer = test_tokenizer();
-    let config = tiny_config(Arch::Llama, tokenizer.vocab_size());
-    write_tiny_model(dir, &config, &tokenizer, Some(CHATML_TEMPLATE), 11).unwrap();
-}
-
-fn write_problems(path: &Path, n: usize) {
-    let lines: String = (0..n)
-        .map(|i| {
-            format!(
-                "{{\"question\": \"What is {i} plus {}?\", \"answer\": \"#### {}\"}}\n",
-                i + 1,
-                2 * i + 1
-            )
-        })
-        .collect();
-    std::fs::write(path, lines).unwrap();
 }
 
 fn json(path: &Path) -> Value {
@@ -61,7 +37,7 @@ fn default_mode() -> String {
 fn validation_at_a_checkpoint_equals_hicra_eval_on_it() {
     let d = tempfile::tempdir().unwrap();
     let model = d.path().join("model");
-    chat_model(&model);
+    chat_model(&model, 11);
     let (train, val) = (d.path().join("train.jsonl"), d.path().join("val.jsonl"));
     write_problems(&train, 8);
     write_problems(&val, 6);
@@ -211,7 +187,7 @@ fn without_time(mut summary: Value) -> Value {
 fn eval_resume_after_a_kill_gives_the_uninterrupted_result() {
     let d = tempfile::tempdir().unwrap();
     let model = d.path().join("model");
-    chat_model(&model);
+    chat_model(&model, 11);
     let data = d.path().join("problems.jsonl");
     write_problems(&data, 7);
     let (m, p) = (model.to_str().unwrap(), data.to_str().unwrap());
