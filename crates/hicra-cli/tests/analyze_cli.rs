@@ -199,6 +199,33 @@ fn trl_conversational_completion_logs() {
 }
 
 #[test]
+fn trl_reward_sums_the_reward_functions_its_trainer_state_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("trl");
+    std::fs::create_dir_all(run.join("completions")).unwrap();
+    for step in [1u64, 2] {
+        let name = format!("completions/completions_{step:05}.parquet");
+        std::fs::copy(fixtures().join("trl").join(&name), run.join(&name)).unwrap();
+    }
+    // TRL logs `rewards/NAME/mean` for each reward function: here only accuracy_reward is one,
+    // and format_reward is an extra numeric column (a reward function's `log_extra`).
+    std::fs::write(
+        run.join("trainer_state.json"),
+        r#"{"global_step": 2, "log_history": [
+            {"step": 1, "reward": 0.5, "rewards/accuracy_reward/mean": 0.5, "loss": 0.0},
+            {"step": 2, "reward": 0.25, "rewards/accuracy_reward/mean": 0.25, "loss": 0.0}]}"#,
+    )
+    .unwrap();
+    let (doc, _) = analysis_of(&[&run], &[], &dir.path().join("out"));
+    for step in [1u64, 2] {
+        let rows = parquet(&run.join(format!("completions/completions_{step:05}.parquet")));
+        let reward = mean(rows.iter().map(|x| x["accuracy_reward"].as_f64().unwrap()));
+        let r = row(&doc["runs"][0], "train", step);
+        assert!(close(r["reward_mean"].as_f64().unwrap(), reward), "{r}");
+    }
+}
+
+#[test]
 fn generic_jsonl_names_a_malformed_line_and_reads_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("run.jsonl");
@@ -365,7 +392,7 @@ fn a_checkpoint_rescores_the_step_it_sampled() {
         "--max-responses-per-step",
         "3",
     ];
-    let (doc, _) = analysis_of(&[&trl], &args, &out);
+    let (doc, stderr) = analysis_of(&[&trl], &args, &out);
     let run = &doc["runs"][0];
     let report = &run["checkpoints"];
     assert_eq!(report["errors"].as_array().unwrap().len(), 0, "{report}");
@@ -378,7 +405,74 @@ fn a_checkpoint_rescores_the_step_it_sampled() {
         let v = r[key].as_f64().unwrap();
         assert!(v.is_finite() && v > 0.0, "{key}: {r}");
     }
-    // The only rescored step is its own reference.
+    // The only rescored step is its own reference, and the analysis says it is not step 0.
     assert_eq!(r["relative_ppl_execution"], 1.0);
+    assert_eq!(report["relative_to"], "checkpoint-1 (step 1)", "{report}");
+    assert!(stderr.contains("not by step 0"), "{stderr}");
     assert!(row(run, "train", 1).get("checkpoint").is_none());
+}
+
+#[test]
+fn rescored_entropies_equal_the_trainers() {
+    let root = tempfile::tempdir().unwrap();
+    // The entropy variant runs a scoring pass over the kept responses before each update:
+    // the token entropies it logs are those of the weights that sampled the step.
+    let run = common::train_tiny(
+        root.path(),
+        "steps = 2\nckpt_every = 1\nsamples_every = 1\n[algorithm.hicra]\nvariant = \"entropy\"",
+    );
+    let metrics = json_lines(&run.join("metrics.jsonl"));
+    let args = [
+        "--checkpoints",
+        run.to_str().unwrap(),
+        "--max-responses-per-step",
+        "1000",
+    ];
+    let (doc, _) = analysis_of(&[&run], &args, &root.path().join("analysis"));
+    let a = &doc["runs"][0];
+    let report = &a["checkpoints"];
+    assert_eq!(report["errors"].as_array().unwrap().len(), 0, "{report}");
+    // The starting model (from the run's config) sampled step 1, step-1's weights step 2.
+    let pairs: Vec<(u64, u64)> = report["rescored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["checkpoint_step"].as_u64().unwrap(),
+                p["step"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(pairs, [(0, 1), (1, 2)], "{report}");
+    assert!(
+        report["relative_to"]
+            .as_str()
+            .unwrap()
+            .starts_with("the starting model"),
+        "{report}"
+    );
+    let mut compared = 0;
+    for key in ["token_entropy_planning", "token_entropy_execution"] {
+        for step in [1, 2] {
+            let trainer = metrics
+                .iter()
+                .find(|l| l["step"] == step && l.get("semantic_entropy").is_some())
+                .and_then(|l| l.get(key))
+                .and_then(Value::as_f64);
+            let ours = row(a, "train", step)[key].as_f64();
+            match (trainer, ours) {
+                (Some(t), Some(o)) => {
+                    assert!(
+                        (t - o).abs() <= 1e-4 * t.abs().max(1.0),
+                        "{key} at step {step}: analysis {o}, trainer {t}"
+                    );
+                    compared += 1;
+                }
+                (None, None) => {}
+                other => panic!("{key} at step {step}: (trainer, analysis) = {other:?}"),
+            }
+        }
+    }
+    assert!(compared >= 2, "no token entropy was logged to compare");
 }

@@ -16,7 +16,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// Analyses runs (the GIL is released meanwhile); returns the analysis as JSON text.
 #[pyfunction]
-#[pyo3(signature = (paths, format, regrade, tokenizer, grams, checkpoints, max_responses_per_step, device, strict))]
+#[pyo3(signature = (paths, format, regrade, tokenizer, grams, checkpoints, max_responses_per_step, base_model, device, strict))]
 #[allow(clippy::too_many_arguments)]
 fn analyze(
     py: Python<'_>,
@@ -27,6 +27,7 @@ fn analyze(
     grams: Option<PathBuf>,
     checkpoints: Vec<Option<PathBuf>>,
     max_responses_per_step: usize,
+    base_model: Option<String>,
     device: &str,
     strict: bool,
 ) -> PyResult<String> {
@@ -39,6 +40,7 @@ fn analyze(
             grams,
             checkpoints: None,
             max_responses_per_step,
+            base_model,
             strict,
             ..AnalyzeOptions::default()
         }

@@ -123,8 +123,9 @@ impl RunSetup {
     }
 
     /// Writes `samples/step-N.jsonl`: every sampled response with its reward, planning spans,
-    /// planning-token count (`length` counts every token) and whether it was trained on (the
-    /// population of the step's hierarchy metrics; `trained[i]` is response `i`'s).
+    /// planning-token count (`length` counts every token), whether it was trained on (the
+    /// population of the step's hierarchy metrics; `trained[i]` is response `i`'s), and the
+    /// prompt's and response's token ids (which `hicra analyze` rescores).
     pub(crate) fn write_step_samples(
         &self,
         step: u64,
@@ -153,6 +154,8 @@ impl RunSetup {
                 "planning_spans": spans,
                 "planning_tokens": planning_tokens,
                 "trained": trained,
+                "prompt_ids": r.prompt_ids,
+                "response_ids": r.response_ids,
             })
         });
         self.write_sample_file(&format!("step-{step}.jsonl"), lines)

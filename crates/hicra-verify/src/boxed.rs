@@ -56,20 +56,28 @@ fn boxed_content(rest: &str) -> Boxed<'_> {
     }
 }
 
+/// The byte index and length of the last `\boxed` or `\fbox` in `hay`: one backward scan
+/// over the backslashes (responses are long, and their box is near the end).
+fn last_box_command(hay: &str) -> Option<(usize, usize)> {
+    let bytes = hay.as_bytes();
+    let mut end = bytes.len();
+    while let Some(at) = memchr::memrchr(b'\\', &bytes[..end]) {
+        let name = &bytes[at + 1..];
+        if name.starts_with(b"boxed") {
+            return Some((at, "\\boxed".len()));
+        }
+        if name.starts_with(b"fbox") {
+            return Some((at, "\\fbox".len()));
+        }
+        end = at;
+    }
+    None
+}
+
 /// The last non-empty boxed answer in `text[..end]`.
 fn last_box_before(text: &str, mut end: usize) -> Option<BoxSpan<'_>> {
     for _ in 0..MAX_BOXED_TRIES {
-        let hay = &text[..end];
-        let at = match (hay.rfind("\\boxed"), hay.rfind("\\fbox")) {
-            (Some(a), Some(b)) => a.max(b),
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => return None,
-        };
-        let name_len = if text[at..].starts_with("\\boxed") {
-            6
-        } else {
-            5
-        };
+        let (at, name_len) = last_box_command(&text[..end])?;
         match boxed_content(&text[at + name_len..]) {
             Boxed::Found(content, len) => {
                 let content = content.trim();

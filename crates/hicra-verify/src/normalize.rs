@@ -69,6 +69,18 @@ fn command_at(s: &str, at: usize, name: &str) -> bool {
         && !rest[1 + name.len()..].starts_with(|c: char| c.is_ascii_alphabetic())
 }
 
+/// The names of the commands in `s`, in order (`\frac{1}{\pi}` has `frac` and `pi`): the
+/// names [`replace_command`] can replace.
+fn command_names(s: &str) -> Vec<String> {
+    s.match_indices('\\')
+        .filter_map(|(at, _)| {
+            let rest = &s[at + 1..];
+            let len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+            (len > 0).then(|| rest[..len].to_string())
+        })
+        .collect()
+}
+
 /// Replaces every command `\name` (whole name) by `with`.
 pub fn replace_command(s: &str, name: &str, with: &str) -> String {
     if !s.contains(name) {
@@ -163,10 +175,9 @@ fn strip_delimiters(s: &str) -> String {
 /// Replaces `\boxed{X}` / `\fbox{X}` by `X` (wherever they appear).
 fn unwrap_boxed(s: &str) -> String {
     let mut s = s.to_string();
-    for name in ["boxed", "fbox"] {
-        let needle = format!("\\{name}");
+    for needle in ["\\boxed", "\\fbox"] {
         let mut guard = 0;
-        while let Some(at) = s.find(&needle) {
+        while let Some(at) = s.find(needle) {
             guard += 1;
             if guard > 50 {
                 break;
@@ -208,11 +219,20 @@ fn fix_doubled_backslash(s: &str) -> String {
 /// Removes `\left`, `\right` and the `\big`-family sizing commands.
 fn remove_sizing(s: &str) -> String {
     let mut out = s.to_string();
+    // Every sizing command's name holds one of these.
+    if !["left", "right", "big", "Big"]
+        .iter()
+        .any(|part| s.contains(part))
+    {
+        return out;
+    }
     for name in [
         "left", "right", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "big", "Big", "bigg",
         "Bigg",
     ] {
-        out = replace_command(&out, name, "");
+        if out.contains(name) {
+            out = replace_command(&out, name, "");
+        }
     }
     out = out.replace("\\left.", "").replace("\\right.", "");
     out
@@ -293,9 +313,13 @@ fn replace_commands(s: &str) -> String {
         ("vartheta", "\\theta "),
         ("colon", ":"),
     ];
+    // The commands present, read once (and again after a replacement): most answers hold
+    // none of these names, and one scan is cheaper than a substring search per name.
+    let mut present = command_names(&out);
     for (name, with) in pairs {
-        if out.contains(name) {
+        if present.iter().any(|c| c == name) {
             out = replace_command(&out, name, with);
+            present = command_names(&out);
         }
     }
     while let Some(at) = out.find(",\\!") {
@@ -651,9 +675,9 @@ pub fn normalize(input: &str) -> String {
 /// If the whole answer is one text group (`\text{Evelyn}`), returns its content.
 pub fn whole_text_group(s: &str) -> Option<String> {
     let t = s.trim().trim_matches('$').trim();
+    let command = t.strip_prefix('\\')?;
     for name in TEXT_COMMANDS {
-        let needle = format!("\\{name}");
-        if let Some(rest) = t.strip_prefix(&needle) {
+        if let Some(rest) = command.strip_prefix(name) {
             let rest_t = rest.trim_start();
             let open = t.len() - rest_t.len();
             if let Some(end) = match_brace(t, open)

@@ -34,6 +34,13 @@ pub fn parse_number(s: &str) -> Option<Expr> {
     if int_part.is_empty() && frac_part.is_empty() {
         return None;
     }
+    if exp == 0 && frac_part.is_empty() && int_part.len() <= 18 {
+        // A plain integer that fits a machine word: no big-number parse or reduction.
+        if int_part.bytes().all(|b| b.is_ascii_digit()) {
+            let n: u64 = int_part.parse().ok()?;
+            return Some(Expr::Num(BigRational::from_integer(BigInt::from(n))));
+        }
+    }
     let digits = format!("{int_part}{frac_part}");
     let int_digits: BigInt = if digits.is_empty() {
         BigInt::zero()

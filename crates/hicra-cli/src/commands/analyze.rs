@@ -44,6 +44,11 @@ pub struct Args {
     /// Responses rescored per step at most (evenly spread over the step).
     #[arg(long, default_value_t = 64)]
     pub max_responses_per_step: usize,
+    /// The model the runs started from (a model directory or a fetched model's name), rescored
+    /// as step 0 for the relative perplexities [default: the run's own config's model, when
+    /// found].
+    #[arg(long, value_name = "MODEL")]
+    pub base_model: Option<String>,
     /// Where checkpoints are loaded for rescoring.
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -141,6 +146,7 @@ pub fn run(args: Args) -> Result<()> {
         grams: args.grams.clone(),
         checkpoints: None,
         max_responses_per_step: args.max_responses_per_step,
+        base_model: args.base_model.clone(),
         load: args.device.load_options()?,
         strict: args.strict,
     };

@@ -1,5 +1,6 @@
 //! `hicra bench`: benchmarks that print figures (never tests with thresholds).
 
+mod math_verify;
 pub mod model;
 mod torch_side;
 pub mod verify;

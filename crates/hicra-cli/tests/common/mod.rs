@@ -65,14 +65,17 @@ lr = 0.001
 /// Trains a two-step RL run of a tiny generated model on arithmetic problems (validation and
 /// samples every step, no checkpoints) into `dir/run` and returns that folder.
 pub fn train_tiny_run(dir: &Path) -> PathBuf {
-    let model = tiny_model(dir, 11);
-    let config = tiny_arith_config(
+    train_tiny(
         dir,
-        &model,
-        8,
-        8,
         "steps = 2\nval_every = 1\nval_size = 4\nckpt_every = 0\nsamples_every = 1",
-    );
+    )
+}
+
+/// Trains a tiny generated model on arithmetic problems with the given `[trainer]` lines
+/// (and any tables after them) into `dir/run` and returns that folder.
+pub fn train_tiny(dir: &Path, trainer: &str) -> PathBuf {
+    let model = tiny_model(dir, 11);
+    let config = tiny_arith_config(dir, &model, 8, 8, trainer);
     let run = dir.join("run");
     let train = std::process::Command::new(env!("CARGO_BIN_EXE_hicra"))
         .args(["train", "--config"])

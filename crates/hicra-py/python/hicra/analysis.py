@@ -43,6 +43,7 @@ def analyze(
     grams: Optional[PathLike] = None,
     checkpoints: Optional[Union[PathLike, Sequence[Optional[PathLike]]]] = None,
     max_responses_per_step: int = 64,
+    base_model: Optional[str] = None,
     device: str = "cpu",
     strict: bool = False,
     as_frame: Optional[bool] = None,
@@ -53,6 +54,8 @@ def analyze(
     (``as_frame=None``) or asked for (``as_frame=True``), the whole analysis (runs, reading,
     gram movers, notes) in ``df.attrs["analysis"]``; otherwise (or with ``as_frame=False``) the
     analysis as a dict, ``{"runs": [{"path", "format", "train": [row, ...], "val": [...], ...}]}``.
+    ``base_model`` is the model the run started from, rescored as step 0 for the relative
+    perplexities (default: the model the run's config names, when found).
     Malformed records are skipped and listed in each run's ``problems`` (``strict=True`` raises
     ``ValueError`` at the first); an unreadable path raises ``ValueError`` naming the formats
     tried.
@@ -74,6 +77,7 @@ def analyze(
         None if grams is None else os.fspath(grams),
         folders,
         max_responses_per_step,
+        base_model,
         device,
         strict,
     )

@@ -54,6 +54,9 @@ pub struct CheckpointReport {
     pub errors: Vec<String>,
     /// Responses rescored per step at most.
     pub max_responses_per_step: usize,
+    /// The checkpoint whose perplexities the relative ones divide by: step 0 (the starting
+    /// model) when it was found, else the first one rescored.
+    pub relative_to: Option<String>,
 }
 
 fn numbered(name: &str, prefix: &str) -> Option<u64> {

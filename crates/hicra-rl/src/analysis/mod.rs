@@ -64,6 +64,9 @@ pub struct AnalyzeOptions {
     pub checkpoints: Option<PathBuf>,
     /// Responses rescored per step at most.
     pub max_responses_per_step: usize,
+    /// The model the run started from, rescored as step 0 (relative perplexities divide by
+    /// its values); `None`: the model named in the run's own config, when found.
+    pub base_model: Option<String>,
     /// Where and in which dtype checkpoints are loaded.
     pub load: LoadOptions,
     /// Stop at the first malformed record.
@@ -79,6 +82,7 @@ impl Default for AnalyzeOptions {
             grams: None,
             checkpoints: None,
             max_responses_per_step: 64,
+            base_model: None,
             load: LoadOptions::default(),
             strict: false,
         }
@@ -325,7 +329,7 @@ fn text_pass(
     for unit in &source.units {
         let mut open: BTreeMap<(Split, u64), StepTally> = BTreeMap::new();
         let mut done = 0u64;
-        records::for_each_chunk(source.format, unit, &measure, &mut |records, read| {
+        records::for_each_chunk(source, unit, &measure, &mut |records, read| {
             for r in records {
                 match r.outcome {
                     Ok((m, missing)) => {
@@ -412,9 +416,16 @@ fn rescore_run(
     progress: &mut dyn Progress,
 ) -> Result<CheckpointReport, AnalysisError> {
     let mut found = checkpoints::discover(dir).map_err(AnalysisError::Invalid)?;
-    if let Some(model) = &source.hints.model
-        && !found.iter().any(|c| c.step == 0)
-    {
+    // The starting model given is step 0; else the run's own, unless a step-0 checkpoint was saved.
+    let start = match (&opts.base_model, &source.hints.model) {
+        (Some(given), _) => {
+            found.retain(|c| c.step != 0);
+            Some(given)
+        }
+        (None, Some(own)) if !found.iter().any(|c| c.step == 0) => Some(own),
+        _ => None,
+    };
+    if let Some(model) = start {
         found.insert(
             0,
             Checkpoint {
@@ -445,6 +456,15 @@ fn rescore_run(
     rescore::rescore_pairs(&job, &pairs, train, &mut report, progress)?;
     for e in &report.errors {
         progress.note(&format!("checkpoint {e}"));
+    }
+    if let Some(base) = report.rescored.first()
+        && base.checkpoint_step != 0
+    {
+        progress.note(&format!(
+            "relative perplexities divide by {} (step {}), not by step 0: the run's starting \
+             model was not found (name it with --base-model)",
+            base.checkpoint, base.checkpoint_step
+        ));
     }
     Ok(report)
 }

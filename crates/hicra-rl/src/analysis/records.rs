@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::error::AnalysisError;
 use super::input::lines::{LineChunks, parse_line};
-use super::input::{Format, Reading, Unit, is_parquet, to_sample};
+use super::input::{Reading, Source, Unit, is_parquet, to_sample};
 use super::sample::Sample;
 
 /// About how many bytes of JSONL one chunk holds.
@@ -25,13 +25,13 @@ pub struct Record<T> {
 /// Reads `unit` chunk by chunk: each record becomes a sample and then `map`'s result (in
 /// parallel); `each` receives every chunk's records in file order and the bytes read so far.
 pub fn for_each_chunk<T: Send>(
-    format: Format,
+    source: &Source,
     unit: &Unit,
     map: &(dyn Fn(Sample) -> Result<T, String> + Sync),
     each: &mut dyn FnMut(Vec<Record<T>>, u64) -> Result<(), AnalysisError>,
 ) -> Result<(), AnalysisError> {
     if is_parquet(unit) {
-        return parquet_chunks(format, unit, map, each);
+        return parquet_chunks(source, unit, map, each);
     }
     let mut lines = LineChunks::open(&unit.path)?;
     let path = unit.path.display().to_string();
@@ -42,7 +42,7 @@ pub fn for_each_chunk<T: Send>(
             .into_par_iter()
             .map(|line| {
                 let outcome = parse_line(&line).and_then(|value| {
-                    to_sample(format, unit, &Reading::Lines, value)
+                    to_sample(source, unit, &Reading::Lines, value)
                         .map_err(|e| e.message)
                         .and_then(map)
                 });
@@ -58,7 +58,7 @@ pub fn for_each_chunk<T: Send>(
 }
 
 fn parquet_chunks<T: Send>(
-    format: Format,
+    source: &Source,
     unit: &Unit,
     map: &(dyn Fn(Sample) -> Result<T, String> + Sync),
     each: &mut dyn FnMut(Vec<Record<T>>, u64) -> Result<(), AnalysisError>,
@@ -82,7 +82,7 @@ fn parquet_chunks<T: Send>(
             .into_par_iter()
             .map(|(number, value)| Record {
                 location: format!("{path}: row {number}"),
-                outcome: to_sample(format, unit, &reading, value)
+                outcome: to_sample(source, unit, &reading, value)
                     .map_err(|e| e.message)
                     .and_then(map),
             })

@@ -3,7 +3,8 @@
 //! scored teacher-forced, and their token entropies and NLLs averaged over planning and over
 //! execution tokens, as the trainer does (token-level means over the step's tokens).
 //!
-//! From text, the token sequence is the tokenizer's encoding of the logged text: a chat prompt
+//! A hicra run logs the token ids it sampled, and those are scored. From text, the token
+//! sequence is the tokenizer's encoding of the logged text: a chat prompt
 //! goes through the checkpoint's chat template, a text prompt is encoded as it is (verl logs
 //! prompts with special tokens removed, so its rescoring conditions on that text), and a hicra
 //! response that ended on a stop token gets it back (its `length` counts it).
@@ -58,7 +59,7 @@ fn step_samples(
     for unit in units {
         let keep =
             |s: Sample| Ok((s.split == Split::Train && s.step == step && s.trained).then_some(s));
-        for_each_chunk(source.format, unit, &keep, &mut |records, _| {
+        for_each_chunk(source, unit, &keep, &mut |records, _| {
             for sample in records.into_iter().filter_map(|r| r.outcome.ok().flatten()) {
                 if wanted.binary_search(&index).is_ok() {
                     out.push(sample);
@@ -71,8 +72,20 @@ fn step_samples(
     Ok(out)
 }
 
-/// The token sequence of a response under `model`.
-fn tokens(model: &LoadedModel, s: Sample) -> Result<Tokens, String> {
+/// The token sequence of a response under `model`: the ids the run sampled when it logged
+/// them (and they fit the model's vocabulary), else the texts tokenised again.
+fn tokens(model: &LoadedModel, mut s: Sample) -> Result<Tokens, String> {
+    if let Some((prompt, response)) = s.token_ids.take() {
+        let vocab = model.model.config().vocab_size;
+        if !prompt.is_empty()
+            && prompt
+                .iter()
+                .chain(&response)
+                .all(|&id| (id as usize) < vocab)
+        {
+            return logged_tokens(model, prompt, response, s);
+        }
+    }
     let tok = &model.tokenizer;
     let mut prompt = match &s.prompt {
         Prompt::Chat(turns) => match &model.chat_template {
@@ -113,6 +126,38 @@ fn tokens(model: &LoadedModel, s: Sample) -> Result<Tokens, String> {
         response.push(eos);
         spans.push((s.response.len(), s.response.len()));
     }
+    Ok(Tokens {
+        prompt,
+        response,
+        spans,
+        text: s.response,
+    })
+}
+
+/// A response's logged ids with each token's byte span in its text, as the trainer made them:
+/// a final stop token (left out of the text) gets an empty span at the end.
+fn logged_tokens(
+    model: &LoadedModel,
+    prompt: Vec<u32>,
+    response: Vec<u32>,
+    s: Sample,
+) -> Result<Tokens, String> {
+    let mut content = response.len();
+    if s.stopped == Some(true) {
+        while content > 0 && model.eos_token_ids.contains(&response[content - 1]) {
+            content -= 1;
+        }
+    }
+    let end = s.response.len();
+    let mut spans = model
+        .tokenizer
+        .token_byte_spans(&response[..content])
+        .map_err(|e| e.to_string())?;
+    // A stop string cut the text short: the spans past it end at the cut.
+    for span in &mut spans {
+        *span = (span.0.min(end), span.1.min(end));
+    }
+    spans.resize(response.len(), (end, end));
     Ok(Tokens {
         prompt,
         response,
@@ -273,16 +318,14 @@ pub fn rescore_pairs(
         }
     }
     progress.end();
-    relative_to_first(rows);
+    report.relative_to = relative_to_first(rows);
     Ok(())
 }
 
-/// Divides each rescored perplexity by the first rescored step's.
-fn relative_to_first(rows: &mut [Row]) {
-    let first = rows.iter().find_map(|r| r.rescored.as_ref()).cloned();
-    let Some(first) = first else {
-        return;
-    };
+/// Divides each rescored perplexity by the first rescored step's (step 0's when the starting
+/// model was rescored); returns that checkpoint's name and step.
+fn relative_to_first(rows: &mut [Row]) -> Option<String> {
+    let first = rows.iter().find_map(|r| r.rescored.as_ref()).cloned()?;
     let ratio = |v: Option<f64>, base: Option<f64>| match (v, base) {
         (Some(v), Some(b)) if b != 0.0 => Some(v / b),
         _ => None,
@@ -291,6 +334,10 @@ fn relative_to_first(rows: &mut [Row]) {
         r.relative_ppl_planning = ratio(r.ppl_planning, first.ppl_planning);
         r.relative_ppl_execution = ratio(r.ppl_execution, first.ppl_execution);
     }
+    Some(format!(
+        "{} (step {})",
+        first.checkpoint, first.checkpoint_step
+    ))
 }
 
 #[cfg(test)]

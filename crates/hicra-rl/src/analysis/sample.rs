@@ -75,6 +75,9 @@ pub struct Sample {
     pub trained: bool,
     /// Whether generation ended on a stop token that the text leaves out (hicra).
     pub stopped: Option<bool>,
+    /// The prompt's and the response's token ids as the run sampled them (hicra), which
+    /// rescoring uses instead of tokenising the texts again.
+    pub token_ids: Option<(Vec<u32>, Vec<u32>)>,
 }
 
 impl Sample {
@@ -94,6 +97,7 @@ impl Sample {
             planning_tokens: None,
             trained: true,
             stopped: None,
+            token_ids: None,
         }
     }
 }

@@ -1,10 +1,13 @@
 //! `hicra bench verify`: verifier throughput (pairs per second, one thread) on MATH-500 gold
-//! answers embedded in ~500-token responses built deterministically from the real data.
+//! answers embedded in ~500-token responses built deterministically from the real data, and,
+//! with `--python`, Math-Verify's on the same pairs and the ratio.
 
 use anyhow::Context;
 use hicra_verify::hostile::hostile_pairs;
 use hicra_verify::{Config, ExtractMode, Gold, verify};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use super::math_verify::time_math_verify;
 use std::time::{Duration, Instant};
 
 /// Arguments of `hicra bench verify`.
@@ -19,6 +22,10 @@ pub struct Args {
     /// Answer extraction mode.
     #[arg(long, default_value = "strict-boxed")]
     pub mode: ExtractMode,
+    /// A Python with Math-Verify (`pip install math-verify==0.9.0`): also time it on the same
+    /// pairs (one process) and print the ratio.
+    #[arg(long)]
+    pub python: Option<PathBuf>,
 }
 
 /// Characters of reasoning text per response (~500 tokens at ~4 characters per token).
@@ -26,7 +33,7 @@ const RESPONSE_CHARS: usize = 2_000;
 
 /// One benchmark pair.
 struct Pair {
-    gold: Gold,
+    gold: String,
     response: String,
     expect_correct: bool,
 }
@@ -77,7 +84,7 @@ fn build_pairs(path: &PathBuf) -> anyhow::Result<Vec<Pair>> {
         let shown = if expect_correct { answer } else { other };
         let response = format!("{body}\n\nTherefore, the final answer is $\\boxed{{{shown}}}$.");
         pairs.push(Pair {
-            gold: Gold::from(answer.as_str()),
+            gold: answer.clone(),
             response,
             expect_correct,
         });
@@ -92,7 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Warm-up pass, also a sanity check of the verdicts.
     let mismatched: Vec<&Pair> = pairs
         .iter()
-        .filter(|p| verify(&p.gold, &p.response, &config).correct != p.expect_correct)
+        .filter(|p| grade(p, &config).correct != p.expect_correct)
         .collect();
     let agree = pairs.len() - mismatched.len();
     let mut latencies: Vec<Duration> = Vec::new();
@@ -102,7 +109,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     while start.elapsed().as_secs_f64() < args.seconds {
         for (i, p) in pairs.iter().enumerate() {
             let t = Instant::now();
-            std::hint::black_box(verify(&p.gold, std::hint::black_box(&p.response), &config));
+            std::hint::black_box(grade(std::hint::black_box(p), &config));
             let took = t.elapsed();
             if took > slowest.0 {
                 slowest = (took, i);
@@ -131,7 +138,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             p.gold
         );
     }
-    println!("pairs/s: {:.0}", count as f64 / secs);
+    let rate = count as f64 / secs;
+    println!("pairs/s: {rate:.0}");
     println!(
         "latency: mean {:.1} us, p50 {:?}, p99 {:?}, max {:?}",
         secs * 1e6 / count as f64,
@@ -143,7 +151,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "slowest pair: item {} (gold {:?})",
         slowest.1, pairs[slowest.1].gold
     );
+    if let Some(python) = &args.python {
+        compare_with_math_verify(python, &pairs, rate)?;
+    }
     report_hostile_calls();
+    Ok(())
+}
+
+/// One check as a reward function makes it: the gold read from its text, then the response.
+fn grade(p: &Pair, config: &Config) -> hicra_verify::Verdict {
+    verify(&Gold::from(p.gold.as_str()), &p.response, config)
+}
+
+/// Times Math-Verify on the same pairs and prints its rate and hicra's ratio to it.
+fn compare_with_math_verify(python: &Path, pairs: &[Pair], rate: f64) -> anyhow::Result<()> {
+    let texts: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|p| (p.gold.as_str(), p.response.as_str()))
+        .collect();
+    let mv = time_math_verify(python, &texts)?;
+    println!(
+        "Math-Verify {}: {:.1} pairs/s (parse + verify, 1 process, after a warm-up); judged \
+         {}/{} correct",
+        mv.version,
+        mv.pairs_per_second,
+        mv.correct,
+        pairs.len()
+    );
+    println!(
+        "hicra / Math-Verify: {:.0}x",
+        rate / mv.pairs_per_second.max(f64::MIN_POSITIVE)
+    );
     Ok(())
 }
 

@@ -156,3 +156,20 @@ pub fn response_text(completion: Prompt) -> String {
         Prompt::Missing => String::new(),
     }
 }
+
+/// An optional array of token ids.
+pub fn opt_ids(map: &Map<String, Value>, field: &str) -> Result<Option<Vec<u32>>, FieldError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_u64()
+                    .and_then(|id| u32::try_from(id).ok())
+                    .ok_or_else(|| wrong(field, "token ids (whole numbers)", v))
+            })
+            .collect::<Result<Vec<u32>, _>>()
+            .map(Some),
+        Some(other) => Err(wrong(field, "an array of token ids", other)),
+    }
+}

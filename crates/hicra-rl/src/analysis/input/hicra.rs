@@ -88,6 +88,13 @@ pub fn record(mut map: Map<String, Value>, unit: &Unit) -> Result<Sample, FieldE
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(FieldError::field("trained", "expected a boolean")),
     };
+    let token_ids = match (
+        fields::opt_ids(&map, "prompt_ids")?,
+        fields::opt_ids(&map, "response_ids")?,
+    ) {
+        (Some(prompt), Some(response)) => Some((prompt, response)),
+        _ => None,
+    };
     Ok(Sample {
         split: unit.split,
         step,
@@ -101,5 +108,6 @@ pub fn record(mut map: Map<String, Value>, unit: &Unit) -> Result<Sample, FieldE
         planning_tokens: fields::opt_u64(&map, "planning_tokens")?.map(|v| v as usize),
         trained,
         stopped: fields::opt_str(&map, "finish_reason")?.map(|f| f == "stop"),
+        token_ids,
     })
 }

@@ -89,19 +89,20 @@ pub enum Reading {
     Parquet(Vec<String>),
 }
 
-/// Reads one record of `unit` (its JSON value) as a sample.
+/// Reads one record of `source`'s `unit` (its JSON value) as a sample.
 pub fn to_sample(
-    format: Format,
+    source: &Source,
     unit: &Unit,
     reading: &Reading,
     value: Value,
 ) -> Result<Sample, FieldError> {
     let map = fields::object(value)?;
-    match (format, reading) {
+    let rewards = source.hints.reward_functions.as_deref();
+    match (source.format, reading) {
         (Format::Hicra, _) => hicra::record(map, unit),
         (Format::Verl, _) => verl::record(map, unit),
-        (Format::Trl, Reading::Parquet(columns)) => trl::record(map, unit, columns),
-        (Format::Trl, Reading::Lines) => trl::record(map, unit, &[]),
+        (Format::Trl, Reading::Parquet(columns)) => trl::record(map, unit, columns, rewards),
+        (Format::Trl, Reading::Lines) => trl::record(map, unit, &[], rewards),
         (Format::Jsonl, _) => jsonl::record(map, unit),
     }
 }

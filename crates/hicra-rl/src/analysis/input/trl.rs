@@ -2,7 +2,9 @@
 //! `output_dir/completions/completions_{step:05d}.parquet` with the columns `step`, `prompt`,
 //! `completion` (text, or a list of chat messages for conversational data), one column per
 //! reward function, any extra logged columns, and `advantage`. The reward is the sum of the
-//! numeric values of the columns between `completion` and `advantage` (TRL writes the reward
+//! reward functions' columns, named by the `rewards/NAME/mean` keys that TRL logs into
+//! `trainer_state.json` (the output directory's, else its checkpoints'). Without one, it is
+//! the sum of the numeric columns between `completion` and `advantage` (TRL writes the reward
 //! columns first there), leaving out a verdict column (`correct`, `acc`, `accuracy`) and a
 //! gold column (`answer`, `gold`, `ground_truth`, `solution`), which are read as such.
 
@@ -58,9 +60,44 @@ pub fn detect(path: &Path) -> Result<(Vec<Unit>, RunHints), String> {
     });
     let hints = RunHints {
         checkpoints: has_checkpoints.then(|| output_dir.to_path_buf()),
+        reward_functions: reward_functions(output_dir),
         ..RunHints::default()
     };
     Ok((units, hints))
+}
+
+/// The reward functions' names from the `rewards/NAME/mean` keys of the `log_history` in the
+/// output directory's `trainer_state.json`, else in its checkpoints' (the last that has one).
+fn reward_functions(output_dir: &Path) -> Option<Vec<String>> {
+    let mut states = vec![output_dir.join("trainer_state.json")];
+    let mut checkpoints: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(output_dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let step = name.strip_prefix("checkpoint-")?.parse().ok()?;
+            Some((step, e.path().join("trainer_state.json")))
+        })
+        .collect();
+    checkpoints.sort();
+    states.extend(checkpoints.into_iter().rev().map(|(_, path)| path));
+    states.iter().find_map(|path| {
+        let text = std::fs::read_to_string(path).ok()?;
+        let state: Value = serde_json::from_str(&text).ok()?;
+        let mut names: Vec<String> = Vec::new();
+        for entry in state["log_history"].as_array()? {
+            for key in entry.as_object()?.keys() {
+                if let Some(name) = key
+                    .strip_prefix("rewards/")
+                    .and_then(|k| k.strip_suffix("/mean"))
+                    && !names.iter().any(|n| n == name)
+                {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        (!names.is_empty()).then_some(names)
+    })
 }
 
 /// The reward columns of a file with these columns (in schema order).
@@ -82,17 +119,19 @@ pub fn reward_columns(columns: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// One logged completion.
+/// One logged completion; `rewards` names the reward functions' columns when the run says.
 pub fn record(
     mut map: Map<String, Value>,
     unit: &Unit,
     columns: &[String],
+    rewards: Option<&[String]>,
 ) -> Result<Sample, FieldError> {
     let step = fields::step(&map, unit.step)?;
     let prompt = fields::take_chat_or_text(&mut map, "prompt")?;
     let response = fields::response_text(fields::take_chat_or_text(&mut map, "completion")?);
     let mut reward = None;
-    for column in reward_columns(columns) {
+    let reward_columns = rewards.map_or_else(|| reward_columns(columns), <[String]>::to_vec);
+    for column in reward_columns {
         // Strings and other non-numbers are extra columns, not rewards; a null reward (a
         // function that does not apply) is left out of the sum, as TRL's nansum does.
         if let Some(Value::Number(n)) = map.get(&column) {

@@ -27,6 +27,9 @@ pub struct RunHints {
     pub model: Option<String>,
     /// A folder of checkpoints found in the run (TRL's `checkpoint-N`, hicra's `checkpoints/`).
     pub checkpoints: Option<PathBuf>,
+    /// TRL's reward functions by name (the `rewards/NAME/mean` keys of its
+    /// `trainer_state.json`): the completion log's columns that make up the reward.
+    pub reward_functions: Option<Vec<String>>,
 }
 
 /// Whether a unit is a Parquet file.
