@@ -219,6 +219,7 @@ mod number;
 mod parse;
 mod plain;
 mod reward;
+mod spacing;
 mod verdict;
 mod xfloat;
 
