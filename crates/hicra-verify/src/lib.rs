@@ -161,10 +161,11 @@
 //! above in several surface forms, right and wrong) with hicra and with Math-Verify 0.9.0
 //! (one worker process per CPU); it fails above 1% disagreement outside its accepted list, which
 //! names each accepted disagreement and why hicra's verdict stands, and prints every
-//! disagreement. On 2026-12-07: 7,382 pairs, none outside the accepted list, 376 accepted
-//! in 30 kinds (raw agreement 0.9491: bare LaTeX, intervals from relations, `vmatrix`,
-//! assignment lists, broken inline math, mixed numbers, `\sim`/`≈`, boxes of three-digit
-//! numbers, plain ratios, rearranged equations, where Math-Verify misreads the form). The
+//! disagreement. On 2026-12-07 (0399e98, idle machine; `docs/VERIFY.md`): 7,382 pairs,
+//! none outside the accepted list, 375 accepted in 30 kinds (raw agreement 0.9492: bare
+//! LaTeX, intervals from relations, `vmatrix`, assignment lists, broken inline math, mixed
+//! numbers, `\sim`/`≈`, boxes of three-digit numbers, plain ratios, rearranged equations,
+//! where Math-Verify misreads the form). The
 //! 1,838 form pairs also carry the verdict they were written with; hicra gives it on all.
 //!
 //! # Agreement with public grader tables
