@@ -200,20 +200,11 @@ pub fn decode_response(
     finish: FinishReason,
     stop_strings: &[String],
 ) -> Result<(String, Vec<(usize, usize)>)> {
-    let mut content = ids.len();
-    if finish == FinishReason::Stop {
-        while content > 0 && model.eos_token_ids.contains(&ids[content - 1]) {
-            content -= 1;
-        }
-    }
+    let stopped = finish == FinishReason::Stop;
     let err = |e| RlError::model("decoding a response", e);
     let mut text = model
         .tokenizer
-        .decode(&ids[..content], false)
-        .map_err(err)?;
-    let mut spans = model
-        .tokenizer
-        .token_byte_spans(&ids[..content])
+        .decode(&ids[..text_token_count(model, ids, stopped)], false)
         .map_err(err)?;
     if let Some(cut) = stop_strings
         .iter()
@@ -222,12 +213,38 @@ pub fn decode_response(
         .min()
     {
         text.truncate(cut);
-        for span in &mut spans {
-            *span = (span.0.min(cut), span.1.min(cut));
+    }
+    let spans = response_token_spans(model, ids, stopped, text.len()).map_err(err)?;
+    Ok((text, spans))
+}
+
+/// How many of a response's ids its text holds: a final stop token is left out of it.
+fn text_token_count(model: &LoadedModel, ids: &[u32], stopped: bool) -> usize {
+    let mut content = ids.len();
+    if stopped {
+        while content > 0 && model.eos_token_ids.contains(&ids[content - 1]) {
+            content -= 1;
         }
     }
-    spans.resize(ids.len(), (text.len(), text.len()));
-    Ok((text, spans))
+    content
+}
+
+/// The byte span of each generated token in its response text of `text_len` bytes (the
+/// decoded ids, perhaps cut short by a stop string): tokens past the text, a final stop token
+/// or what a stop string cut, get empty spans at its end.
+pub fn response_token_spans(
+    model: &LoadedModel,
+    ids: &[u32],
+    stopped: bool,
+    text_len: usize,
+) -> hicra_model::Result<Vec<(usize, usize)>> {
+    let content = text_token_count(model, ids, stopped);
+    let mut spans = model.tokenizer.token_byte_spans(&ids[..content])?;
+    for span in &mut spans {
+        *span = (span.0.min(text_len), span.1.min(text_len));
+    }
+    spans.resize(ids.len(), (text_len, text_len));
+    Ok(spans)
 }
 
 /// Renders and tokenises the prompts of `problems`.

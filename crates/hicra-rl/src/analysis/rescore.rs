@@ -21,6 +21,7 @@ use super::records::for_each_chunk;
 use super::sample::{Prompt, Sample, Split};
 use super::series::{Rescored, Row};
 use crate::batch::{Sequence, build_batch, gather};
+use crate::generation::response_token_spans;
 
 /// Sequences scored per forward pass.
 const MICRO_BATCH: usize = 8;
@@ -134,30 +135,15 @@ fn tokens(model: &LoadedModel, mut s: Sample) -> Result<Tokens, String> {
     })
 }
 
-/// A response's logged ids with each token's byte span in its text, as the trainer made them:
-/// a final stop token (left out of the text) gets an empty span at the end.
+/// A response's logged ids with each token's byte span in its text, as the trainer made them.
 fn logged_tokens(
     model: &LoadedModel,
     prompt: Vec<u32>,
     response: Vec<u32>,
     s: Sample,
 ) -> Result<Tokens, String> {
-    let mut content = response.len();
-    if s.stopped == Some(true) {
-        while content > 0 && model.eos_token_ids.contains(&response[content - 1]) {
-            content -= 1;
-        }
-    }
-    let end = s.response.len();
-    let mut spans = model
-        .tokenizer
-        .token_byte_spans(&response[..content])
+    let spans = response_token_spans(model, &response, s.stopped == Some(true), s.response.len())
         .map_err(|e| e.to_string())?;
-    // A stop string cut the text short: the spans past it end at the cut.
-    for span in &mut spans {
-        *span = (span.0.min(end), span.1.min(end));
-    }
-    spans.resize(response.len(), (end, end));
     Ok(Tokens {
         prompt,
         response,

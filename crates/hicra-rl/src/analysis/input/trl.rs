@@ -8,7 +8,7 @@
 //! columns first there), leaving out a verdict column (`correct`, `acc`, `accuracy`) and a
 //! gold column (`answer`, `gold`, `ground_truth`, `solution`), which are read as such.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
@@ -21,7 +21,7 @@ const VERDICT_COLUMNS: [&str; 3] = ["correct", "acc", "accuracy"];
 /// Extra columns read as the gold answer.
 const GOLD_COLUMNS: [&str; 4] = ["answer", "gold", "ground_truth", "solution"];
 
-fn completion_files(dir: &Path) -> Vec<(u64, std::path::PathBuf)> {
+fn completion_files(dir: &Path) -> Vec<(u64, PathBuf)> {
     numbered_files(dir, |n| step_in_name(n, "completions_", ".parquet"))
 }
 
@@ -50,39 +50,43 @@ pub fn detect(path: &Path) -> Result<(Vec<Unit>, RunHints), String> {
             step: Some(step),
         })
         .collect();
-    let has_checkpoints = std::fs::read_dir(output_dir).is_ok_and(|entries| {
-        entries.flatten().any(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .strip_prefix("checkpoint-")
-                .is_some_and(|n| n.parse::<u64>().is_ok())
-        })
-    });
+    let checkpoints = checkpoint_dirs(output_dir);
     let hints = RunHints {
-        checkpoints: has_checkpoints.then(|| output_dir.to_path_buf()),
-        reward_functions: reward_functions(output_dir),
+        checkpoints: (!checkpoints.is_empty()).then(|| output_dir.to_path_buf()),
+        reward_functions: reward_functions(output_dir, &checkpoints),
         ..RunHints::default()
     };
     Ok((units, hints))
 }
 
-/// The reward functions' names from the `rewards/NAME/mean` keys of the `log_history` in the
-/// output directory's `trainer_state.json`, else in its checkpoints' (the last that has one).
-fn reward_functions(output_dir: &Path) -> Option<Vec<String>> {
-    let mut states = vec![output_dir.join("trainer_state.json")];
-    let mut checkpoints: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(output_dir)
-        .ok()?
+/// TRL's `checkpoint-N` entries of the output directory, by step.
+fn checkpoint_dirs(output_dir: &Path) -> Vec<(u64, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(output_dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u64, PathBuf)> = entries
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             let step = name.strip_prefix("checkpoint-")?.parse().ok()?;
-            Some((step, e.path().join("trainer_state.json")))
+            Some((step, e.path()))
         })
         .collect();
-    checkpoints.sort();
-    states.extend(checkpoints.into_iter().rev().map(|(_, path)| path));
-    states.iter().find_map(|path| {
-        let text = std::fs::read_to_string(path).ok()?;
+    found.sort();
+    found
+}
+
+/// The reward functions' names from the `rewards/NAME/mean` keys of the `log_history` in the
+/// output directory's `trainer_state.json`, else in its checkpoints' (the last that has one).
+fn reward_functions(output_dir: &Path, checkpoints: &[(u64, PathBuf)]) -> Option<Vec<String>> {
+    let mut states = std::iter::once(output_dir.join("trainer_state.json")).chain(
+        checkpoints
+            .iter()
+            .rev()
+            .map(|(_, dir)| dir.join("trainer_state.json")),
+    );
+    states.find_map(|path| {
+        let text = std::fs::read_to_string(&path).ok()?;
         let state: Value = serde_json::from_str(&text).ok()?;
         let mut names: Vec<String> = Vec::new();
         for entry in state["log_history"].as_array()? {
